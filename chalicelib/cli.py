@@ -1,0 +1,394 @@
+"""`sklambda`: the command line, in the spirit of the AWS CLI.
+
+Every command accepts the global options (--output, --endpoint-url, --region, --profile,
+--models-bucket, --data-bucket) before or after its name. Errors print one line on stderr
+and exit with code 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from chalicelib.errors import SklambdaError
+
+EXIT_ERROR = 2
+Handler = Callable[[argparse.Namespace], Any]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command; return the process exit code."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "handler", None):
+        parser.print_help()
+        return EXIT_ERROR
+    try:
+        result = args.handler(args)
+    except SklambdaError as exc:
+        return _fail(exc.message)
+    except KeyboardInterrupt:
+        return _fail("interrupted")
+    except Exception as exc:  # noqa: BLE001 - the CLI's last line of defence
+        if args.debug:
+            raise
+        return _fail(f"unexpected {type(exc).__name__}: {exc} (re-run with --debug for details)")
+    if result is not None:
+        from chalicelib.cli_output import render
+
+        print(render(result, args.output, getattr(args, "columns", None)))
+    return 0
+
+
+def _fail(message: str) -> int:
+    print(f"sklambda: error: {message}", file=sys.stderr)
+    return EXIT_ERROR
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of every command."""
+    common = argparse.ArgumentParser(add_help=False)
+    _add_global_options(common, defaults=False)
+    parser = argparse.ArgumentParser(
+        prog="sklambda",
+        description="Run scikit-learn models on AWS serverless: registry, scoring, monitoring.",
+    )
+    _add_global_options(parser, defaults=True)
+    commands = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def command(name: str, handler: Handler, help_text: str) -> argparse.ArgumentParser:
+        sub = commands.add_parser(name, parents=[common], help=help_text, description=help_text)
+        sub.set_defaults(handler=handler)
+        return sub
+
+    register = command("register", cmd_register, "Register a fitted model as a new version.")
+    register.add_argument("name", help="model name, e.g. churn")
+    register.add_argument("model_file", type=Path, help="the fitted estimator, saved with joblib")
+    register.add_argument(
+        "--train-data",
+        "--train",
+        dest="train_data",
+        type=Path,
+        required=True,
+        help="training data the model was fitted on (.csv, .csv.gz, .parquet)",
+    )
+    register.add_argument("--target", required=True, help="the target column in --train-data")
+    register.add_argument(
+        "--metrics", type=_json_object, default={}, help="metrics as JSON, e.g. '{\"auc\": 0.91}'"
+    )
+    register.add_argument("--description", default="", help="free text")
+    register.add_argument(
+        "--tag", action="append", default=[], type=_tag, metavar="K=V", help="a tag (repeatable)"
+    )
+    register.add_argument(
+        "--parent", type=int, dest="parent_version", help="the version this one was derived from"
+    )
+
+    command("models", cmd_models, "List models with their latest version and aliases.")
+
+    versions = command("versions", cmd_versions, "List the versions of a model.")
+    versions.add_argument("name")
+
+    describe = command("describe", cmd_describe, "Show a version's metadata and input schema.")
+    describe.add_argument("name")
+    pick = describe.add_mutually_exclusive_group()
+    pick.add_argument("--version", type=int, help="default: the champion, else the latest")
+    pick.add_argument("--alias", help="describe the version this alias points to")
+
+    promote = command("promote", cmd_promote, "Point an alias (default champion) at a version.")
+    promote.add_argument("name")
+    promote.add_argument("version", type=int)
+    promote.add_argument("--alias", default="champion", help="champion (default), canary, shadow")
+    promote.add_argument(
+        "--weight", type=float, help="share of traffic for a canary, 0-1 (default 0.1)"
+    )
+    promote.add_argument("--reason", default="", help="recorded in the history")
+
+    rollback = command(
+        "rollback", cmd_rollback, "Move an alias back to the version it pointed to before."
+    )
+    rollback.add_argument("name")
+    rollback.add_argument("--alias", default="champion")
+    rollback.add_argument("--reason", default="", help="recorded in the history")
+
+    demote = command("demote", cmd_demote, "Remove a canary or shadow alias.")
+    demote.add_argument("name")
+    demote.add_argument("--alias", required=True, help="canary or shadow")
+    demote.add_argument("--reason", default="", help="recorded in the history")
+
+    history = command("history", cmd_history, "Show every alias move of a model.")
+    history.add_argument("name")
+
+    up = command("up", cmd_up, "Start the embedded AWS locally with the buckets and a demo model.")
+    up.add_argument("--aws-port", type=int, default=4566)
+    up.add_argument("--no-demo", action="store_true", help="do not register the demo model")
+    return parser
+
+
+def _add_global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
+    # Sub-commands repeat the options with SUPPRESS defaults so that a value given before the
+    # command name is not reset by the sub-parser.
+    def default(value: Any) -> Any:
+        return value if defaults else argparse.SUPPRESS
+
+    group = parser.add_argument_group("global options")
+    group.add_argument(
+        "--output",
+        choices=["json", "table"],
+        default=default(os.environ.get("SKLAMBDA_DEFAULT_OUTPUT", "json")),
+        help="result format (default json; SKLAMBDA_DEFAULT_OUTPUT)",
+    )
+    group.add_argument(
+        "--endpoint-url",
+        default=default(None),
+        help="send every AWS call here (e.g. the local stack); AWS_ENDPOINT_URL",
+    )
+    group.add_argument("--region", default=default(None), help="AWS region")
+    group.add_argument("--profile", default=default(None), help="AWS named profile")
+    group.add_argument(
+        "--models-bucket", default=default(None), help="models bucket (SKLAMBDA_MODELS_BUCKET)"
+    )
+    group.add_argument(
+        "--data-bucket", default=default(None), help="data bucket (SKLAMBDA_DATA_BUCKET)"
+    )
+    group.add_argument(
+        "--debug", action="store_true", default=default(False), help="show tracebacks"
+    )
+
+
+# -- wiring ----------------------------------------------------------------------------------
+def _clients(args: argparse.Namespace) -> Any:
+    from chalicelib.aws import AwsClients
+    from chalicelib.config import Settings
+
+    if args.profile:
+        os.environ["AWS_PROFILE"] = args.profile
+    settings = Settings.from_env().with_overrides(
+        models_bucket=args.models_bucket,
+        data_bucket=args.data_bucket,
+        region=args.region,
+        endpoint_url=args.endpoint_url,
+    )
+    return AwsClients(settings)
+
+
+def _registry(args: argparse.Namespace) -> Any:
+    from chalicelib.registry import open_registry
+
+    return open_registry(_clients(args))
+
+
+def _json_object(raw: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"not valid JSON ({exc.msg}): {raw!r}") from None
+    if not isinstance(value, dict):
+        raise argparse.ArgumentTypeError(f'expected a JSON object like {{"auc": 0.9}}, got {raw!r}')
+    return value
+
+
+def _tag(raw: str) -> tuple[str, str]:
+    key, sep, value = raw.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"tags are KEY=VALUE, got {raw!r}")
+    return key, value
+
+
+# -- commands --------------------------------------------------------------------------------
+def cmd_register(args: argparse.Namespace) -> Any:
+    from chalicelib.local_files import load_model_file, read_table
+
+    estimator = load_model_file(args.model_file)
+    frame, sha256 = read_table(args.train_data)
+    registry = _registry(args)
+    metadata = registry.register(
+        args.name,
+        estimator,
+        frame,
+        args.target,
+        metrics=args.metrics,
+        description=args.description,
+        tags=dict(args.tag),
+        training_data_uri=args.train_data.resolve().as_uri(),
+        training_data_sha256=sha256,
+        parent_version=args.parent_version,
+    )
+    if args.output == "table":
+        return _version_summary(metadata, registry.artifact_uri(args.name, metadata["version"]))
+    return metadata
+
+
+def _version_summary(metadata: dict[str, Any], uri: str) -> dict[str, Any]:
+    return {
+        "name": metadata["name"],
+        "version": metadata["version"],
+        "task": metadata["task"],
+        "classes": metadata["classes"],
+        "features": len(metadata["features"]),
+        "target": metadata["target"]["name"],
+        "sha256": metadata["artifact"]["sha256"],
+        "size_bytes": metadata["artifact"]["size_bytes"],
+        "scikit-learn": metadata["runtime"]["scikit-learn"],
+        "metrics": metadata["metrics"],
+        "training_rows": metadata["training_data"]["rows"],
+        "created_at": metadata["created_at"],
+        "created_by": metadata["created_by"],
+        "artifact": uri,
+    }
+
+
+def cmd_models(args: argparse.Namespace) -> Any:
+    registry = _registry(args)
+    rows = []
+    for name in registry.list_models():
+        versions = registry.list_versions(name, missing_ok=True)
+        if not versions:
+            continue
+        aliases = registry.get_aliases(name)["aliases"]
+        rows.append(
+            {
+                "name": name,
+                "versions": len(versions),
+                "latest": versions[-1],
+                "champion": _alias_version(aliases, "champion"),
+                "canary": _alias_version(aliases, "canary"),
+                "shadow": _alias_version(aliases, "shadow"),
+            }
+        )
+    args.columns = ["name", "versions", "latest", "champion", "canary", "shadow"]
+    return rows
+
+
+def _alias_version(aliases: dict[str, Any], alias: str) -> Any:
+    entry = aliases.get(alias)
+    if entry is None:
+        return None
+    return f"{entry['version']}@{entry['weight']:g}" if "weight" in entry else entry["version"]
+
+
+def cmd_versions(args: argparse.Namespace) -> Any:
+    registry = _registry(args)
+    by_version: dict[int, list[str]] = {}
+    for alias, entry in registry.get_aliases(args.name)["aliases"].items():
+        by_version.setdefault(entry["version"], []).append(alias)
+    rows = []
+    for version in registry.list_versions(args.name):
+        metadata = registry.get_metadata(args.name, version)
+        rows.append(
+            {
+                "version": version,
+                "aliases": ",".join(sorted(by_version.get(version, []))) or None,
+                "created_at": metadata["created_at"],
+                "created_by": metadata["created_by"],
+                "sha256": metadata["artifact"]["sha256"][:12],
+                "metrics": metadata["metrics"] or None,
+                "description": metadata["description"] or None,
+            }
+        )
+    args.columns = [
+        "version",
+        "aliases",
+        "created_at",
+        "created_by",
+        "sha256",
+        "metrics",
+        "description",
+    ]
+    return rows
+
+
+def cmd_describe(args: argparse.Namespace) -> Any:
+    registry = _registry(args)
+    document = registry.get_aliases(args.name)
+    if args.version is not None:
+        version = args.version
+    elif args.alias:
+        version = registry.resolve(args.name, alias=args.alias)
+    elif "champion" in document["aliases"]:
+        version = document["aliases"]["champion"]["version"]
+    else:
+        version = registry.list_versions(args.name)[-1]
+    metadata = registry.get_metadata(args.name, version)
+    pointing = sorted(a for a, e in document["aliases"].items() if e["version"] == version)
+    if args.output == "table":
+        summary = _version_summary(metadata, registry.artifact_uri(args.name, version))
+        summary["aliases"] = ",".join(pointing) or None
+        summary["description"] = metadata["description"] or None
+        summary["tags"] = metadata["tags"] or None
+        summary["parent_version"] = metadata["parent_version"]
+        summary["inputs"] = ", ".join(f"{f['name']}:{f['type']}" for f in metadata["features"])
+        return summary
+    return {**metadata, "aliases": pointing}
+
+
+def cmd_promote(args: argparse.Namespace) -> Any:
+    document = _registry(args).promote(
+        args.name, args.version, alias=args.alias, weight=args.weight, reason=args.reason
+    )
+    return _alias_result(args, document)
+
+
+def cmd_rollback(args: argparse.Namespace) -> Any:
+    document = _registry(args).rollback(args.name, alias=args.alias, reason=args.reason)
+    return _alias_result(args, document)
+
+
+def cmd_demote(args: argparse.Namespace) -> Any:
+    document = _registry(args).remove_alias(args.name, alias=args.alias, reason=args.reason)
+    return _alias_result(args, document)
+
+
+def _alias_result(args: argparse.Namespace, document: dict[str, Any]) -> Any:
+    rows = [
+        {
+            "alias": alias,
+            "version": entry["version"],
+            "weight": entry.get("weight"),
+            "previous": entry["previous"] or None,
+            "updated_at": entry["updated_at"],
+            "updated_by": entry["updated_by"],
+        }
+        for alias, entry in sorted(document["aliases"].items())
+    ]
+    if args.output == "json":
+        return {
+            "model": args.name,
+            "revision": document["revision"],
+            "aliases": rows,
+            "last_event": document["last_event"],
+        }
+    args.columns = ["alias", "version", "weight", "previous", "updated_at", "updated_by"]
+    return rows
+
+
+def cmd_history(args: argparse.Namespace) -> Any:
+    events = _registry(args).history(args.name)
+    args.columns = [
+        "revision",
+        "at",
+        "action",
+        "alias",
+        "from_version",
+        "to_version",
+        "weight",
+        "actor",
+        "reason",
+    ]
+    return events
+
+
+def cmd_up(args: argparse.Namespace) -> Any:
+    from chalicelib.local import run_local_stack
+
+    run_local_stack(aws_port=args.aws_port, with_demo=not args.no_demo)
+    return None
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

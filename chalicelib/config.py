@@ -1,0 +1,114 @@
+"""Typed settings, read from the environment once per process."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, fields, replace
+from functools import lru_cache
+
+from chalicelib.errors import ConfigError
+
+# Environment variable names, in one place so the CLI, the app and the docs agree.
+ENV_MODELS_BUCKET = "SKLAMBDA_MODELS_BUCKET"
+ENV_DATA_BUCKET = "SKLAMBDA_DATA_BUCKET"
+ENV_MODELS_PREFIX = "SKLAMBDA_MODELS_PREFIX"
+ENV_BATCH_PREFIX = "SKLAMBDA_BATCH_PREFIX"
+ENV_CAPTURE_PREFIX = "SKLAMBDA_CAPTURE_PREFIX"
+ENV_FEEDBACK_PREFIX = "SKLAMBDA_FEEDBACK_PREFIX"
+ENV_TRAINING_PREFIX = "SKLAMBDA_TRAINING_PREFIX"
+ENV_REPORTS_PREFIX = "SKLAMBDA_REPORTS_PREFIX"
+ENV_ALIAS_CACHE_TTL = "SKLAMBDA_ALIAS_CACHE_TTL_SECONDS"
+ENV_ENDPOINT_URL = "AWS_ENDPOINT_URL"
+ENV_REGION = "AWS_REGION"
+ENV_DEFAULT_REGION = "AWS_DEFAULT_REGION"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app reads from its environment. Prefixes end with '/' or are empty."""
+
+    models_bucket: str = ""
+    data_bucket: str = ""
+    models_prefix: str = "models/"
+    batch_prefix: str = "batch/"
+    capture_prefix: str = "capture/"
+    feedback_prefix: str = "feedback/"
+    training_prefix: str = "training/"
+    reports_prefix: str = "reports/"
+    alias_cache_ttl_seconds: float = 30.0
+    region: str | None = None
+    endpoint_url: str | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Parse settings from `env` (default: the process environment)."""
+        env = os.environ if env is None else env
+        return cls(
+            models_bucket=env.get(ENV_MODELS_BUCKET, "").strip(),
+            data_bucket=env.get(ENV_DATA_BUCKET, "").strip(),
+            models_prefix=_prefix(env.get(ENV_MODELS_PREFIX, "models/")),
+            batch_prefix=_prefix(env.get(ENV_BATCH_PREFIX, "batch/")),
+            capture_prefix=_prefix(env.get(ENV_CAPTURE_PREFIX, "capture/")),
+            feedback_prefix=_prefix(env.get(ENV_FEEDBACK_PREFIX, "feedback/")),
+            training_prefix=_prefix(env.get(ENV_TRAINING_PREFIX, "training/")),
+            reports_prefix=_prefix(env.get(ENV_REPORTS_PREFIX, "reports/")),
+            alias_cache_ttl_seconds=_non_negative_float(
+                ENV_ALIAS_CACHE_TTL, env.get(ENV_ALIAS_CACHE_TTL, "30")
+            ),
+            region=env.get(ENV_REGION) or env.get(ENV_DEFAULT_REGION) or None,
+            endpoint_url=env.get(ENV_ENDPOINT_URL) or None,
+        )
+
+    def with_overrides(self, **overrides: str | float | None) -> Settings:
+        """A copy with the given non-None values replaced (command-line options win)."""
+        known = {f.name for f in fields(self)}
+        unknown = set(overrides) - known
+        if unknown:
+            raise TypeError(f"unknown settings: {sorted(unknown)}")
+        values = {k: v for k, v in overrides.items() if v is not None}
+        for key in [k for k in values if k.endswith("_prefix")]:
+            values[key] = _prefix(str(values[key]))
+        return replace(self, **values)  # type: ignore[arg-type]
+
+    def require_models_bucket(self) -> str:
+        """The models bucket, or a ConfigError that says how to set it."""
+        if not self.models_bucket:
+            raise ConfigError(
+                f"no models bucket configured: set {ENV_MODELS_BUCKET} or pass --models-bucket"
+            )
+        return self.models_bucket
+
+    def require_data_bucket(self) -> str:
+        """The data bucket, or a ConfigError that says how to set it."""
+        if not self.data_bucket:
+            raise ConfigError(
+                f"no data bucket configured: set {ENV_DATA_BUCKET} or pass --data-bucket"
+            )
+        return self.data_bucket
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings, parsed on first use."""
+    return Settings.from_env()
+
+
+def reset_settings() -> None:
+    """Forget the parsed settings (tests and the local stack change the environment)."""
+    get_settings.cache_clear()
+
+
+def _prefix(value: str) -> str:
+    value = value.strip().strip("/")
+    return f"{value}/" if value else ""
+
+
+def _non_negative_float(name: str, raw: str) -> float:
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if value < 0:
+        raise ConfigError(f"{name} must not be negative, got {raw!r}")
+    return value

@@ -1,0 +1,98 @@
+"""One small hierarchy of errors a user can cause or meet, each with its HTTP status.
+
+Messages say what to do next; they never carry stack traces, bucket names or credentials,
+because the HTTP layer returns them as they are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class SklambdaError(Exception):
+    """Base of every error sklambda reports to a user."""
+
+    status_code = 500
+    code = "InternalError"
+
+    def __init__(self, message: str, *, details: Any = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON body the HTTP layer returns for this error."""
+        body: dict[str, Any] = {"error": self.code, "message": self.message}
+        if self.details is not None:
+            body["details"] = self.details
+        return body
+
+
+class InvalidInputError(SklambdaError):
+    """The caller's input is malformed or fails validation."""
+
+    status_code = 400
+    code = "InvalidInput"
+
+
+class NotFoundError(SklambdaError):
+    """A model, version or alias that does not exist."""
+
+    status_code = 404
+    code = "NotFound"
+
+
+class ConflictError(SklambdaError):
+    """Someone else changed the same object first; re-read and try again."""
+
+    status_code = 409
+    code = "Conflict"
+
+
+class PayloadTooLargeError(SklambdaError):
+    """A body or record count over the configured limits."""
+
+    status_code = 413
+    code = "PayloadTooLarge"
+
+
+class UnsupportedMediaTypeError(SklambdaError):
+    """A content type the endpoint does not read."""
+
+    status_code = 415
+    code = "UnsupportedMediaType"
+
+
+class NotReadyError(SklambdaError):
+    """The model exists but cannot serve yet (no champion promoted)."""
+
+    status_code = 503
+    code = "NotReady"
+
+
+class IntegrityError(SklambdaError):
+    """A stored artifact does not match its recorded checksum: refuse to load it."""
+
+    status_code = 500
+    code = "ArtifactIntegrity"
+
+
+class VersionSkewError(SklambdaError):
+    """A model was pickled under library versions this runtime cannot load safely."""
+
+    status_code = 500
+    code = "VersionSkew"
+
+
+class ConfigError(SklambdaError):
+    """sklambda itself is misconfigured (missing bucket name, bad setting)."""
+
+    status_code = 500
+    code = "Configuration"
+
+
+class AwsAccessError(SklambdaError):
+    """AWS refused or could not be reached: credentials, permissions, endpoint, bucket."""
+
+    status_code = 502
+    code = "AwsAccess"

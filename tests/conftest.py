@@ -1,0 +1,53 @@
+"""Shared fixtures: fake credentials, moto, buckets, clients and a registry."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from chalicelib.artifacts import ModelCache
+from chalicelib.aws import AwsClients
+from chalicelib.config import Settings
+from chalicelib.registry import Registry, open_registry
+
+MODELS_BUCKET = "test-models"
+DATA_BUCKET = "test-data"
+REGION = "us-east-1"
+
+
+@pytest.fixture(autouse=True)
+def fake_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never reach a real account: fake credentials, no endpoint or profile from the shell."""
+    for name in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("SKLAMBDA_MODELS_BUCKET", MODELS_BUCKET)
+    monkeypatch.setenv("SKLAMBDA_DATA_BUCKET", DATA_BUCKET)
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings(models_bucket=MODELS_BUCKET, data_bucket=DATA_BUCKET, region=REGION)
+
+
+@pytest.fixture
+def aws(settings: Settings) -> Iterator[AwsClients]:
+    """moto started before any client exists, with both buckets created."""
+    from moto import mock_aws
+
+    with mock_aws():
+        clients = AwsClients(settings)
+        clients.s3.create_bucket(Bucket=MODELS_BUCKET)
+        clients.s3.create_bucket(Bucket=DATA_BUCKET)
+        yield clients
+
+
+@pytest.fixture
+def registry(aws: AwsClients) -> Registry:
+    """A registry on the moto models bucket with its own (empty) model cache."""
+    opened = open_registry(aws)
+    opened._cache = ModelCache()
+    return opened
