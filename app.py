@@ -2,14 +2,98 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from typing import Any
+
 from chalice import Chalice
 
 from chalicelib import __version__
+from chalicelib.api import endpoint, reshape_framework_errors, route_auth
+from chalicelib.aws import default_clients
+from chalicelib.serving import ModelServer, RequestInfo
 
 app = Chalice(app_name="sklambda")
+app.register_middleware(reshape_framework_errors, "http")
+
+AUTH = route_auth()
+api = endpoint(app)
+_server: ModelServer | None = None
+
+
+def server() -> ModelServer:
+    """The container's prediction service, built on first use (no AWS client at import)."""
+    global _server
+    if _server is None:
+        from chalicelib.services import model_server
+
+        _server = model_server(default_clients())
+    return _server
+
+
+def reset() -> None:
+    """Forget cached services and clients (tests change settings between cases)."""
+    global _server
+    _server = None
+    default_clients().reset()
 
 
 @app.route("/health", methods=["GET"])
 def health() -> dict[str, str]:
     """Liveness: answers without touching AWS, so it stays cheap and never needs auth."""
     return {"status": "ok", "version": __version__}
+
+
+@app.route("/models", methods=["GET"], **AUTH)
+@api
+def list_models(request: RequestInfo) -> dict[str, Any]:
+    from chalicelib.catalog import list_models
+
+    return {"models": list_models(server().registry)}
+
+
+@app.route("/models/{name}", methods=["GET"], **AUTH)
+@api
+def describe_model(request: RequestInfo, name: str) -> dict[str, Any]:
+    from chalicelib.catalog import describe_model
+
+    query = app.current_request.query_params or {}
+    return describe_model(server().registry, name, query.get("version"))
+
+
+@app.route(
+    "/models/{name}/predict",
+    methods=["POST"],
+    content_types=["application/json", "text/csv"],
+    **AUTH,
+)
+@api
+def predict(request: RequestInfo, name: str) -> dict[str, Any]:
+    current = app.current_request
+    return server().predict(
+        name,
+        current.raw_body,
+        current.headers.get("content-type"),
+        current.query_params or {},
+        request,
+    )
+
+
+@app.route("/models/{name}/feedback", methods=["POST"], **AUTH)
+@api
+def feedback(request: RequestInfo, name: str) -> dict[str, Any]:
+    from chalicelib.feedback import parse_feedback, store_feedback
+    from chalicelib.services import data_store
+
+    server().state(name)  # 404 for unknown models before anything is written
+    items = parse_feedback(app.current_request.raw_body)
+    settings = default_clients().settings
+    store_feedback(
+        data_store(default_clients()),
+        settings.feedback_prefix,
+        name,
+        items,
+        received=datetime.now(UTC),
+        request_id=request.request_id,
+        consumer=request.consumer,
+    )
+    return {"model": name, "accepted": len(items)}

@@ -121,6 +121,29 @@ def build_parser() -> argparse.ArgumentParser:
     demote.add_argument("--alias", required=True, help="canary or shadow")
     demote.add_argument("--reason", default="", help="recorded in the history")
 
+    configure = command(
+        "configure", cmd_configure, "Show or change how a model is served (no option: show)."
+    )
+    configure.add_argument("name")
+    configure.add_argument(
+        "--unknown-categories",
+        choices=["accept", "warn", "reject"],
+        help="categories never seen in training: score silently, score and "
+        "warn (default), or reject the record",
+    )
+    configure.add_argument(
+        "--capture-sample-rate",
+        type=float,
+        help="share of requests captured for monitoring, 0-1 (default 1)",
+    )
+    configure.add_argument(
+        "--entity-id-field",
+        help="record field naming the entity; canary routing sticks to it ('' to unset)",
+    )
+    configure.add_argument(
+        "--id-columns", help="comma-separated input columns batch output keeps ('' for all)"
+    )
+
     history = command("history", cmd_history, "Show every alias move of a model.")
     history.add_argument("name")
 
@@ -365,6 +388,23 @@ def _alias_result(args: argparse.Namespace, document: dict[str, Any]) -> Any:
         }
     args.columns = ["alias", "version", "weight", "previous", "updated_at", "updated_by"]
     return rows
+
+
+def cmd_configure(args: argparse.Namespace) -> Any:
+    registry = _registry(args)
+    changes: dict[str, Any] = {}
+    if args.unknown_categories is not None:
+        changes["unknown_categories"] = args.unknown_categories
+    if args.capture_sample_rate is not None:
+        changes["capture_sample_rate"] = args.capture_sample_rate
+    if args.entity_id_field is not None:
+        changes["entity_id_field"] = args.entity_id_field or None
+    if args.id_columns is not None:
+        changes["id_columns"] = tuple(c.strip() for c in args.id_columns.split(",") if c.strip())
+    if not changes:
+        registry.list_versions(args.name)
+        return registry.get_config(args.name).to_dict()
+    return registry.configure(args.name, changes).to_dict()
 
 
 def cmd_history(args: argparse.Namespace) -> Any:

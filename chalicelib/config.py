@@ -19,7 +19,12 @@ ENV_FEEDBACK_PREFIX = "SKLAMBDA_FEEDBACK_PREFIX"
 ENV_TRAINING_PREFIX = "SKLAMBDA_TRAINING_PREFIX"
 ENV_REPORTS_PREFIX = "SKLAMBDA_REPORTS_PREFIX"
 ENV_ALIAS_CACHE_TTL = "SKLAMBDA_ALIAS_CACHE_TTL_SECONDS"
+ENV_MAX_REQUEST_BYTES = "SKLAMBDA_MAX_REQUEST_BYTES"
+ENV_MAX_RECORDS = "SKLAMBDA_MAX_RECORDS"
+ENV_CAPTURE_MODE = "SKLAMBDA_CAPTURE_MODE"
+ENV_CAPTURE_STREAM = "SKLAMBDA_CAPTURE_STREAM"
 ENV_ENDPOINT_URL = "AWS_ENDPOINT_URL"
+CAPTURE_MODES = ("log", "firehose", "off")
 ENV_REGION = "AWS_REGION"
 ENV_DEFAULT_REGION = "AWS_DEFAULT_REGION"
 
@@ -37,6 +42,13 @@ class Settings:
     training_prefix: str = "training/"
     reports_prefix: str = "reports/"
     alias_cache_ttl_seconds: float = 30.0
+    # Lambda's synchronous payload limit is 6 MB; API Gateway's is 10 MB.
+    max_request_bytes: int = 6_000_000
+    max_records: int = 1000
+    # "log": one JSON line per request on stdout, shipped to Firehose by a log subscription
+    # (free for the request); "firehose": PutRecordBatch from the handler; "off".
+    capture_mode: str = "log"
+    capture_stream: str = ""
     region: str | None = None
     endpoint_url: str | None = None
 
@@ -56,6 +68,12 @@ class Settings:
             alias_cache_ttl_seconds=_non_negative_float(
                 ENV_ALIAS_CACHE_TTL, env.get(ENV_ALIAS_CACHE_TTL, "30")
             ),
+            max_request_bytes=_positive_int(
+                ENV_MAX_REQUEST_BYTES, env.get(ENV_MAX_REQUEST_BYTES, "6000000")
+            ),
+            max_records=_positive_int(ENV_MAX_RECORDS, env.get(ENV_MAX_RECORDS, "1000")),
+            capture_mode=_choice(ENV_CAPTURE_MODE, env.get(ENV_CAPTURE_MODE, "log"), CAPTURE_MODES),
+            capture_stream=env.get(ENV_CAPTURE_STREAM, "").strip(),
             region=env.get(ENV_REGION) or env.get(ENV_DEFAULT_REGION) or None,
             endpoint_url=env.get(ENV_ENDPOINT_URL) or None,
         )
@@ -102,6 +120,23 @@ def reset_settings() -> None:
 def _prefix(value: str) -> str:
     value = value.strip().strip("/")
     return f"{value}/" if value else ""
+
+
+def _positive_int(name: str, raw: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number, got {raw!r}") from None
+    if value <= 0:
+        raise ConfigError(f"{name} must be positive, got {raw!r}")
+    return value
+
+
+def _choice(name: str, raw: str, allowed: tuple[str, ...]) -> str:
+    value = raw.strip().lower()
+    if value not in allowed:
+        raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {raw!r}")
+    return value
 
 
 def _non_negative_float(name: str, raw: str) -> float:

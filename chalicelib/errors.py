@@ -14,6 +14,9 @@ class SklambdaError(Exception):
 
     status_code = 500
     code = "InternalError"
+    # Whether an HTTP response may show the message. Server-side failures can name buckets,
+    # keys or versions that callers have no business seeing.
+    public = False
 
     def __init__(self, message: str, *, details: Any = None) -> None:
         super().__init__(message)
@@ -33,6 +36,7 @@ class InvalidInputError(SklambdaError):
 
     status_code = 400
     code = "InvalidInput"
+    public = True
 
 
 class NotFoundError(SklambdaError):
@@ -40,6 +44,7 @@ class NotFoundError(SklambdaError):
 
     status_code = 404
     code = "NotFound"
+    public = True
 
 
 class ConflictError(SklambdaError):
@@ -47,6 +52,7 @@ class ConflictError(SklambdaError):
 
     status_code = 409
     code = "Conflict"
+    public = True
 
 
 class PayloadTooLargeError(SklambdaError):
@@ -54,6 +60,7 @@ class PayloadTooLargeError(SklambdaError):
 
     status_code = 413
     code = "PayloadTooLarge"
+    public = True
 
 
 class UnsupportedMediaTypeError(SklambdaError):
@@ -61,6 +68,7 @@ class UnsupportedMediaTypeError(SklambdaError):
 
     status_code = 415
     code = "UnsupportedMediaType"
+    public = True
 
 
 class NotReadyError(SklambdaError):
@@ -68,6 +76,7 @@ class NotReadyError(SklambdaError):
 
     status_code = 503
     code = "NotReady"
+    public = True
 
 
 class IntegrityError(SklambdaError):

@@ -28,6 +28,7 @@ from chalicelib.artifacts import (
     sha256_hex,
 )
 from chalicelib.errors import ConflictError, InvalidInputError, NotFoundError
+from chalicelib.model_config import ModelConfig
 from chalicelib.profiling import build_profile
 from chalicelib.s3store import ObjectMissing, ObjectStore, PreconditionFailed
 from chalicelib.schema import infer_signature
@@ -390,6 +391,37 @@ class Registry:
         if last:
             events.setdefault(last["revision"], last)
         return [events[r] for r in sorted(events)]
+
+    # -- serving configuration ----------------------------------------------------------
+    def get_config(self, name: str) -> ModelConfig:
+        """How `name` is served (defaults until configured)."""
+        check_model_name(name)
+        try:
+            document, _ = self._store.get_json(self._model_key(name, "config.json"))
+        except ObjectMissing:
+            return ModelConfig()
+        return ModelConfig.from_dict(document)
+
+    def configure(self, name: str, changes: Mapping[str, Any]) -> ModelConfig:
+        """Apply `changes` to the serving config; ConflictError if it changed meanwhile."""
+        self.list_versions(name)
+        key = self._model_key(name, "config.json")
+        try:
+            document, etag = self._store.get_json(key)
+        except ObjectMissing:
+            document, etag = {}, None
+        changed = ModelConfig.from_dict(document).with_changes(changes)
+        try:
+            if etag is None:
+                self._store.put_json(key, changed.to_dict(), if_none_match=True)
+            else:
+                self._store.put_json(key, changed.to_dict(), if_match=etag)
+        except PreconditionFailed:
+            raise ConflictError(
+                f"the settings of {name!r} were changed by someone else meanwhile; "
+                "nothing was changed, retry"
+            ) from None
+        return changed
 
     def _unknown_model(self, name: str) -> NotFoundError:
         return NotFoundError(

@@ -137,3 +137,25 @@ def describe_column(name: str, series: pd.Series) -> dict[str, Any]:
 def to_json_scalar(value: Any) -> Any:
     """A numpy scalar as the plain Python value JSON can hold."""
     return value.item() if hasattr(value, "item") else value
+
+
+def input_json_schema(features: list[dict[str, Any]]) -> dict[str, Any]:
+    """A JSON Schema of one input record, for clients and documentation."""
+    properties: dict[str, Any] = {}
+    for feature in features:
+        if feature["type"] == NUMBER:
+            spec: dict[str, Any] = {"type": ["number", "null"]}
+        elif feature["type"] == BOOLEAN:
+            spec = {"type": ["boolean", "null"]}
+        else:
+            spec = {"type": ["string", "null"]}
+            if feature.get("levels") is not None:
+                spec["examples"] = feature["levels"][:20]
+                spec["x-levels-seen"] = feature["levels"]
+        properties[feature["name"]] = spec
+    return {
+        "type": "object",
+        "required": [f["name"] for f in features],
+        "properties": properties,
+        "additionalProperties": True,
+    }
