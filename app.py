@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,8 +33,8 @@ def server() -> ModelServer:
 
 def reset() -> None:
     """Forget cached services and clients (tests change settings between cases)."""
-    global _server
-    _server = None
+    global _server, _batch
+    _server = _batch = None
     default_clients().reset()
 
 
@@ -97,3 +98,36 @@ def feedback(request: RequestInfo, name: str) -> dict[str, Any]:
         consumer=request.consumer,
     )
     return {"model": name, "accepted": len(items)}
+
+
+_batch: Any = None
+
+
+def batch_scorer() -> Any:
+    """The container's batch scorer, built on first use."""
+    global _batch
+    if _batch is None:
+        from chalicelib.services import batch_scorer as build
+
+        _batch = build(default_clients())
+    return _batch
+
+
+# The queue name is needed when app.py is imported (chalice package wires the trigger).
+BATCH_QUEUE = os.environ.get("SKLAMBDA_BATCH_QUEUE", "sklambda-batch")
+
+
+@app.on_sqs_message(queue=BATCH_QUEUE, batch_size=5)
+def score_batch(event: Any) -> dict[str, Any]:
+    """S3 → SQS → here: score each file named in the messages; report partial failures."""
+    from chalicelib.batch import handle_messages
+
+    messages = [
+        (
+            r.to_dict().get("messageId", ""),
+            r.body,
+            int(r.to_dict().get("attributes", {}).get("ApproximateReceiveCount", "1")),
+        )
+        for r in event
+    ]
+    return handle_messages(batch_scorer(), messages)

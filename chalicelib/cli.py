@@ -147,6 +147,16 @@ def build_parser() -> argparse.ArgumentParser:
     history = command("history", cmd_history, "Show every alias move of a model.")
     history.add_argument("name")
 
+    batch = command("batch", cmd_batch, "Upload a file to be scored; --wait for its manifest.")
+    batch.add_argument("name", help="model name")
+    batch.add_argument("file", type=Path, help=".csv, .csv.gz, .parquet or .jsonl")
+    chosen = batch.add_mutually_exclusive_group()
+    chosen.add_argument("--version", type=int, help="score with this version (default champion)")
+    chosen.add_argument("--alias", help="score with the version of this alias")
+    batch.add_argument("--key-path", help="path under the model folder (default: the file name)")
+    batch.add_argument("--wait", action="store_true", help="show progress until the manifest")
+    batch.add_argument("--timeout", type=float, default=900.0, help="seconds to wait (900)")
+
     up = command("up", cmd_up, "Start the embedded AWS locally with the buckets and a demo model.")
     up.add_argument("--aws-port", type=int, default=4566)
     up.add_argument("--no-demo", action="store_true", help="do not register the demo model")
@@ -421,6 +431,56 @@ def cmd_history(args: argparse.Namespace) -> Any:
         "reason",
     ]
     return events
+
+
+def cmd_batch(args: argparse.Namespace) -> Any:
+    from chalicelib.batch_client import BatchClient, ProgressBar, incoming_key
+    from chalicelib.batch_keys import BatchLayout
+
+    clients = _clients(args)
+    settings = clients.settings
+    layout = BatchLayout.from_settings(settings)
+    client = BatchClient(clients.s3, settings.require_data_bucket(), layout)
+    selector = str(args.version) if args.version is not None else args.alias
+    key = incoming_key(layout, args.name, args.key_path or args.file.name, selector)
+    bar = ProgressBar()
+    size = max(args.file.stat().st_size, 1) if args.file.is_file() else 1
+    sent = [0]
+
+    def uploading(chunk: int) -> None:
+        sent[0] += chunk
+        bar.show("uploading", sent[0] / size, f"{sent[0] / 1e6:.1f} MB")
+
+    uploaded = client.upload(args.file, key, progress=uploading)
+    if not args.wait:
+        bar.finish()
+        return uploaded
+
+    def scoring(progress: dict[str, Any]) -> None:
+        if progress["state"] == "queued":
+            bar.show("queued", None)
+            return
+        read, total = progress.get("bytes_read"), progress.get("size_bytes")
+        share = read / total if read is not None and total else None
+        bar.show("scoring", share, f"{progress.get('rows_read', 0):,} rows")
+
+    manifest = client.wait(uploaded, timeout=args.timeout, on_progress=scoring)
+    bar.show("done", 1.0, manifest["status"])
+    bar.finish()
+    summary = {
+        "status": manifest["status"],
+        "reason": manifest.get("reason"),
+        "rows": manifest["rows"],
+        "model": manifest.get("model"),
+        "scored": (manifest["outputs"].get("scored") or {}).get("key"),
+        "errors": (manifest["outputs"].get("errors") or {}).get("key"),
+        "duration_seconds": manifest.get("duration_seconds"),
+    }
+    if manifest["status"] != "succeeded":
+        from chalicelib.errors import SklambdaError
+
+        raise SklambdaError(f"batch scoring failed: {manifest.get('reason')}")
+    return summary
 
 
 def cmd_up(args: argparse.Namespace) -> Any:

@@ -23,6 +23,12 @@ ENV_MAX_REQUEST_BYTES = "SKLAMBDA_MAX_REQUEST_BYTES"
 ENV_MAX_RECORDS = "SKLAMBDA_MAX_RECORDS"
 ENV_CAPTURE_MODE = "SKLAMBDA_CAPTURE_MODE"
 ENV_CAPTURE_STREAM = "SKLAMBDA_CAPTURE_STREAM"
+ENV_BATCH_QUEUE = "SKLAMBDA_BATCH_QUEUE"
+ENV_BATCH_CHUNK_ROWS = "SKLAMBDA_BATCH_CHUNK_ROWS"
+ENV_BATCH_MAX_REJECTED = "SKLAMBDA_BATCH_MAX_REJECTED_SHARE"
+ENV_BATCH_SPLIT_BYTES = "SKLAMBDA_BATCH_SPLIT_BYTES"
+ENV_BATCH_PART_BYTES = "SKLAMBDA_BATCH_PART_BYTES"
+ENV_BATCH_MAX_RECEIVES = "SKLAMBDA_BATCH_MAX_RECEIVES"
 ENV_ENDPOINT_URL = "AWS_ENDPOINT_URL"
 CAPTURE_MODES = ("log", "firehose", "off")
 ENV_REGION = "AWS_REGION"
@@ -49,6 +55,15 @@ class Settings:
     # (free for the request); "firehose": PutRecordBatch from the handler; "off".
     capture_mode: str = "log"
     capture_stream: str = ""
+    batch_queue: str = "sklambda-batch"
+    batch_chunk_rows: int = 50_000
+    # Above this share of rejected rows a batch file fails and no scored file is published.
+    batch_max_rejected_share: float = 0.10
+    # Files above this size are split into parts of about batch_part_bytes, scored in parallel.
+    batch_split_bytes: int = 1 << 30
+    batch_part_bytes: int = 256 << 20
+    # The batch queue's maxReceiveCount: on the last attempt a failure is written to the manifest.
+    batch_max_receives: int = 3
     region: str | None = None
     endpoint_url: str | None = None
 
@@ -74,6 +89,22 @@ class Settings:
             max_records=_positive_int(ENV_MAX_RECORDS, env.get(ENV_MAX_RECORDS, "1000")),
             capture_mode=_choice(ENV_CAPTURE_MODE, env.get(ENV_CAPTURE_MODE, "log"), CAPTURE_MODES),
             capture_stream=env.get(ENV_CAPTURE_STREAM, "").strip(),
+            batch_queue=env.get(ENV_BATCH_QUEUE, "sklambda-batch").strip() or "sklambda-batch",
+            batch_chunk_rows=_positive_int(
+                ENV_BATCH_CHUNK_ROWS, env.get(ENV_BATCH_CHUNK_ROWS, "50000")
+            ),
+            batch_split_bytes=_positive_int(
+                ENV_BATCH_SPLIT_BYTES, env.get(ENV_BATCH_SPLIT_BYTES, str(1 << 30))
+            ),
+            batch_part_bytes=_positive_int(
+                ENV_BATCH_PART_BYTES, env.get(ENV_BATCH_PART_BYTES, str(256 << 20))
+            ),
+            batch_max_receives=_positive_int(
+                ENV_BATCH_MAX_RECEIVES, env.get(ENV_BATCH_MAX_RECEIVES, "3")
+            ),
+            batch_max_rejected_share=_share(
+                ENV_BATCH_MAX_REJECTED, env.get(ENV_BATCH_MAX_REJECTED, "0.10")
+            ),
             region=env.get(ENV_REGION) or env.get(ENV_DEFAULT_REGION) or None,
             endpoint_url=env.get(ENV_ENDPOINT_URL) or None,
         )
@@ -136,6 +167,13 @@ def _choice(name: str, raw: str, allowed: tuple[str, ...]) -> str:
     value = raw.strip().lower()
     if value not in allowed:
         raise ConfigError(f"{name} must be one of {', '.join(allowed)}; got {raw!r}")
+    return value
+
+
+def _share(name: str, raw: str) -> float:
+    value = _non_negative_float(name, raw)
+    if value > 1.0:
+        raise ConfigError(f"{name} is a share between 0 and 1, got {raw!r}")
     return value
 
 

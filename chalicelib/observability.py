@@ -40,6 +40,7 @@ def publish(
     dimensions: Mapping[str, str],
     counts: Mapping[str, float] | None = None,
     milliseconds: Mapping[str, float] | None = None,
+    seconds: Mapping[str, float] | None = None,
     context: Mapping[str, Any] | None = None,
 ) -> None:
     """Emit one EMF document: counts and durations under these dimensions.
@@ -54,6 +55,8 @@ def publish(
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=count)
     for name, duration in (milliseconds or {}).items():
         metrics.add_metric(name=name, unit=MetricUnit.Milliseconds, value=duration)
+    for name, duration in (seconds or {}).items():
+        metrics.add_metric(name=name, unit=MetricUnit.Seconds, value=duration)
     for key, value in (context or {}).items():
         metrics.add_metadata(key=key, value=value)
     metrics.flush_metrics()

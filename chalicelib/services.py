@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+
 from chalicelib.aws import AwsClients
 from chalicelib.capture import (
     Capturer,
@@ -14,6 +17,9 @@ from chalicelib.errors import ConfigError
 from chalicelib.registry import Registry, open_registry
 from chalicelib.s3store import ObjectStore
 from chalicelib.serving import ModelServer
+
+if TYPE_CHECKING:
+    from chalicelib.batch import BatchScorer
 
 
 def capture_sink(clients: AwsClients) -> CaptureSink:
@@ -38,6 +44,45 @@ def model_server(clients: AwsClients, registry: Registry | None = None) -> Model
         max_request_bytes=settings.max_request_bytes,
         max_records=settings.max_records,
     )
+
+
+def batch_scorer(clients: AwsClients) -> BatchScorer:
+    """The batch scorer of the data bucket; refuses layouts where outputs re-trigger it."""
+    from chalicelib.batch import BatchScorer
+    from chalicelib.batch_keys import BatchLayout
+
+    settings = clients.settings
+    return BatchScorer(
+        clients.s3,
+        settings.require_data_bucket(),
+        BatchLayout.from_settings(settings),
+        open_registry(clients),
+        chunk_rows=settings.batch_chunk_rows,
+        max_rejected_share=settings.batch_max_rejected_share,
+        split_bytes=settings.batch_split_bytes,
+        part_bytes=settings.batch_part_bytes,
+        enqueue=_queue_sender(clients),
+        max_receives=settings.batch_max_receives,
+    )
+
+
+def _queue_sender(clients: AwsClients) -> Callable[[list[str]], None]:
+    """Sends chunk jobs to the batch queue (its URL looked up on first use)."""
+    url: list[str] = []
+
+    def send(bodies: list[str]) -> None:
+        sqs = clients.client("sqs")
+        if not url:
+            url.append(sqs.get_queue_url(QueueName=clients.settings.batch_queue)["QueueUrl"])
+        for start in range(0, len(bodies), 10):  # SendMessageBatch takes ten at a time
+            entries = [
+                {"Id": str(i), "MessageBody": b} for i, b in enumerate(bodies[start : start + 10])
+            ]
+            failed = sqs.send_message_batch(QueueUrl=url[0], Entries=entries).get("Failed")
+            if failed:
+                raise RuntimeError(f"{len(failed)} chunk jobs were not queued: {failed[0]}")
+
+    return send
 
 
 def data_store(clients: AwsClients) -> ObjectStore:

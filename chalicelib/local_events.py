@@ -1,0 +1,82 @@
+"""Lambda's SQS event source, for the embedded AWS: poll a queue, hand batches to a handler.
+
+Messages are deleted only after the handler succeeded for them (honouring partial batch
+failure responses); failed ones become visible again and, past the queue's redrive policy,
+move to its DLQ, as the real event source mapping does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+SqsHandler = Callable[[dict[str, Any], Any], Any]
+
+
+def sqs_lambda_event(messages: list[dict[str, Any]], queue_arn: str, region: str) -> dict[str, Any]:
+    """The event Lambda passes to an SQS-triggered function for these received messages."""
+    return {
+        "Records": [
+            {
+                "messageId": m["MessageId"],
+                "receiptHandle": m["ReceiptHandle"],
+                "body": m["Body"],
+                "attributes": m.get("Attributes", {}),
+                "messageAttributes": m.get("MessageAttributes", {}),
+                "md5OfBody": m.get("MD5OfBody", ""),
+                "eventSource": "aws:sqs",
+                "eventSourceARN": queue_arn,
+                "awsRegion": region,
+            }
+            for m in messages
+        ]
+    }
+
+
+def deliver_once(
+    sqs: Any,
+    queue_url: str,
+    handler: SqsHandler,
+    *,
+    batch_size: int = 5,
+    wait_seconds: int = 0,
+    context: Any = None,
+) -> int:
+    """Receive one batch and run the handler on it; the number of messages handed over."""
+    received = sqs.receive_message(
+        QueueUrl=queue_url,
+        MaxNumberOfMessages=batch_size,
+        WaitTimeSeconds=wait_seconds,
+        AttributeNames=["All"],
+    ).get("Messages", [])
+    if not received:
+        return 0
+    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"][
+        "QueueArn"
+    ]
+    region = arn.split(":")[3]
+    try:
+        response = handler(sqs_lambda_event(received, arn, region), context)
+    except Exception:  # noqa: BLE001 - a failed invocation returns the whole batch
+        return len(received)
+    failed = {f["itemIdentifier"] for f in (response or {}).get("batchItemFailures", [])}
+    done = [m for m in received if m["MessageId"] not in failed]
+    if done:
+        sqs.delete_message_batch(
+            QueueUrl=queue_url,
+            Entries=[
+                {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done)
+            ],
+        )
+    return len(received)
+
+
+def drain(sqs: Any, queue_url: str, handler: SqsHandler, *, max_batches: int = 100) -> int:
+    """Deliver until the queue has nothing visible; the number of messages handed over."""
+    total = 0
+    for _ in range(max_batches):
+        count = deliver_once(sqs, queue_url, handler)
+        if not count:
+            break
+        total += count
+    return total
