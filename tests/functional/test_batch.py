@@ -449,8 +449,9 @@ def test_cli_batch_uploads_waits_with_progress_and_prints_the_summary(
     assert code == 0, captured.err
     # The worker thread logs to the same stdout, one JSON object per line; the CLI's result
     # is the indented document.
-    summary = json.loads("\n".join(
-        line for line in captured.out.splitlines() if not line.startswith('{"')))
+    summary = json.loads(
+        "\n".join(line for line in captured.out.splitlines() if not line.startswith('{"'))
+    )
     assert summary["status"] == "succeeded"
     assert summary["rows"] == {"read": 120, "scored": 120, "rejected": 0}
     assert summary["scored"] == "batch/scored/churn/march.csv"

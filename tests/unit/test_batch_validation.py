@@ -345,3 +345,29 @@ def test_an_empty_chunk() -> None:
     checked = check(text_frame([valid_text()]).iloc[:0])
     assert len(checked.model_input) == 0 and checked.rejected == []
     assert list(checked.model_input.columns) == ["age", "active", "plan", "rank"]
+
+
+def test_read_check_write_round_trip() -> None:
+    """A CSV with extra columns and bad rows: the good rows come back, inputs intact."""
+    from chalicelib.batch_formats import write_chunk
+
+    _, features = churn_model()
+    original = churn_frame(60, seed=4)
+    text = original.astype(object).where(original.notna(), "").astype(str)
+    text.loc[5, "age"] = "forty"
+    text.loc[17, "monthly_charges"] = "inf"
+    data = text.to_csv(index=False).encode()
+    lines = data.splitlines(keepends=True)
+    lines.insert(30, b"too,few,fields\n")  # data row 30 (line 0 is the header)
+    out = io.BytesIO()
+    rejected = []
+    for i, chunk in enumerate(read_chunks(io.BytesIO(b"".join(lines)), "csv", chunk_rows=8)):
+        checked = check_frame(chunk.frame, features, first_row=chunk.first_row)
+        rejected += [row for row, _ in chunk.bad_rows] + [row for row, _, _ in checked.rejected]
+        results = pd.DataFrame({"prediction": np.zeros(int(checked.scored.sum()), int)})
+        write_chunk(out, chunk, results, "csv", header=i == 0, scored=checked.scored)
+    assert sorted(rejected) == [6, 18, 30]
+    back = pd.read_csv(io.BytesIO(out.getvalue()), dtype=object, keep_default_na=False)
+    expected = text.drop(index=[5, 17]).reset_index(drop=True)
+    assert list(back.columns) == [*original.columns, "prediction"]  # id and target kept
+    assert back[list(original.columns)].values.tolist() == expected.values.tolist()
