@@ -512,7 +512,9 @@ class BatchScorer:
                 self.store.put_json(key, manifest, if_match=current[1])
         except PreconditionFailed:
             logger.warning("manifest changed while publishing", extra={"key": key})
-        submitter = event.submitter or target.model
+        # Chargeback goes to the uploader's principal, else the file's first folder.
+        folder, _, rest = target.path.partition("/")
+        submitter = event.submitter or (folder if rest else "-")
         publish(
             {"Model": target.model, "Version": str(version or "-"), "Submitter": submitter},
             counts={

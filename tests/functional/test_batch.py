@@ -315,11 +315,13 @@ def test_corrupt_parquet_fails_with_a_reason(world: BatchWorld) -> None:
 
 
 def test_batch_usage_is_counted_per_model_version_and_submitter(world: BatchWorld, capsys) -> None:
-    world.drop("batch/incoming/churn/usage.csv", csv_bytes(customers(40)))
+    # Without the uploader's principal in the event, the first folder names the submitter.
+    world.drop("batch/incoming/churn/team-a/usage.csv", csv_bytes(customers(40)))
     world.run()
     done = next(d for d in emf_documents(capsys.readouterr().out) if "BatchRowsScored" in d)
-    assert (done["Model"], done["Version"], done["BatchRowsScored"]) == ("churn", "1", 40.0)
-    assert done["Submitter"]
+    assert (done["Model"], done["Version"], done["Submitter"]) == ("churn", "1", "team-a")
+    assert (done["BatchFiles"], done["BatchRowsScored"], done["BatchRowsRejected"]) == (1, 40, 0)
+    assert done["BatchSeconds"] >= 0
 
 
 def test_outputs_under_the_incoming_prefix_are_refused() -> None:
