@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from chalice import Chalice
+from chalice.app import Request
 
 from chalicelib import __version__
 from chalicelib.api import endpoint, reshape_framework_errors, route_auth
@@ -29,6 +30,13 @@ def server() -> ModelServer:
 
         _server = model_server(default_clients())
     return _server
+
+
+def current_request() -> Request:
+    """The request being handled (always set inside a route)."""
+    request = app.current_request
+    assert request is not None
+    return request
 
 
 def reset() -> None:
@@ -57,7 +65,7 @@ def list_models(request: RequestInfo) -> dict[str, Any]:
 def describe_model(request: RequestInfo, name: str) -> dict[str, Any]:
     from chalicelib.catalog import describe_model
 
-    query = app.current_request.query_params or {}
+    query: dict[str, str] = current_request().query_params or {}
     return describe_model(server().registry, name, query.get("version"))
 
 
@@ -69,7 +77,7 @@ def describe_model(request: RequestInfo, name: str) -> dict[str, Any]:
 )
 @api
 def predict(request: RequestInfo, name: str) -> dict[str, Any]:
-    current = app.current_request
+    current = current_request()
     return server().predict(
         name,
         current.raw_body,
@@ -86,7 +94,7 @@ def feedback(request: RequestInfo, name: str) -> dict[str, Any]:
     from chalicelib.services import data_store
 
     server().state(name)  # 404 for unknown models before anything is written
-    items = parse_feedback(app.current_request.raw_body)
+    items = parse_feedback(current_request().raw_body)
     settings = default_clients().settings
     store_feedback(
         data_store(default_clients()),

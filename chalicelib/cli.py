@@ -157,8 +157,18 @@ def build_parser() -> argparse.ArgumentParser:
     batch.add_argument("--wait", action="store_true", help="show progress until the manifest")
     batch.add_argument("--timeout", type=float, default=900.0, help="seconds to wait (900)")
 
-    up = command("up", cmd_up, "Start the embedded AWS locally with the buckets and a demo model.")
-    up.add_argument("--aws-port", type=int, default=4566)
+    demo = command(
+        "demo",
+        cmd_demo,
+        "Tour: train, register, promote, score over HTTP and in batch, send drift.",
+    )
+    demo.add_argument("--api-port", type=int, default=8000, help="local stack's API port")
+    demo.add_argument("--aws-port", type=int, default=4566, help="local stack's AWS port")
+
+    up = command("up", cmd_up, "Run everything locally: embedded AWS, HTTP API, batch worker.")
+    up.add_argument("--api-port", type=int, default=8000, help="HTTP API port (8000)")
+    up.add_argument("--aws-port", type=int, default=4566, help="embedded AWS port (4566)")
+    up.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
     up.add_argument("--no-demo", action="store_true", help="do not register the demo model")
     return parser
 
@@ -483,10 +493,19 @@ def cmd_batch(args: argparse.Namespace) -> Any:
     return summary
 
 
+def cmd_demo(args: argparse.Namespace) -> Any:
+    from chalicelib.demo import run_demo
+
+    run_demo(f"http://127.0.0.1:{args.api_port}", args.api_port, args.aws_port)
+    return None
+
+
 def cmd_up(args: argparse.Namespace) -> Any:
     from chalicelib.local import run_local_stack
 
-    run_local_stack(aws_port=args.aws_port, with_demo=not args.no_demo)
+    run_local_stack(
+        api_port=args.api_port, aws_port=args.aws_port, host=args.host, with_demo=not args.no_demo
+    )
     return None
 
 

@@ -14,7 +14,7 @@ MAX_FEEDBACK_ITEMS = 10_000
 _EXAMPLE = '[{"prediction_id": "3f2a...", "actual": 1}]'
 
 
-def parse_feedback(body: bytes | None) -> list[dict[str, Any]]:
+def parse_feedback(body: bytes | str | None) -> list[dict[str, Any]]:
     """The feedback items of a request body; every problem reported at once."""
     try:
         items = json.loads(body or b"")

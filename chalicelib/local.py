@@ -1,25 +1,34 @@
-"""The embedded AWS for working locally: moto's server in this process, with the buckets made.
+"""The whole system on one machine: an embedded AWS and the app's handlers wired to it.
 
-`sklambda up` starts it, registers and promotes a demo model, prints the lines that point the
-AWS CLI and sklambda at it, and runs until Ctrl-C or SIGTERM.
+`sklambda up` starts moto's server in this process, creates what the app needs (buckets,
+batch queue and DLQ, the bucket's notification to the queue, the capture Firehose stream),
+serves `app.py`'s HTTP API through Chalice's local server, polls the queue into the batch
+handler the way Lambda's event source mapping does, and forwards what the handlers print (EMF
+metrics, capture lines) to the embedded CloudWatch and Firehose. It stops on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.aws import AwsClients
-from chalicelib.config import Settings
+from chalicelib.config import Settings, reset_settings
 
 LOCAL_MODELS_BUCKET = "sklambda-models-local"
 LOCAL_DATA_BUCKET = "sklambda-data-local"
+LOCAL_QUEUE = "sklambda-batch"
+LOCAL_STREAM = "sklambda-capture"
 LOCAL_REGION = "us-east-1"
 DEMO_MODEL = "churn"
+MAX_RECEIVES = 3
 
 
 def local_environment(aws_port: int) -> dict[str, str]:
@@ -31,12 +40,13 @@ def local_environment(aws_port: int) -> dict[str, str]:
         "AWS_DEFAULT_REGION": LOCAL_REGION,
         "SKLAMBDA_MODELS_BUCKET": LOCAL_MODELS_BUCKET,
         "SKLAMBDA_DATA_BUCKET": LOCAL_DATA_BUCKET,
+        "SKLAMBDA_BATCH_QUEUE": LOCAL_QUEUE,
     }
 
 
 @contextmanager
 def embedded_aws(port: int) -> Iterator[AwsClients]:
-    """moto's server on 127.0.0.1:`port` with the sklambda buckets; yields clients for it."""
+    """moto's server on 127.0.0.1:`port`, with the environment pointing at it."""
     import logging
 
     from moto.server import ThreadedMotoServer
@@ -45,14 +55,65 @@ def embedded_aws(port: int) -> Iterator[AwsClients]:
     server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
     server.start()
     try:
-        environment = local_environment(port)
-        os.environ.update(environment)
-        clients = AwsClients(Settings.from_env(environment))
-        for bucket in (LOCAL_MODELS_BUCKET, LOCAL_DATA_BUCKET):
-            clients.s3.create_bucket(Bucket=bucket)
-        yield clients
+        os.environ.update(local_environment(port))
+        reset_settings()
+        yield AwsClients(Settings.from_env())
     finally:
         server.stop()
+
+
+@dataclass(frozen=True)
+class LocalResources:
+    queue_url: str
+    dlq_url: str
+
+
+def create_resources(clients: AwsClients) -> LocalResources:
+    """Buckets, batch queue with its DLQ, S3 → SQS notification, capture stream."""
+    s3, sqs = clients.s3, clients.client("sqs")
+    settings = clients.settings
+    for bucket in (settings.models_bucket, settings.data_bucket):
+        s3.create_bucket(Bucket=bucket)
+    dlq_url = sqs.create_queue(QueueName=f"{LOCAL_QUEUE}-dlq")["QueueUrl"]
+    dlq_arn = _queue_arn(sqs, dlq_url)
+    queue_url = sqs.create_queue(
+        QueueName=LOCAL_QUEUE,
+        Attributes={
+            "VisibilityTimeout": "60",
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)}
+            ),
+        },
+    )["QueueUrl"]
+    from chalicelib.batch_keys import BatchLayout
+
+    incoming = BatchLayout.from_settings(settings).incoming
+    s3.put_bucket_notification_configuration(
+        Bucket=settings.data_bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": _queue_arn(sqs, queue_url),
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": incoming}]}},
+                }
+            ]
+        },
+    )
+    clients.client("firehose").create_delivery_stream(
+        DeliveryStreamName=LOCAL_STREAM,
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": "arn:aws:iam::123456789012:role/sklambda-capture",
+            "BucketARN": f"arn:aws:s3:::{settings.data_bucket}",
+            "Prefix": settings.capture_prefix,
+        },
+    )
+    return LocalResources(queue_url=queue_url, dlq_url=dlq_url)
+
+
+def _queue_arn(sqs: Any, url: str) -> str:
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    return str(attributes["Attributes"]["QueueArn"])
 
 
 def register_demo_model(clients: AwsClients) -> dict[str, Any]:
@@ -76,31 +137,109 @@ def register_demo_model(clients: AwsClients) -> dict[str, Any]:
     return metadata
 
 
-def run_local_stack(aws_port: int = 4566, with_demo: bool = True) -> None:
-    """Serve the embedded AWS until interrupted."""
+class QueuePoller(threading.Thread):
+    """Lambda's SQS event source mapping: long-poll, invoke, delete what succeeded."""
+
+    def __init__(self, clients: AwsClients, queue_url: str, handler: Any, stop: threading.Event):
+        super().__init__(name="sqs-poller", daemon=True)
+        self._sqs = clients.client("sqs")
+        self._queue_url = queue_url
+        self._handler = handler
+        self._halt = stop
+
+    def run(self) -> None:
+        from chalicelib.local_events import deliver_once
+
+        while not self._halt.is_set():
+            try:
+                count = deliver_once(self._sqs, self._queue_url, self._handler, wait_seconds=1)
+            except Exception as exc:  # noqa: BLE001 - keep polling, like the real mapping
+                _say(f"[batch] polling failed: {exc}")
+                self._halt.wait(1)
+                continue
+            if count:
+                _say(f"[batch] delivered {count} message(s) from {LOCAL_QUEUE} to score_batch")
+
+
+def _say(text: str) -> None:
+    # Straight to the terminal: the forwarder in front of stdout is for the handlers' output.
+    terminal = sys.__stdout__
+    if terminal is not None:
+        terminal.write(text + "\n")
+        terminal.flush()
+
+
+def run_local_stack(
+    *,
+    api_port: int = 8000,
+    aws_port: int = 4566,
+    with_demo: bool = True,
+    host: str = "127.0.0.1",
+) -> None:
+    """Serve everything until interrupted."""
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())
+    os.environ["SKLAMBDA_API_AUTH"] = "none"  # the local gateway has no API keys to check
     with embedded_aws(aws_port) as clients:
-        environment = local_environment(aws_port)
-        print(f"embedded AWS listening on {environment['AWS_ENDPOINT_URL']}", flush=True)
-        if with_demo:
-            print("training and registering the demo model 'churn'…", flush=True)
-            metadata = register_demo_model(clients)
-            print(
-                f"registered churn version {metadata['version']} and promoted it to champion",
-                flush=True,
-            )
-        print("\nIn another shell:\n")
-        for key, value in environment.items():
-            print(f"  export {key}={value}")
-        print(
-            "\n  sklambda models --output table\n"
-            f"  sklambda describe {DEMO_MODEL} --output table\n"
-            f"  sklambda history {DEMO_MODEL} --output table\n"
-            f"  aws s3 ls s3://{LOCAL_MODELS_BUCKET}/ --recursive\n"
-            "\nPress Ctrl-C to stop.",
-            flush=True,
+        resources = create_resources(clients)
+        from chalicelib.log_forwarding import StdoutForwarder
+
+        # Before the app is imported: its logger keeps the stream it finds at import.
+        forwarder = StdoutForwarder(
+            sys.stdout, clients.client("cloudwatch"), clients.client("firehose"), LOCAL_STREAM
         )
-        stop.wait()
-    print("stopped", flush=True)
+        sys.stdout = forwarder
+        try:
+            import app as app_module
+
+            app_module.reset()
+            server = _start_http(app_module.app, host, api_port)
+            poller = QueuePoller(clients, resources.queue_url, app_module.score_batch, stop)
+            poller.start()
+            if with_demo:
+                _say("training and registering the demo model 'churn'…")
+                metadata = register_demo_model(clients)
+                _say(f"registered churn version {metadata['version']}, promoted to champion")
+            _say(_banner(host, api_port, aws_port))
+            stop.wait()
+            _say("stopping…")
+            server.shutdown()
+            poller.join(timeout=5)
+        finally:
+            sys.stdout = sys.__stdout__
+    _say("stopped")
+
+
+def _start_http(app: Any, host: str, port: int) -> Any:
+    from chalice.config import Config
+    from chalice.local import create_local_server
+
+    server = create_local_server(
+        app, Config.create(chalice_stage="dev", app_name="sklambda"), host, port
+    )
+    thread = threading.Thread(target=server.server.serve_forever, name="http", daemon=True)
+    thread.start()
+    return server
+
+
+def _banner(host: str, api_port: int, aws_port: int) -> str:
+    api = f"http://{host}:{api_port}"
+    env = local_environment(aws_port)
+    exports = "\n".join(f"  export {k}={v}" for k, v in env.items())
+    return f"""
+sklambda is up.
+  HTTP API       {api}          (no auth locally)
+  embedded AWS   {env["AWS_ENDPOINT_URL"]}
+  data bucket    s3://{LOCAL_DATA_BUCKET}   models bucket  s3://{LOCAL_MODELS_BUCKET}
+
+In another shell:
+{exports}
+
+  curl -s {api}/models/{DEMO_MODEL}
+  sklambda models --output table
+  sklambda demo                                   # the whole tour against this stack
+  aws s3 cp customers.csv s3://{LOCAL_DATA_BUCKET}/batch/incoming/{DEMO_MODEL}/
+  aws --endpoint-url {env["AWS_ENDPOINT_URL"]} cloudwatch list-metrics --namespace sklambda
+
+Press Ctrl-C to stop."""

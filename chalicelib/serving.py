@@ -126,7 +126,7 @@ class ModelServer:
     def predict(
         self,
         name: str,
-        body: bytes | None,
+        body: bytes | str | None,
         content_type: str | None,
         query: Mapping[str, str],
         request: RequestInfo,

@@ -1,0 +1,187 @@
+"""`sklambda demo`: the tour, against a running `sklambda up` (started if none answers).
+
+Generates a churn-like dataset, trains and registers a model, promotes it, scores records over
+HTTP, drops a batch file and waits for its manifest, then sends drifted traffic and feedback,
+saying what it does as it goes and ending with what to open next.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from chalicelib.errors import SklambdaError
+
+MODEL = "churn"
+
+
+def _step(number: int, text: str) -> None:
+    print(f"\n[{number}/6] {text}", flush=True)
+
+
+def _healthy(api: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{api}/health", timeout=2) as response:
+            return response.status == 200
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def ensure_stack(api: str, api_port: int, aws_port: int) -> str | None:
+    """Start `sklambda up` in the background unless one answers; its log file, if started."""
+    if _healthy(api):
+        return None
+    log = Path(tempfile.gettempdir()) / "sklambda-up.log"
+    print(f"no local stack at {api}; starting `sklambda up` (log: {log})…", flush=True)
+    with log.open("w") as out:
+        subprocess.Popen(  # noqa: S603 - our own CLI
+            [
+                sys.executable,
+                "-m",
+                "chalicelib.cli",
+                "up",
+                "--api-port",
+                str(api_port),
+                "--aws-port",
+                str(aws_port),
+                "--no-demo",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 120
+    while not _healthy(api):
+        if time.monotonic() > deadline:
+            raise SklambdaError(f"the local stack did not start; see {log}")
+        time.sleep(0.5)
+    return str(log)
+
+
+def _post(url: str, body: Any) -> Any:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def _records(frame: Any) -> list[dict[str, Any]]:
+    return json.loads(frame.to_json(orient="records"))  # NaN → null, numpy → plain
+
+
+def run_demo(api: str, api_port: int, aws_port: int) -> dict[str, Any]:
+    """Run the tour; a summary of what was made."""
+    from chalicelib.aws import AwsClients
+    from chalicelib.batch_client import BatchClient, ProgressBar, incoming_key
+    from chalicelib.batch_keys import BatchLayout
+    from chalicelib.config import Settings
+    from chalicelib.local import local_environment
+    from chalicelib.registry import open_registry
+    from chalicelib.sample_data import (
+        FEATURES,
+        ID_COLUMN,
+        TARGET,
+        churn_frame,
+        reference_pipeline,
+    )
+
+    started = ensure_stack(api, api_port, aws_port)
+    os.environ.update(local_environment(aws_port))
+    clients = AwsClients(Settings.from_env())
+    registry = open_registry(clients)
+
+    _step(1, "generating a churn-like dataset (20 numbers and categories, 8,000 customers)")
+    train = churn_frame(8000, seed=21)
+    holdout = churn_frame(2000, seed=22)
+
+    _step(2, "training a pipeline (scaler + one-hot + gradient boosting) and registering it")
+    model = reference_pipeline("hgb").fit(train[FEATURES], train[TARGET])
+    accuracy = float(model.score(holdout[FEATURES], holdout[TARGET]))
+    metadata = registry.register(
+        MODEL,
+        model,
+        train,
+        TARGET,
+        metrics={"accuracy": accuracy},
+        description="sklambda demo",
+        tags={"origin": "sklambda demo"},
+    )
+    version = metadata["version"]
+    registry.promote(MODEL, version, reason="sklambda demo")
+    print(
+        f"  registered {MODEL} version {version} (holdout accuracy {accuracy:.3f}), "
+        "promoted to champion"
+    )
+
+    _step(3, "scoring three customers over HTTP")
+    customers = churn_frame(3, seed=23, with_target=False)
+    answer = _post(f"{api}/models/{MODEL}/predict", {"records": _records(customers[FEATURES])})
+    for cid, proba in zip(customers[ID_COLUMN], answer["probabilities"], strict=True):
+        print(f"  {cid}: churn probability {proba['1']:.2f}")
+
+    _step(4, "dropping a batch file of 5,000 customers and waiting for its manifest")
+    settings = clients.settings
+    layout = BatchLayout.from_settings(settings)
+    batch = BatchClient(clients.s3, settings.require_data_bucket(), layout)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "customers.csv"
+        churn_frame(5000, seed=24, with_target=False).to_csv(path, index=False)
+        uploaded = batch.upload(path, incoming_key(layout, MODEL, "demo/customers.csv", None))
+    bar = ProgressBar(out=sys.stdout)
+    manifest = batch.wait(
+        uploaded,
+        timeout=300,
+        on_progress=lambda p: bar.show(p["state"], None, f"{p.get('rows_read', 0):,} rows"),
+    )
+    bar.show("done", 1.0, manifest["status"])
+    bar.finish()
+    print(
+        f"  {manifest['rows']['scored']:,} rows scored in {manifest['duration_seconds']} s → "
+        f"s3://{settings.data_bucket}/{manifest['outputs']['scored']['key']}"
+    )
+
+    _step(5, "sending drifted traffic (higher charges, shorter tenure) and its ground truth")
+    drifted = churn_frame(400, seed=25, shift=1.5)
+    feedback = []
+    for start in range(0, len(drifted), 20):
+        rows = drifted.iloc[start : start + 20]
+        scored = _post(f"{api}/models/{MODEL}/predict", {"records": _records(rows[FEATURES])})
+        feedback += [
+            {"prediction_id": pid, "actual": int(actual)}
+            for pid, actual in zip(scored["prediction_ids"], rows[TARGET], strict=True)
+        ]
+    _post(f"{api}/models/{MODEL}/feedback", feedback)
+    print(f"  {len(drifted)} drifted records scored and captured, {len(feedback)} labels sent")
+
+    _step(6, "done")
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    print(f"""
+Open and try next:
+  curl -s {api}/models/{MODEL}                       # metadata, input schema, aliases
+  aws --endpoint-url {endpoint} s3 ls s3://{settings.data_bucket}/ --recursive
+  aws --endpoint-url {endpoint} cloudwatch list-metrics --namespace sklambda
+  sklambda history {MODEL} --output table
+  sklambda promote {MODEL} {version} --alias canary --weight 0.2   # try a canary""")
+    if started:
+        print(
+            f"\nThe local stack keeps running in the background (log: {started}); "
+            "stop it with: pkill -f 'chalicelib.cli up'"
+        )
+    return {
+        "model": MODEL,
+        "version": version,
+        "batch": manifest["status"],
+        "drifted_records": len(drifted),
+    }
