@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -65,7 +66,7 @@ def list_models(request: RequestInfo) -> dict[str, Any]:
 def describe_model(request: RequestInfo, name: str) -> dict[str, Any]:
     from chalicelib.catalog import describe_model
 
-    query: dict[str, str] = current_request().query_params or {}
+    query: Mapping[str, str] = current_request().query_params or {}
     return describe_model(server().registry, name, query.get("version"))
 
 
