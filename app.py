@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Mapping
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalice import Chalice
 from chalice.app import Request
@@ -15,12 +15,18 @@ from chalicelib.api import endpoint, reshape_framework_errors, route_auth
 from chalicelib.aws import default_clients
 from chalicelib.serving import ModelServer, RequestInfo
 
+if TYPE_CHECKING:
+    from chalicelib.batch import BatchScorer
+
 app = Chalice(app_name="sklambda")
 app.register_middleware(reshape_framework_errors, "http")
 
 AUTH = route_auth()
 api = endpoint(app)
+# The queue name is needed when app.py is imported (chalice package wires the trigger).
+BATCH_QUEUE = os.environ.get("SKLAMBDA_BATCH_QUEUE", "sklambda-batch")
 _server: ModelServer | None = None
+_batch: BatchScorer | None = None
 
 
 def server() -> ModelServer:
@@ -31,6 +37,16 @@ def server() -> ModelServer:
 
         _server = model_server(default_clients())
     return _server
+
+
+def batch_scorer() -> BatchScorer:
+    """The container's batch scorer, built on first use."""
+    global _batch
+    if _batch is None:
+        from chalicelib.services import batch_scorer as build
+
+        _batch = build(default_clients())
+    return _batch
 
 
 def current_request() -> Request:
@@ -108,22 +124,6 @@ def feedback(request: RequestInfo, name: str) -> dict[str, Any]:
     )
     return {"model": name, "accepted": len(items)}
 
-
-_batch: Any = None
-
-
-def batch_scorer() -> Any:
-    """The container's batch scorer, built on first use."""
-    global _batch
-    if _batch is None:
-        from chalicelib.services import batch_scorer as build
-
-        _batch = build(default_clients())
-    return _batch
-
-
-# The queue name is needed when app.py is imported (chalice package wires the trigger).
-BATCH_QUEUE = os.environ.get("SKLAMBDA_BATCH_QUEUE", "sklambda-batch")
 
 
 @app.on_sqs_message(queue=BATCH_QUEUE, batch_size=5)
