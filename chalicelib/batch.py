@@ -98,6 +98,24 @@ def sequencer_newer(a: str, b: str) -> bool:
     return a.upper().ljust(width, "0") > b.upper().ljust(width, "0")
 
 
+def new_manifest(event: ObjectEvent, job: str | None = None) -> dict[str, Any]:
+    """The manifest of a file as its processing starts: which input, when."""
+    return {
+        "format": MANIFEST_FORMAT,
+        "job_id": job,
+        "status": "running",
+        "input": {
+            "key": event.key,
+            "etag": event.etag,
+            "version_id": event.version_id,
+            "size_bytes": event.size,
+            "sequencer": event.sequencer,
+            "submitter": event.submitter,
+        },
+        "started_at": _now(),
+    }
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -237,20 +255,7 @@ class BatchScorer:
         heartbeat: Callable[[dict[str, Any]], None],
     ) -> dict[str, Any] | None:
         started = time.perf_counter()
-        manifest: dict[str, Any] = {
-            "format": MANIFEST_FORMAT,
-            "job_id": job,
-            "status": "running",
-            "input": {
-                "key": event.key,
-                "etag": event.etag,
-                "version_id": event.version_id,
-                "size_bytes": event.size,
-                "sequencer": event.sequencer,
-                "submitter": event.submitter,
-            },
-            "started_at": _now(),
-        }
+        manifest = new_manifest(event, job)
         try:
             scorer = self.scorer_for(target)
         except NotFoundError as exc:
@@ -434,16 +439,7 @@ class BatchScorer:
                 target = parse_incoming_key(event.key, self.layout)
                 if target is None:
                     continue
-                manifest = {
-                    "format": MANIFEST_FORMAT,
-                    "input": {
-                        "key": event.key,
-                        "etag": event.etag,
-                        "version_id": event.version_id,
-                        "sequencer": event.sequencer,
-                    },
-                    "started_at": _now(),
-                }
+                manifest = new_manifest(event)
                 self._finish(
                     event,
                     target,
@@ -470,16 +466,7 @@ class BatchScorer:
         if not model or not path:
             return None
         target = BatchTarget(model=model, version=None, alias=None, path=path, fmt="")
-        manifest = {
-            "format": MANIFEST_FORMAT,
-            "input": {
-                "key": event.key,
-                "etag": event.etag,
-                "version_id": event.version_id,
-                "sequencer": event.sequencer,
-            },
-            "started_at": _now(),
-        }
+        manifest = new_manifest(event)
         return self._finish(event, target, manifest, time.perf_counter(), failed=reason)
 
     def _finish(
