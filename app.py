@@ -125,7 +125,6 @@ def feedback(request: RequestInfo, name: str) -> dict[str, Any]:
     return {"model": name, "accepted": len(items)}
 
 
-
 @app.on_sqs_message(queue=BATCH_QUEUE, batch_size=5)
 def score_batch(event: Any) -> dict[str, Any]:
     """S3 → SQS → here: score each file named in the messages; report partial failures."""

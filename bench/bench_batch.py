@@ -7,7 +7,8 @@ Workload: the churn-like table (14 numeric, 6 categorical features and customer_
 CSV per size, generated once into /tmp in blocks of 200,000 rows, uploaded to moto's S3 (a
 server thread in this process); the HGB reference pipeline registered and promoted there.
 
-Every measured run is a fresh child process, so its peak RSS (ru_maxrss) is that path's alone:
+Every measured run is a fresh child process, so its peak RSS is that path's alone (VmHWM from
+/proc/self/status: on Linux ru_maxrss carries the spawning parent's peak across exec):
   naive     get_object → pandas.read_csv of the whole body → pipeline.predict_proba → add the
             prediction and proba columns → to_csv → put_object; timed download to upload.
   sklambda  BatchScorer built as the Lambda builds it (services.batch_scorer), warmed up on a
@@ -82,7 +83,23 @@ def naive_output_key(rows: int) -> str:
 
 
 def peak_rss_mib() -> float:
-    """This process's peak resident set size so far (ru_maxrss is KiB on Linux)."""
+    """This process's peak resident set size so far, in MiB.
+
+    Linux keeps a process's ru_maxrss across execve, so a child spawned by this (large)
+    parent would report the parent's peak; VmHWM belongs to the child's own address space.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024.0  # kB
+    except OSError:
+        pass
+    return ru_maxrss_mib()
+
+
+def ru_maxrss_mib() -> float:
+    """getrusage's peak RSS (KiB on Linux), in MiB."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
@@ -159,7 +176,7 @@ def run_child(path: str, rows: int) -> None:
     """Child process entry: run one path, print its measures as the last stdout line."""
     measured = child_naive(rows) if path == "naive" else child_sklambda(rows)
     measured["peak_rss_mib"] = peak_rss_mib()
-    sys.stdout.flush()
+    measured["ru_maxrss_mib"] = ru_maxrss_mib()
     print(json.dumps(measured), flush=True)
 
 
@@ -237,11 +254,11 @@ class Result:
 
     @property
     def seconds(self) -> float:
-        return statistics.median(r["seconds"] for r in self.runs)
+        return float(statistics.median(r["seconds"] for r in self.runs))
 
     @property
     def rss(self) -> float:
-        return max(r["peak_rss_mib"] for r in self.runs)
+        return float(max(r["peak_rss_mib"] for r in self.runs))
 
     def row(self) -> dict[str, Any]:
         return {

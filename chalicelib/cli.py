@@ -169,6 +169,12 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--api-port", type=int, default=8000, help="HTTP API port (8000)")
     up.add_argument("--aws-port", type=int, default=4566, help="embedded AWS port (4566)")
     up.add_argument("--host", default="127.0.0.1", help="address to listen on (127.0.0.1)")
+    up.add_argument(
+        "--monitor-every",
+        default="60s",
+        metavar="INTERVAL",
+        help="how often scheduled functions fire: 90, 60s, 5m, 1h (60s)",
+    )
     up.add_argument("--no-demo", action="store_true", help="do not register the demo model")
     return parser
 
@@ -501,10 +507,20 @@ def cmd_demo(args: argparse.Namespace) -> Any:
 
 
 def cmd_up(args: argparse.Namespace) -> Any:
+    from chalicelib.errors import InvalidInputError
     from chalicelib.local import run_local_stack
+    from chalicelib.local_events import parse_interval
 
+    try:
+        every = parse_interval(args.monitor_every)
+    except ValueError as exc:
+        raise InvalidInputError(f"--monitor-every: {exc}") from None
     run_local_stack(
-        api_port=args.api_port, aws_port=args.aws_port, host=args.host, with_demo=not args.no_demo
+        api_port=args.api_port,
+        aws_port=args.aws_port,
+        host=args.host,
+        with_demo=not args.no_demo,
+        monitor_every=every,
     )
     return None
 

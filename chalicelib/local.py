@@ -161,6 +161,38 @@ class QueuePoller(threading.Thread):
                 _say(f"[batch] delivered {count} message(s) from {LOCAL_QUEUE} to score_batch")
 
 
+class Scheduler(threading.Thread):
+    """EventBridge for the app's scheduled functions: fire each one every `interval` seconds."""
+
+    def __init__(self, app_module: Any, interval: float, stop: threading.Event) -> None:
+        super().__init__(name="scheduler", daemon=True)
+        from chalice.app import ScheduledEventConfig
+
+        self.handlers = [
+            (source.name, getattr(app_module, source.name))
+            for source in app_module.app.event_sources
+            if isinstance(source, ScheduledEventConfig)
+        ]
+        self._interval = interval
+        self._halt = stop
+
+    def run(self) -> None:
+        import uuid
+        from datetime import UTC, datetime
+
+        from chalicelib.local_events import scheduled_event
+
+        while self.handlers and not self._halt.wait(self._interval):
+            for name, handler in self.handlers:
+                at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                event = scheduled_event(name, LOCAL_REGION, event_id=str(uuid.uuid4()), at=at)
+                _say(f"[schedule] firing {name}")
+                try:
+                    handler(event, None)
+                except Exception as exc:  # noqa: BLE001 - a failed run waits for the next one
+                    _say(f"[schedule] {name} failed: {exc}")
+
+
 def _say(text: str) -> None:
     # Straight to the terminal: the forwarder in front of stdout is for the handlers' output.
     terminal = sys.__stdout__
@@ -175,6 +207,7 @@ def run_local_stack(
     aws_port: int = 4566,
     with_demo: bool = True,
     host: str = "127.0.0.1",
+    monitor_every: float = 60.0,
 ) -> None:
     """Serve everything until interrupted."""
     stop = threading.Event()
@@ -197,6 +230,14 @@ def run_local_stack(
             server = _start_http(app_module.app, host, api_port)
             poller = QueuePoller(clients, resources.queue_url, app_module.score_batch, stop)
             poller.start()
+            scheduler = Scheduler(app_module, monitor_every, stop)
+            scheduler.start()
+            names = ", ".join(name for name, _ in scheduler.handlers)
+            _say(
+                f"scheduled functions ({names}) fire every {monitor_every:g} s"
+                if names
+                else "no scheduled functions in the app yet"
+            )
             if with_demo:
                 _say("training and registering the demo model 'churn'…")
                 metadata = register_demo_model(clients)

@@ -80,3 +80,33 @@ def drain(sqs: Any, queue_url: str, handler: SqsHandler, *, max_batches: int = 1
             break
         total += count
     return total
+
+
+def scheduled_event(rule: str, region: str, *, event_id: str, at: str) -> dict[str, Any]:
+    """The EventBridge event Lambda passes to a function on a schedule."""
+    return {
+        "version": "0",
+        "id": event_id,
+        "detail-type": "Scheduled Event",
+        "source": "aws.events",
+        "account": "123456789012",
+        "time": at,
+        "region": region,
+        "resources": [f"arn:aws:events:{region}:123456789012:rule/{rule}"],
+        "detail": {},
+    }
+
+
+def parse_interval(text: str) -> float:
+    """Seconds in '90', '60s', '5m' or '1h'; ValueError with the accepted forms otherwise."""
+    units = {"s": 1.0, "m": 60.0, "h": 3600.0}
+    raw = text.strip().lower()
+    scale = units.get(raw[-1:])
+    number = raw[:-1] if scale else raw
+    try:
+        seconds = float(number) * (scale or 1.0)
+    except ValueError:
+        raise ValueError(f"intervals look like 90, 60s, 5m or 1h; got {text!r}") from None
+    if seconds <= 0:
+        raise ValueError(f"the interval must be positive, got {text!r}")
+    return seconds
