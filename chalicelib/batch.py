@@ -168,18 +168,6 @@ class BatchScorer:
             and event.size > self._split_bytes
         )
 
-    def _fan_out(
-        self,
-        event: ObjectEvent,
-        target: BatchTarget,
-        scorer: Scorer,
-        job: str,
-        manifest: dict[str, Any],
-    ) -> None:
-        from chalicelib import batch_fanout
-
-        batch_fanout.start(self, event, target, scorer, job, manifest)
-
     def finish_fanned_out(
         self,
         event: ObjectEvent,
@@ -267,7 +255,9 @@ class BatchScorer:
             "sha256": scorer.metadata["artifact"]["sha256"],
         }
         if self._should_split(target, event):
-            self._fan_out(event, target, scorer, job, manifest)
+            from chalicelib import batch_fanout
+
+            batch_fanout.start(self, event, target, scorer, job, manifest)
             return None  # the part that finishes last publishes the manifest
         with ExitStack() as cleanup:
             outputs = _Outputs(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.errors import InvalidInputError
 from chalicelib.registry import Registry
 from chalicelib.schema import input_json_schema
+from chalicelib.serving import parse_version
 
 
 def _aliases(document: dict[str, Any]) -> dict[str, Any]:
@@ -32,12 +32,7 @@ def describe_model(registry: Registry, name: str, raw_version: str | None) -> di
     versions = registry.list_versions(name)
     aliases = _aliases(registry.get_aliases(name))
     if raw_version is not None:
-        try:
-            version = int(raw_version)
-        except ValueError:
-            raise InvalidInputError(
-                f"version must be a whole number, got {raw_version!r}"
-            ) from None
+        version = parse_version(raw_version)
     elif "champion" in aliases:
         version = aliases["champion"]["version"]
     else:

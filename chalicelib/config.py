@@ -171,8 +171,11 @@ def _choice(name: str, raw: str, allowed: tuple[str, ...]) -> str:
 
 
 def _share(name: str, raw: str) -> float:
-    value = _non_negative_float(name, raw)
-    if value > 1.0:
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value <= 1.0:
         raise ConfigError(f"{name} is a share between 0 and 1, got {raw!r}")
     return value
 

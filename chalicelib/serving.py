@@ -259,13 +259,18 @@ def _version_and_alias(query: Mapping[str, str]) -> tuple[int | None, str | None
         raise InvalidInputError("pass either ?version=N or ?alias=NAME, not both")
     if raw_version is None:
         return None, alias or None
+    return parse_version(raw_version), None
+
+
+def parse_version(raw_version: str) -> int:
+    """A ?version= value as a version number; InvalidInputError saying what is expected."""
     try:
         version = int(raw_version)
     except ValueError:
         raise InvalidInputError(f"version must be a whole number, got {raw_version!r}") from None
     if version < 1:
         raise InvalidInputError(f"version must be 1 or more, got {version}")
-    return version, None
+    return version
 
 
 def _capture_records(
