@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
-from chalice import Chalice
+from chalice import Chalice, Response
 from chalice.app import Request
 
 from chalicelib import __version__
@@ -17,6 +17,7 @@ from chalicelib.serving import ModelServer, RequestInfo
 
 if TYPE_CHECKING:
     from chalicelib.batch import BatchScorer
+    from chalicelib.monitoring import Monitor
 
 app = Chalice(app_name="sklambda")
 app.register_middleware(reshape_framework_errors, "http")
@@ -25,8 +26,11 @@ AUTH = route_auth()
 api = endpoint(app)
 # The queue name is needed when app.py is imported (chalice package wires the trigger).
 BATCH_QUEUE = os.environ.get("SKLAMBDA_BATCH_QUEUE", "sklambda-batch")
+# EventBridge rate or cron expression of the monitor, set per stage in .chalice/config.json.
+MONITOR_SCHEDULE = os.environ.get("SKLAMBDA_MONITOR_SCHEDULE", "rate(1 hour)")
 _server: ModelServer | None = None
 _batch: BatchScorer | None = None
+_monitor: Monitor | None = None
 
 
 def server() -> ModelServer:
@@ -49,6 +53,16 @@ def batch_scorer() -> BatchScorer:
     return _batch
 
 
+def monitor() -> Monitor:
+    """The container's monitor, built on first use."""
+    global _monitor
+    if _monitor is None:
+        from chalicelib.services import monitor as build
+
+        _monitor = build(default_clients(), server().registry)
+    return _monitor
+
+
 def current_request() -> Request:
     """The request being handled (always set inside a route)."""
     request = app.current_request
@@ -58,8 +72,8 @@ def current_request() -> Request:
 
 def reset() -> None:
     """Forget cached services and clients (tests change settings between cases)."""
-    global _server, _batch
-    _server = _batch = None
+    global _server, _batch, _monitor
+    _server = _batch = _monitor = None
     default_clients().reset()
 
 
@@ -123,6 +137,42 @@ def feedback(request: RequestInfo, name: str) -> dict[str, Any]:
         consumer=request.consumer,
     )
     return {"model": name, "accepted": len(items)}
+
+
+@app.route("/models/{name}/report", methods=["GET"], **AUTH)
+@api
+def report(request: RequestInfo, name: str) -> Any:
+    """The latest monitor report: an HTML page, or its JSON with ?format=json."""
+    server().state(name)  # 404 for unknown models
+    query: Mapping[str, str] = current_request().query_params or {}
+    wanted = query.get("format", "html")
+    if wanted == "json":
+        return monitor().latest_report(name)
+    if wanted != "html":
+        from chalicelib.errors import InvalidInputError
+
+        raise InvalidInputError(f"format must be html or json, got {wanted!r}")
+    return Response(
+        body=monitor().latest_html(name),
+        status_code=200,
+        headers={
+            "Content-Type": "text/html; charset=utf-8",
+            # The page is self-contained: forbid anything it does not carry itself.
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+            "img-src data:",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+@app.schedule(MONITOR_SCHEDULE)
+def monitor_models(event: Any) -> dict[str, Any]:
+    """EventBridge → here: drift, accuracy and traffic of every model with a champion."""
+    from chalicelib.monitoring import MonitorRun
+
+    window = default_clients().settings.monitor_window_hours
+    run = MonitorRun.from_schedule(event.event_id, event.time, window)
+    return monitor().run_all(run)
 
 
 @app.on_sqs_message(queue=BATCH_QUEUE, batch_size=5)

@@ -143,6 +143,35 @@ def build_parser() -> argparse.ArgumentParser:
     configure.add_argument(
         "--id-columns", help="comma-separated input columns batch output keeps ('' for all)"
     )
+    configure.add_argument(
+        "--drift-threshold",
+        action="append",
+        type=_drift_threshold,
+        metavar="[FEATURE:]METRIC=VALUE",
+        help="drift threshold of psi, js or wasserstein, for all features or one "
+        "(VALUE 'off' ignores that metric, 'default' restores it); repeatable",
+    )
+    configure.add_argument(
+        "--drift-min-samples", type=int, help="fewer values than this: not enough data (300)"
+    )
+    configure.add_argument(
+        "--drift-consecutive-breaches",
+        type=int,
+        help="runs in a row over a threshold before a feature counts as drifted (3)",
+    )
+
+    monitor = command(
+        "monitor",
+        cmd_monitor,
+        "Run the monitor for a model now: drift, accuracy and traffic, and a new report.",
+    )
+    monitor.add_argument("name")
+    monitor.add_argument(
+        "--window-hours",
+        type=int,
+        help="hours of traffic to look at (SKLAMBDA_MONITOR_WINDOW_HOURS, 24)",
+    )
+    monitor.add_argument("--save-html", type=Path, metavar="FILE", help="also save the report page")
 
     history = command("history", cmd_history, "Show every alias move of a model.")
     history.add_argument("name")
@@ -427,10 +456,143 @@ def cmd_configure(args: argparse.Namespace) -> Any:
         changes["entity_id_field"] = args.entity_id_field or None
     if args.id_columns is not None:
         changes["id_columns"] = tuple(c.strip() for c in args.id_columns.split(",") if c.strip())
+    drift = _drift_changes(args)
+    if drift is not None:
+        current = registry.get_config(args.name).drift_thresholds
+        changes["drift_thresholds"] = merge_drift_thresholds(current, drift)
     if not changes:
         registry.list_versions(args.name)
         return registry.get_config(args.name).to_dict()
     return registry.configure(args.name, changes).to_dict()
+
+
+def _drift_changes(args: argparse.Namespace) -> dict[str, Any] | None:
+    drift: dict[str, Any] = {}
+    for feature, metric, value in args.drift_threshold or []:
+        if feature:
+            drift.setdefault("features", {}).setdefault(feature, {})[metric] = value
+        else:
+            drift[metric] = value
+    if args.drift_min_samples is not None:
+        drift["min_samples"] = args.drift_min_samples
+    if args.drift_consecutive_breaches is not None:
+        drift["consecutive_breaches"] = args.drift_consecutive_breaches
+    return drift or None
+
+
+_RESTORE = object()  # "default": forget the override
+
+
+def _drift_threshold(raw: str) -> tuple[str, str, Any]:
+    target, sep, text = raw.partition("=")
+    feature, _, metric = target.rpartition(":")
+    if not sep or metric not in ("psi", "js", "wasserstein"):
+        raise argparse.ArgumentTypeError(
+            f"expected [FEATURE:]METRIC=VALUE with METRIC psi, js or wasserstein, got {raw!r}"
+        )
+    if text == "off":
+        return feature, metric, None
+    if text == "default":
+        return feature, metric, _RESTORE
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"{raw!r}: VALUE must be a number, 'off' or 'default'"
+        ) from None
+    return feature, metric, value
+
+
+def merge_drift_thresholds(current: Any, changes: dict[str, Any]) -> dict[str, Any]:
+    """The stored drift overrides with `changes` applied ('default' removes an override)."""
+    merged = dict(current or {})
+    features = {k: dict(v) for k, v in (merged.get("features") or {}).items()}
+    for key, value in changes.items():
+        if key == "features":
+            for feature, limits in value.items():
+                entry = features.setdefault(feature, {})
+                for metric, limit in limits.items():
+                    if limit is _RESTORE:
+                        entry.pop(metric, None)
+                    else:
+                        entry[metric] = limit
+                if not entry:
+                    features.pop(feature)
+        elif value is _RESTORE:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    merged.pop("features", None)
+    if features:
+        merged["features"] = features
+    return merged
+
+
+def cmd_monitor(args: argparse.Namespace) -> Any:
+    from chalicelib.monitoring import MonitorRun
+    from chalicelib.services import monitor
+
+    clients = _clients(args)
+    service = monitor(clients)
+    service.registry.list_versions(args.name)  # NotFoundError naming the model
+    hours = args.window_hours or clients.settings.monitor_window_hours
+    if hours < 1:
+        from chalicelib.errors import InvalidInputError
+
+        raise InvalidInputError(f"--window-hours must be 1 or more, got {hours}")
+    outcome = service.run([args.name], MonitorRun.on_demand(hours))["models"][args.name]
+    if outcome["status"] == "failed":
+        from chalicelib.errors import SklambdaError
+
+        raise SklambdaError(f"monitor failed: {outcome['reason']}")
+    report = service.latest_report(args.name)
+    assert report is not None  # latest_report raises rather than answer None here
+    if args.save_html:
+        args.save_html.write_text(service.latest_html(args.name), encoding="utf-8")
+    if args.output == "json":
+        return _monitor_summary(report, outcome["report"], args.save_html)
+    args.columns = ["version", "feature", "samples", "psi", "js", "wasserstein", "state"]
+    return [
+        {
+            "version": entry["version"],
+            "feature": feature["name"],
+            "samples": feature["samples"],
+            "psi": _rounded(feature.get("psi")),
+            "js": _rounded(feature.get("js")),
+            "wasserstein": _rounded(feature.get("wasserstein")),
+            "state": feature["state"],
+        }
+        for entry in report["versions"]
+        for feature in [*entry["features"], *([entry["prediction"]] if entry["prediction"] else [])]
+    ]
+
+
+def _monitor_summary(report: dict[str, Any], key: str, html: Path | None) -> dict[str, Any]:
+    return {
+        "model": report["model"],
+        "report": key,
+        "html": str(html) if html else None,
+        "window": report["run"]["window"],
+        "flagged": report["flagged"],
+        "versions": [
+            {
+                "version": entry["version"],
+                "roles": entry["roles"],
+                "status": entry["status"],
+                "traffic": entry["traffic"],
+                "drifted_share": entry["drifted_share"],
+                "drifted": [f["name"] for f in entry["features"] if f["state"] == "drifted"],
+                "breached": [f["name"] for f in entry["features"] if f["state"] == "breach"],
+                "prediction_drift": (entry["prediction"] or {}).get("psi"),
+                "quality": entry["quality"],
+            }
+            for entry in report["versions"]
+        ],
+    }
+
+
+def _rounded(value: Any) -> Any:
+    return None if value is None else round(float(value), 4)
 
 
 def cmd_history(args: argparse.Namespace) -> Any:

@@ -29,6 +29,9 @@ ENV_BATCH_MAX_REJECTED = "SKLAMBDA_BATCH_MAX_REJECTED_SHARE"
 ENV_BATCH_SPLIT_BYTES = "SKLAMBDA_BATCH_SPLIT_BYTES"
 ENV_BATCH_PART_BYTES = "SKLAMBDA_BATCH_PART_BYTES"
 ENV_BATCH_MAX_RECEIVES = "SKLAMBDA_BATCH_MAX_RECEIVES"
+ENV_MONITOR_WINDOW_HOURS = "SKLAMBDA_MONITOR_WINDOW_HOURS"
+ENV_MONITOR_BATCH_ROWS = "SKLAMBDA_MONITOR_BATCH_ROWS"
+ENV_MONITOR_LABEL_DAYS = "SKLAMBDA_MONITOR_LABEL_LOOKBACK_DAYS"
 ENV_ENDPOINT_URL = "AWS_ENDPOINT_URL"
 CAPTURE_MODES = ("log", "firehose", "off")
 ENV_REGION = "AWS_REGION"
@@ -64,6 +67,12 @@ class Settings:
     batch_part_bytes: int = 256 << 20
     # The batch queue's maxReceiveCount: on the last attempt a failure is written to the manifest.
     batch_max_receives: int = 3
+    # The monitor compares the last `monitor_window_hours` of traffic with the training data.
+    monitor_window_hours: int = 24
+    # Rows read from each batch file (input and scored output) of the window, for drift.
+    monitor_batch_rows: int = 20_000
+    # Ground truth is joined with predictions made up to this many days before it arrived.
+    monitor_label_lookback_days: int = 14
     region: str | None = None
     endpoint_url: str | None = None
 
@@ -104,6 +113,15 @@ class Settings:
             ),
             batch_max_rejected_share=_share(
                 ENV_BATCH_MAX_REJECTED, env.get(ENV_BATCH_MAX_REJECTED, "0.10")
+            ),
+            monitor_window_hours=_positive_int(
+                ENV_MONITOR_WINDOW_HOURS, env.get(ENV_MONITOR_WINDOW_HOURS, "24")
+            ),
+            monitor_batch_rows=_positive_int(
+                ENV_MONITOR_BATCH_ROWS, env.get(ENV_MONITOR_BATCH_ROWS, "20000")
+            ),
+            monitor_label_lookback_days=_positive_int(
+                ENV_MONITOR_LABEL_DAYS, env.get(ENV_MONITOR_LABEL_DAYS, "14")
             ),
             region=env.get(ENV_REGION) or env.get(ENV_DEFAULT_REGION) or None,
             endpoint_url=env.get(ENV_ENDPOINT_URL) or None,

@@ -1,9 +1,9 @@
-"""Per-model serving settings, stored beside the model in the registry (config.json)."""
+"""Per-model serving and monitoring settings, stored beside the model (config.json)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from chalicelib.errors import InvalidInputError
@@ -12,7 +12,7 @@ from chalicelib.validation import UNKNOWN_CATEGORY_POLICIES
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """How a model is served. Defaults apply until someone runs `sklambda configure`."""
+    """How a model is served and monitored. Defaults apply until `sklambda configure`."""
 
     # What to do with a category never seen in training: score it as unknown silently
     # (accept), score it and say so (warn), or refuse the record (reject).
@@ -23,6 +23,8 @@ class ModelConfig:
     entity_id_field: str | None = None
     # Batch output keeps only these input columns beside the predictions (all when empty).
     id_columns: tuple[str, ...] = ()
+    # Drift thresholds that differ from the defaults (see drift.DriftThresholds).
+    drift_thresholds: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, document: Mapping[str, Any]) -> ModelConfig:
@@ -37,6 +39,7 @@ class ModelConfig:
         """The stored (JSON) form."""
         document = asdict(self)
         document["id_columns"] = list(self.id_columns)
+        document["drift_thresholds"] = dict(self.drift_thresholds)
         return document
 
     def with_changes(self, changes: Mapping[str, Any]) -> ModelConfig:
@@ -60,4 +63,9 @@ class ModelConfig:
             )
         if changed.entity_id_field is not None and not str(changed.entity_id_field).strip():
             raise InvalidInputError("entity_id_field must be a field name or unset")
-        return replace(changed, capture_sample_rate=float(rate))
+        from chalicelib.drift import DriftThresholds
+
+        # Stored as given (only what differs from the defaults), checked in full here.
+        drift = dict(changed.drift_thresholds or {})
+        DriftThresholds().with_changes(drift)
+        return replace(changed, capture_sample_rate=float(rate), drift_thresholds=drift)

@@ -1,8 +1,9 @@
 """Reference profile of the training data and of the model's training predictions.
 
 Numbers get quantile bins (the first and last bins are open-ended, so later values outside the
-training range still fall in a bin) with counts; categories get level counts; every feature
-gets its missing rate. Drift monitoring compares live traffic against these bins.
+training range still fall in a bin) with counts, and their percentiles 0..100; categories get
+level counts; every feature gets its missing rate. Drift monitoring compares live traffic
+against these bins and percentiles.
 """
 
 from __future__ import annotations
@@ -18,6 +19,8 @@ if TYPE_CHECKING:
     import pandas as pd
 
 N_BINS = 10
+# Percentiles 0..100: the reference CDF drift monitoring measures Wasserstein distance against.
+QUANTILE_LEVELS = np.linspace(0.0, 1.0, 101)
 MAX_PROFILED_LEVELS = 200  # rarer levels are pooled into other_count
 PROFILE_FORMAT = 1
 
@@ -29,7 +32,7 @@ def bin_index(edges: Sequence[float], values: np.ndarray) -> np.ndarray:
 
 
 def numeric_profile(values: np.ndarray, n_bins: int = N_BINS) -> dict[str, Any]:
-    """Quantile bins, counts and summary statistics of a numeric column."""
+    """Quantile bins, counts, percentiles and summary statistics of a numeric column."""
     values = np.asarray(values, dtype=float)
     rows = int(values.size)
     present = values[~np.isnan(values)]
@@ -40,7 +43,9 @@ def numeric_profile(values: np.ndarray, n_bins: int = N_BINS) -> dict[str, Any]:
         "missing_rate": _rate(rows - present.size, rows),
     }
     if present.size == 0:
-        profile.update(bin_edges=[], bin_counts=[], min=None, max=None, mean=None, std=None)
+        profile.update(
+            bin_edges=[], bin_counts=[], quantiles=[], min=None, max=None, mean=None, std=None
+        )
         return profile
     edges = np.unique(np.quantile(present, np.linspace(0.0, 1.0, n_bins + 1)))
     if edges.size == 1:  # a constant column still needs one bin
@@ -49,6 +54,7 @@ def numeric_profile(values: np.ndarray, n_bins: int = N_BINS) -> dict[str, Any]:
     profile.update(
         bin_edges=[float(e) for e in edges],
         bin_counts=[int(c) for c in counts],
+        quantiles=[float(q) for q in np.quantile(present, QUANTILE_LEVELS)],
         min=float(present.min()),
         max=float(present.max()),
         mean=float(present.mean()),

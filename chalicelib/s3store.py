@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING, Any
 from chalicelib.errors import AwsAccessError
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from mypy_boto3_s3 import S3Client
 
 _CREDENTIAL_CODES = {
@@ -168,6 +170,30 @@ class ObjectStore:
             for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
                 for item in page.get("Contents", []):
                     yield item["Key"]
+
+    def list_objects(self, prefix: str) -> Iterator[tuple[str, datetime, int]]:
+        """(key, last modified, size) of every object under `prefix`, in key order."""
+        paginator = self._s3.get_paginator("list_objects_v2")
+        with translate_aws_errors(f"list {prefix}", self.bucket):
+            for page in paginator.paginate(Bucket=self.bucket, Prefix=prefix):
+                for item in page.get("Contents", []):
+                    yield item["Key"], item["LastModified"], int(item.get("Size", 0))
+
+    def open_stream(self, key: str, version_id: str | None = None) -> Any:
+        """A streaming body of `key` (of one version, if given); ObjectMissing when absent."""
+        from botocore.exceptions import ClientError
+
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        with translate_aws_errors(f"read {key}", self.bucket):
+            try:
+                return self._s3.get_object(**kwargs)["Body"]
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code")
+                if code in {"NoSuchKey", "NoSuchVersion", "404"}:
+                    raise ObjectMissing(key) from None
+                raise
 
     def list_folders(self, prefix: str) -> list[str]:
         """The immediate sub-folder names under `prefix` (without the prefix or '/')."""

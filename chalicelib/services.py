@@ -20,6 +20,7 @@ from chalicelib.serving import ModelServer
 
 if TYPE_CHECKING:
     from chalicelib.batch import BatchScorer
+    from chalicelib.monitoring import Monitor
 
 
 def capture_sink(clients: AwsClients) -> CaptureSink:
@@ -88,3 +89,29 @@ def _queue_sender(clients: AwsClients) -> Callable[[list[str]], None]:
 def data_store(clients: AwsClients) -> ObjectStore:
     """The data bucket (batch files, capture, feedback, reports)."""
     return ObjectStore(clients.s3, clients.settings.require_data_bucket())
+
+
+def monitor(clients: AwsClients, registry: Registry | None = None) -> Monitor:
+    """The drift, accuracy and traffic monitor of the registry's models."""
+    from chalicelib.batch_keys import BatchLayout
+    from chalicelib.monitor_metrics import put_metrics
+    from chalicelib.monitor_sources import MonitorSources
+    from chalicelib.monitoring import Monitor
+
+    settings = clients.settings
+    store = data_store(clients)
+    sources = MonitorSources(
+        store,
+        capture_prefix=settings.capture_prefix,
+        feedback_prefix=settings.feedback_prefix,
+        scored_prefix=BatchLayout.from_settings(settings).scored,
+        batch_rows=settings.monitor_batch_rows,
+    )
+    return Monitor(
+        registry or open_registry(clients),
+        store,
+        sources,
+        reports_prefix=settings.reports_prefix,
+        publish_metrics=lambda points: put_metrics(clients.client("cloudwatch"), points),
+        label_lookback_days=settings.monitor_label_lookback_days,
+    )

@@ -7,7 +7,6 @@ version's artifact once per container. Everything else is in memory.
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -29,6 +28,7 @@ from chalicelib.observability import (
     publish,
 )
 from chalicelib.payloads import parse_payload
+from chalicelib.prediction_ids import new_prediction_id
 from chalicelib.registry import Registry
 from chalicelib.routing import Route, choose_route
 from chalicelib.scoring import Scorer, Scores
@@ -157,7 +157,7 @@ class ModelServer:
             payload.records, strings=payload.strings
         )
         scores = scorer.score(validated.rows)
-        ids = [uuid.uuid4().hex for _ in validated.rows]
+        ids = [new_prediction_id() for _ in validated.rows]
         response: dict[str, Any] = {
             "model": {"name": name, "version": route.version, "alias": route.alias},
             "predictions": scores.predictions,

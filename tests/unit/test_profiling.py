@@ -34,6 +34,20 @@ def test_numeric_bins_count_every_present_value(profile: dict) -> None:
         assert feature["bin_counts"] == expected.tolist()
 
 
+def test_numeric_profiles_store_the_percentiles_of_the_present_values(profile: dict) -> None:
+    frame = training_frame()
+    for name in NUMERIC_FEATURES:
+        column = frame[name].to_numpy(dtype=float)
+        present = column[~np.isnan(column)]
+        quantiles = profile["features"][name]["quantiles"]
+        assert len(quantiles) == 101
+        assert quantiles[0] == present.min() and quantiles[-1] == present.max()
+        assert quantiles[50] == pytest.approx(np.median(present))
+        assert quantiles[10] == pytest.approx(np.quantile(present, 0.1))
+        assert np.all(np.diff(quantiles) >= 0)
+    assert len(profile["predictions"]["score"]["quantiles"]) == 101
+
+
 def test_quantile_bins_hold_similar_shares_for_a_continuous_column(profile: dict) -> None:
     counts = np.asarray(profile["features"]["monthly_charges"]["bin_counts"])
     assert len(counts) == 10
@@ -81,4 +95,6 @@ def test_constant_and_empty_columns_do_not_break() -> None:
     assert constant["bin_counts"] == [10]
     empty = numeric_profile(np.full(4, np.nan))
     assert empty["missing_rate"] == 1.0 and empty["bin_counts"] == []
+    assert empty["quantiles"] == []
+    assert constant["quantiles"] == [3.0] * 101
     assert categorical_profile([None, None])["level_counts"] == {}

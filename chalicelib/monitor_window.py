@@ -1,0 +1,125 @@
+"""What one monitor run saw of one model version: input and prediction distributions,
+traffic by source, and the predictions that ground truth can be joined with.
+
+Values go straight into histograms on the reference bins (`drift.FeatureDrift`), so a window
+of millions of records costs the bins' memory, not the records'.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from chalicelib.drift import FeatureDrift
+
+_FLUSH_RECORDS = 5000  # capture records buffered before they are binned (vectorised adds)
+
+
+class VersionWindow:
+    """Accumulates one version's traffic in the window against its reference profile."""
+
+    def __init__(self, version: int, metadata: Mapping[str, Any], profile: Mapping[str, Any]):
+        self.version = version
+        self.task: str = metadata.get("task") or "classification"
+        self.classes: list[Any] = list(metadata.get("classes") or [])
+        self.feature_names = [f["name"] for f in metadata["features"]]
+        profiled = profile.get("features", {})
+        self.features = {
+            f["name"]: FeatureDrift(f["name"], profiled[f["name"]], f["type"])
+            for f in metadata["features"]
+            if f["name"] in profiled
+        }
+        self.prediction_kind, self.prediction = _prediction_drift(profile.get("predictions", {}))
+        self.positive_class = (
+            str(profile.get("predictions", {}).get("score", {}).get("positive_class"))
+            if self.prediction_kind == "score"
+            else None
+        )
+        self.traffic: Counter[str] = Counter()
+        self._pending: list[Mapping[str, Any]] = []
+
+    # -- HTTP capture ---------------------------------------------------------------------
+    def add_capture(self, record: Mapping[str, Any]) -> None:
+        """One captured HTTP record (binned in groups, for speed)."""
+        self._pending.append(record)
+        if len(self._pending) >= _FLUSH_RECORDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Bin the buffered capture records."""
+        records, self._pending = self._pending, []
+        if not records:
+            return
+        self.traffic["http"] += len(records)
+        for name, drift in self.features.items():
+            drift.add([(r.get("inputs") or {}).get(name) for r in records])
+        if self.prediction is not None:
+            self.prediction.add(
+                [
+                    self.prediction_value(r.get("prediction"), r.get("probabilities"))
+                    for r in records
+                ]
+            )
+
+    def prediction_value(self, prediction: Any, probabilities: Mapping[str, float] | None) -> Any:
+        """What the prediction profile describes: P(positive class), the label, or the value."""
+        if self.prediction_kind == "score":
+            return (probabilities or {}).get(str(self.positive_class))
+        return prediction
+
+    # -- batch files ----------------------------------------------------------------------
+    def add_batch_inputs(self, frame: Any) -> None:
+        """Rows of a batch input file (a DataFrame); missing columns count as missing."""
+        rows = len(frame)
+        if not rows:
+            return
+        self.traffic["batch"] += rows
+        for name, drift in self.features.items():
+            if name in frame.columns:
+                drift.add(frame[name].tolist())
+            else:
+                drift.add([None] * rows)
+
+    def add_batch_predictions(self, frame: Any) -> None:
+        """Rows of a scored batch file: `prediction` and `proba_<class>` columns."""
+        if self.prediction is None or not len(frame):
+            return
+        column = f"proba_{self.positive_class}" if self.prediction_kind == "score" else "prediction"
+        if column in frame.columns:
+            self.prediction.add(frame[column].tolist())
+
+    # -- results --------------------------------------------------------------------------
+    @property
+    def samples(self) -> int:
+        """Records seen in the window (HTTP and batch)."""
+        return int(sum(self.traffic.values()))
+
+    def measure(self) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """Measured drift of each feature (signature order) and of the predictions."""
+        self.flush()
+        features = [self.features[n].measure() for n in self.feature_names if n in self.features]
+        return features, (self.prediction.measure() if self.prediction is not None else None)
+
+
+def _prediction_drift(predictions: Mapping[str, Any]) -> tuple[str | None, FeatureDrift | None]:
+    """Which prediction distribution the profile holds, as an accumulator."""
+    for kind in ("score", "value", "label"):
+        profile = predictions.get(kind)
+        if profile:
+            return kind, FeatureDrift(kind, profile)
+    return None, None
+
+
+def traffic_summary(traffic: Mapping[str, int]) -> dict[str, int]:
+    """Traffic by source, with the total."""
+    http, batch = int(traffic.get("http", 0)), int(traffic.get("batch", 0))
+    return {"http": http, "batch": batch, "total": http + batch}
+
+
+def positive_scores(
+    window: VersionWindow, probabilities: Sequence[Mapping[str, float] | None]
+) -> list[Any]:
+    """P(positive class) of each row, None where the probabilities are missing."""
+    key = str(window.positive_class)
+    return [(p or {}).get(key) for p in probabilities]
