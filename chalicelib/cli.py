@@ -8,10 +8,11 @@ and exit with code 2.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +26,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run one command; return the process exit code."""
     parser = build_parser()
     args = parser.parse_args(argv)
+    with _logs_to_stderr(verbose=args.debug):
+        return _run(parser, args)
+
+
+def _run(parser: argparse.ArgumentParser, args: argparse.Namespace) -> int:
     if not getattr(args, "handler", None):
         parser.print_help()
         return EXIT_ERROR
@@ -43,6 +49,26 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(render(result, args.output, getattr(args, "columns", None)))
     return 0
+
+
+@contextlib.contextmanager
+def _logs_to_stderr(*, verbose: bool) -> Iterator[None]:
+    """The services' structured logs: off the result's stdout, warnings only unless --debug."""
+    import logging
+
+    from chalicelib.observability import logger
+
+    handlers = [h for h in logger.handlers if isinstance(h, logging.StreamHandler)]
+    streams = [h.setStream(sys.stderr) for h in handlers]
+    level = logger.log_level
+    logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
+    try:
+        yield
+    finally:
+        logger.setLevel(level)
+        for handler, stream in zip(handlers, streams, strict=True):
+            if stream is not None:
+                handler.setStream(stream)
 
 
 def _fail(message: str) -> int:
@@ -534,8 +560,10 @@ def cmd_monitor(args: argparse.Namespace) -> Any:
 
     clients = _clients(args)
     service = monitor(clients)
-    service.registry.list_versions(args.name)  # NotFoundError naming the model
-    hours = args.window_hours or clients.settings.monitor_window_hours
+    service.check_monitored(args.name)
+    hours = args.window_hours
+    if hours is None:
+        hours = clients.settings.monitor_window_hours
     if hours < 1:
         from chalicelib.errors import InvalidInputError
 

@@ -2,7 +2,7 @@
 
 Generates a churn-like dataset, trains and registers a model, promotes it, scores records over
 HTTP, drops a batch file and waits for its manifest, then sends drifted traffic and feedback,
-saying what it does as it goes and ending with what to open next.
+runs the monitor, saying what it does as it goes and ending with what to open next.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ MODEL = "churn"
 
 
 def _step(number: int, text: str) -> None:
-    print(f"\n[{number}/6] {text}", flush=True)
+    print(f"\n[{number}/7] {text}", flush=True)
 
 
 def _healthy(api: str) -> bool:
@@ -152,28 +152,52 @@ def run_demo(api: str, api_port: int, aws_port: int) -> dict[str, Any]:
         f"s3://{settings.data_bucket}/{manifest['outputs']['scored']['key']}"
     )
 
-    _step(5, "sending drifted traffic (higher charges, shorter tenure) and its ground truth")
-    drifted = churn_frame(400, seed=25, shift=1.5)
+    _step(5, "sending drifted traffic (higher charges, longer tenure, a new region) and labels")
+    drifted = churn_frame(2000, seed=25, shift=1.5)
+    drifted.loc[drifted.index[::4], "region"] = "arctic"  # a region the model never saw
     feedback = []
-    for start in range(0, len(drifted), 20):
-        rows = drifted.iloc[start : start + 20]
+    for start in range(0, len(drifted), 100):
+        rows = drifted.iloc[start : start + 100]
         scored = _post(f"{api}/models/{MODEL}/predict", {"records": _records(rows[FEATURES])})
         feedback += [
             {"prediction_id": pid, "actual": int(actual)}
             for pid, actual in zip(scored["prediction_ids"], rows[TARGET], strict=True)
         ]
     _post(f"{api}/models/{MODEL}/feedback", feedback)
-    print(f"  {len(drifted)} drifted records scored and captured, {len(feedback)} labels sent")
+    print(f"  {len(drifted):,} drifted records scored and captured, {len(feedback):,} labels sent")
 
-    _step(6, "done")
+    _step(6, "running the monitor now (it also runs on its schedule): drift, accuracy, report")
+    from chalicelib.monitoring import MonitorRun
+    from chalicelib.services import monitor
+
+    service = monitor(clients, registry)
+    outcome = service.run([MODEL], MonitorRun.on_demand(settings.monitor_window_hours))
+    report = service.latest_report(MODEL) if outcome["models"][MODEL]["status"] == "done" else None
+    if report is None:
+        print(f"  the monitor did not finish: {outcome['models'][MODEL].get('reason')}")
+    else:
+        for entry in report["versions"]:
+            breached = [f["name"] for f in entry["features"] if f["breached"]]
+            quality = entry["quality"]["metrics"]
+            print(
+                f"  version {entry['version']}: {entry['traffic']['total']:,} records, "
+                f"over a drift threshold: {', '.join(breached) or 'none'}; "
+                f"accuracy on {entry['quality']['labelled']} labels: "
+                f"{quality.get('accuracy', float('nan')):.3f}"
+            )
+        print(f"  report: {api}/models/{MODEL}/report  (open it in a browser)")
+
+    _step(7, "done")
     endpoint = os.environ["AWS_ENDPOINT_URL"]
     print(f"""
 Open and try next:
-  curl -s {api}/models/{MODEL}                       # metadata, input schema, aliases
-  aws --endpoint-url {endpoint} s3 ls s3://{settings.data_bucket}/ --recursive
-  aws --endpoint-url {endpoint} cloudwatch list-metrics --namespace sklambda
+  {api}/models/{MODEL}/report   (in a browser: the monitor's report)
+  curl -s {api}/models/{MODEL}   (metadata, input schema, aliases)
+  sklambda monitor {MODEL} --output table
   sklambda history {MODEL} --output table
-  sklambda promote {MODEL} {version} --alias canary --weight 0.2   # try a canary""")
+  sklambda promote {MODEL} {version} --alias canary --weight 0.2
+  aws --endpoint-url {endpoint} s3 ls s3://{settings.data_bucket}/ --recursive
+  aws --endpoint-url {endpoint} cloudwatch list-metrics --namespace sklambda""")
     if started:
         print(
             f"\nThe local stack keeps running in the background (log: {started}); "

@@ -21,6 +21,7 @@ from typing import Any
 
 from chalicelib.aws import AwsClients
 from chalicelib.config import Settings, reset_settings
+from chalicelib.errors import ConfigError
 
 LOCAL_MODELS_BUCKET = "sklambda-models-local"
 LOCAL_DATA_BUCKET = "sklambda-data-local"
@@ -201,6 +202,22 @@ def _say(text: str) -> None:
         terminal.flush()
 
 
+def check_ports_free(host: str, ports: dict[str, int]) -> None:
+    """ConfigError naming the option to change when a port is already taken."""
+    import socket
+
+    for option, port in ports.items():
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                raise ConfigError(
+                    f"port {port} on {host} is in use (another `sklambda up`?); stop it, "
+                    f"or pick a free port with {option}"
+                ) from None
+
+
 def run_local_stack(
     *,
     api_port: int = 8000,
@@ -210,6 +227,8 @@ def run_local_stack(
     monitor_every: float = 60.0,
 ) -> None:
     """Serve everything until interrupted."""
+    check_ports_free(host, {"--api-port": api_port})
+    check_ports_free("127.0.0.1", {"--aws-port": aws_port})
     stop = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stop.set())

@@ -28,7 +28,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from chalicelib.drift import DriftThresholds, judge
-from chalicelib.errors import InvalidInputError, NotFoundError
+from chalicelib.errors import InvalidInputError, NotFoundError, SklambdaError
 from chalicelib.monitor_metrics import failure_datapoint, report_datapoints
 from chalicelib.monitor_sources import Feedback, MonitorSources, hours_between
 from chalicelib.monitor_window import VersionWindow, traffic_summary
@@ -168,13 +168,19 @@ class Monitor:
         }
 
     # -- step 1: claim and prepare --------------------------------------------------------
-    def _prepare(self, name: str, run: MonitorRun) -> _Job | None:
-        aliases = self.registry.get_aliases(name).get("aliases", {})
+    def check_monitored(self, name: str) -> dict[str, Any]:
+        """The model's aliases; NotFoundError or InvalidInputError saying what to fix."""
+        self.registry.list_versions(name)  # NotFoundError naming the model
+        aliases: dict[str, Any] = self.registry.get_aliases(name).get("aliases", {})
         if "champion" not in aliases:
             raise InvalidInputError(
                 f"model {name!r} has no champion, so it serves nothing to monitor; "
                 f"promote a version first: sklambda promote {name} VERSION"
             )
+        return aliases
+
+    def _prepare(self, name: str, run: MonitorRun) -> _Job | None:
+        aliases = self.check_monitored(name)
         thresholds = DriftThresholds.from_dict(self.registry.get_config(name).drift_thresholds)
         etag = self._claim(name, run)
         if etag is None:
@@ -447,8 +453,12 @@ class Monitor:
     ) -> dict[str, Any]:
         if job is not None:
             self._release(name, run)
-        message = getattr(exc, "message", None) or f"{type(exc).__name__}: {exc}"
-        logger.exception("monitor run failed", extra={"model": name, "error": message})
+        if isinstance(exc, SklambdaError):  # an expected failure: its message says it all
+            message = exc.message
+            logger.error("monitor run failed", extra={"model": name, "error": message})
+        else:
+            message = f"{type(exc).__name__}: {exc}"
+            logger.exception("monitor run failed", extra={"model": name, "error": message})
         try:
             self.publish_metrics([failure_datapoint(name, run.at)])
         except Exception:  # noqa: BLE001 - the log line above still records it

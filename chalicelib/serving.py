@@ -56,6 +56,13 @@ class ModelState:
     config: ModelConfig
 
 
+UNKNOWN_MODEL_TTL = 2.0  # seconds an unknown model name stays cached as unknown
+
+
+def _missing(state: ModelState | NotFoundError) -> bool:
+    return isinstance(state, NotFoundError)
+
+
 class ModelServer:
     """Serves predictions for every model of one registry."""
 
@@ -87,7 +94,10 @@ class ModelServer:
         """Aliases and settings of `name`, re-read at most once per TTL (misses too)."""
         now = self._clock()
         cached = self._states.get(name)
-        if cached is None or now - cached[0] >= self._ttl:
+        # A miss is kept briefly: enough to spare S3 from a client retrying a wrong name,
+        # short enough that a model registered a moment later is found.
+        ttl = min(self._ttl, UNKNOWN_MODEL_TTL) if cached and _missing(cached[1]) else self._ttl
+        if cached is None or now - cached[0] >= ttl:
             cached = (now, self._read_state(name))
             self._states[name] = cached
         state = cached[1]

@@ -85,6 +85,8 @@ def stack() -> Iterator[Stack]:
             "--aws-port",
             str(aws_port),
             "--no-demo",
+            "--monitor-every",
+            "2s",
         ],
         env=env,
         cwd=ROOT,
@@ -193,8 +195,15 @@ def test_the_whole_system_runs_locally_and_stops_cleanly(stack: Stack, tmp_path:
     aws_port = stack.env["AWS_ENDPOINT_URL"].rsplit(":", 1)[1]
     demo = stack.cli("demo", "--api-port", port, "--aws-port", aws_port)
     assert demo.returncode == 0, demo.stderr
-    assert "[6/6] done" in demo.stdout and "rows scored" in demo.stdout
+    assert "[7/7] done" in demo.stdout and "rows scored" in demo.stdout
     assert "churn probability" in demo.stdout
+    assert "over a drift threshold: " in demo.stdout and "/models/churn/report" in demo.stdout
+
+    # The scheduled monitor runs on its own too, and its report is served over HTTP.
+    with urllib.request.urlopen(f"{stack.api}/models/churn/report", timeout=30) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/html")
+        assert b"<svg" in response.read()
 
     cloudwatch = stack.client("cloudwatch")
 
@@ -231,7 +240,22 @@ def test_the_whole_system_runs_locally_and_stops_cleanly(stack: Stack, tmp_path:
     output = stack.process.stdout.read() if stack.process.stdout else ""
     assert "stopped" in output
     assert "delivered" in output  # each event it hands over is logged
+    assert "[schedule] firing monitor_models" in output
     children = subprocess.run(
         ["pgrep", "-P", str(stack.process.pid)], capture_output=True, text=True, check=False
     )
     assert children.stdout.strip() == ""
+
+
+def test_up_refuses_a_port_that_is_taken_and_names_the_option(capsys) -> None:
+    from chalicelib.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["up", "--api-port", str(port), "--aws-port", str(free_port()), "--no-demo"])
+
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"port {port}" in err and "--api-port" in err

@@ -55,14 +55,14 @@ class MonitorWorld:
         ]
         return int(version)
 
-    def traffic(self, frame: pd.DataFrame, name: str = MODEL, **query: str) -> list[dict]:
-        """Score the rows over the server in requests of 100; capture lands in S3."""
+    def traffic(self, frame: pd.DataFrame, name: str = MODEL, per_request: int = 100) -> list[dict]:
+        """Score the rows over the server; capture lands in S3."""
         responses = []
         records = as_records(frame)
-        for start in range(0, len(records), 100):
-            body = json.dumps({"records": records[start : start + 100]})
+        for start in range(0, len(records), per_request):
+            body = json.dumps({"records": records[start : start + per_request]})
             info = RequestInfo(request_id=f"r{start}", consumer="tests")
-            responses.append(self.server.predict(name, body, "application/json", query, info))
+            responses.append(self.server.predict(name, body, "application/json", {}, info))
         self.flush_capture()
         return responses
 
@@ -325,7 +325,7 @@ def test_canary_and_shadow_versions_are_monitored_beside_the_champion(
     world.register()
     world.registry.promote(MODEL, 2, alias="canary", weight=0.5)
     world.registry.promote(MODEL, 3, alias="shadow")
-    world.traffic(churn_frame(800, seed=3))
+    world.traffic(churn_frame(800, seed=3), per_request=10)
 
     world.run()
 
@@ -336,7 +336,7 @@ def test_canary_and_shadow_versions_are_monitored_beside_the_champion(
     assert by_version[3]["roles"] == ["shadow"]
     # Champion and canary split the traffic; the shadow scored every request.
     assert by_version[1]["traffic"]["http"] + by_version[2]["traffic"]["http"] == 800
-    assert 250 < by_version[2]["traffic"]["http"] < 550
+    assert 200 < by_version[2]["traffic"]["http"] < 600
     assert by_version[3]["traffic"]["http"] == 800
     assert report["aliases"]["canary"] == {"version": 2, "weight": 0.5}
 
@@ -432,3 +432,128 @@ def test_scheduled_handler_monitors_every_model_with_a_champion(
     again = app_module.monitor_models(event, None)
     assert again["models"][MODEL]["status"] == "skipped"
     app_module.reset()
+
+
+# -- the report route and the CLI --------------------------------------------------------------
+@pytest.fixture
+def api(aws: AwsClients, tmp_path):
+    from chalice.test import Client
+
+    import app as app_module
+    from chalicelib.config import reset_settings
+
+    (tmp_path / ".chalice").mkdir()
+    (tmp_path / ".chalice" / "config.json").write_text('{"version": "2.0", "app_name": "t"}')
+    reset_settings()
+    app_module.reset()
+    with Client(app_module.app, project_dir=str(tmp_path)) as test_client:
+        yield test_client
+    reset_settings()
+    app_module.reset()
+
+
+def test_report_route_serves_the_latest_page_and_its_json(world: MonitorWorld, api) -> None:
+    missing = api.http.get("/models/churn/report")
+    assert missing.status_code == 404
+    assert "sklambda monitor churn" in missing.json_body["message"]
+
+    world.traffic(drifted_frame())
+    world.run()
+    world.run()
+
+    page = api.http.get("/models/churn/report")
+    assert page.status_code == 200
+    assert page.headers["Content-Type"].startswith("text/html")
+    assert "default-src 'none'" in page.headers["Content-Security-Policy"]
+    html = page.body.decode()
+    assert "<svg" in html and "monthly_charges" in html and "mars" in html
+    assert "<script" not in html
+    as_json = api.http.get("/models/churn/report?format=json")
+    assert as_json.status_code == 200
+    assert as_json.json_body["run"]["event_id"] == "event-2"  # the newest of the two runs
+    assert api.http.get("/models/nope/report").status_code == 404
+    bad = api.http.get("/models/churn/report?format=pdf")
+    assert bad.status_code == 400 and "html or json" in bad.json_body["message"]
+
+
+def test_report_pages_escape_what_traffic_sends(world: MonitorWorld) -> None:
+    frame = churn_frame(400, seed=9)
+    frame.loc[frame.index[:150], "plan"] = "<img src=x onerror=alert(1)>"
+    world.traffic(frame)
+
+    world.run()
+
+    html = world.monitor.latest_html(MODEL)
+    assert "<img src=x" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+
+
+def test_cli_monitor_runs_now_and_saves_the_page(world: MonitorWorld, capsys, tmp_path) -> None:
+    from chalicelib.cli import main
+
+    world.traffic(drifted_frame())
+    capsys.readouterr()  # the requests' own metric lines
+    page = tmp_path / "report.html"
+
+    code = main(["monitor", "churn", "--save-html", str(page)])
+
+    out = capsys.readouterr().out
+    assert code == 0
+    summary = json.loads(out)
+    assert summary["model"] == "churn"
+    assert summary["report"].startswith("reports/churn/") and summary["report"].endswith(".json")
+    assert summary["versions"][0]["traffic"]["http"] == 600
+    assert "monthly_charges" in summary["versions"][0]["breached"]
+    assert page.read_text().startswith("<!DOCTYPE html>")
+
+    code = main(["--output", "table", "monitor", "churn"])
+    table = capsys.readouterr().out
+    assert code == 0
+    assert "monthly_charges" in table and "breach" in table and "WASSERSTEIN" in table
+
+
+def test_cli_monitor_says_what_to_fix(world: MonitorWorld, capsys) -> None:
+    from chalicelib.cli import main
+
+    world.register("draft")
+    assert main(["monitor", "nope"]) == 2
+    assert "nope" in capsys.readouterr().err
+    assert main(["monitor", "draft"]) == 2
+    err = capsys.readouterr().err
+    assert "no champion" in err and "sklambda promote draft" in err
+    assert main(["monitor", "churn", "--window-hours", "0"]) == 2
+    assert "--window-hours" in capsys.readouterr().err
+
+
+def test_cli_configure_sets_and_restores_drift_thresholds(world: MonitorWorld, capsys) -> None:
+    from chalicelib.cli import main
+
+    code = main(
+        [
+            "configure",
+            "churn",
+            "--drift-threshold",
+            "psi=0.25",
+            "--drift-threshold",
+            "age:wasserstein=off",
+            "--drift-consecutive-breaches",
+            "2",
+        ]
+    )
+    assert code == 0
+    stored = json.loads(capsys.readouterr().out)["drift_thresholds"]
+    assert stored == {
+        "psi": 0.25,
+        "consecutive_breaches": 2,
+        "features": {"age": {"wasserstein": None}},
+    }
+    assert main(["configure", "churn", "--drift-threshold", "age:wasserstein=default"]) == 0
+    assert json.loads(capsys.readouterr().out)["drift_thresholds"] == {
+        "psi": 0.25,
+        "consecutive_breaches": 2,
+    }
+    assert main(["configure", "churn", "--drift-threshold", "psi=-1"]) == 2
+    assert "psi" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        main(["configure", "churn", "--drift-threshold", "ks=0.1"])
+    assert "psi, js or wasserstein" in capsys.readouterr().err
