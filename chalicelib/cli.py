@@ -199,8 +199,96 @@ def build_parser() -> argparse.ArgumentParser:
     )
     monitor.add_argument("--save-html", type=Path, metavar="FILE", help="also save the report page")
 
-    history = command("history", cmd_history, "Show every alias move of a model.")
+    policy = command(
+        "policy",
+        cmd_policy,
+        "Show or set when a model is retrained, how a challenger is judged and rolled out.",
+    )
+    policy.add_argument("name")
+    when = policy.add_argument_group("when to retrain (any trigger)")
+    when.add_argument("--every-days", type=_optional_float, metavar="N|off")
+    when.add_argument(
+        "--on-drift", action=argparse.BooleanOptionalAction, help="when the monitor flags drift"
+    )
+    when.add_argument(
+        "--accuracy-floor",
+        type=_optional_float,
+        metavar="X|off",
+        help="when the champion's accuracy (r2 for regressors) on labelled traffic is below X",
+    )
+    when.add_argument(
+        "--cooldown-hours", type=float, help="at most one triggered retrain per N hours (24)"
+    )
+    data = policy.add_argument_group("training data")
+    data.add_argument(
+        "--training-days",
+        type=_optional_float,
+        metavar="N|all",
+        help="files under training/<model>/ of the last N days, or all (default all)",
+    )
+    data.add_argument("--holdout", type=float, help="share held out to compare both models (0.2)")
+    data.add_argument("--seed", type=int, help="random seed of the holdout split (0)")
+    data.add_argument(
+        "--trainer",
+        metavar="MODULE:FUNCTION",
+        help="train with this function shipped with the app instead of cloning the champion "
+        "('' to unset)",
+    )
+    judged = policy.add_argument_group("the gate")
+    judged.add_argument(
+        "--primary-metric",
+        help="roc_auc, accuracy, log_loss, precision, recall, rmse, mae, r2 "
+        "(default roc_auc for binary, accuracy for multiclass, rmse for regressors)",
+    )
+    judged.add_argument("--min-absolute-change", type=float, help="beat the champion by (0)")
+    judged.add_argument(
+        "--min-relative-change", type=float, help="beat the champion by this share (0)"
+    )
+    judged.add_argument(
+        "--max-regression",
+        action="append",
+        type=_metric_tolerance,
+        metavar="METRIC=TOL",
+        help="a secondary metric may not get worse than the champion's by more than TOL "
+        "(METRIC=off removes it); repeatable",
+    )
+    rollout = policy.add_argument_group("rollout")
+    rollout.add_argument(
+        "--action",
+        choices=["register", "canary", "promote"],
+        help="after the gate passes (canary)",
+    )
+    rollout.add_argument("--canary-weight", type=float, help="canary share of traffic (0.1)")
+    rollout.add_argument("--bake-hours", type=float, help="canary or shadow bake time (24)")
+    rollout.add_argument("--min-requests", type=int, help="requests before judging a canary (100)")
+    rollout.add_argument(
+        "--max-error-rate", type=float, help="canary server error share that rolls back (0.01)"
+    )
+    rollout.add_argument(
+        "--max-latency-ratio", type=float, help="canary p95 over the champion's (1.5)"
+    )
+    rollout.add_argument(
+        "--max-quality-drop", type=float, help="primary metric drop on labels that rolls back"
+    )
+    rollout.add_argument("--min-labels", type=int, help="labels each version needs (100)")
+
+    retrain = command(
+        "retrain", cmd_retrain, "Retrain a model now behind its gate, and roll out per policy."
+    )
+    retrain.add_argument("name")
+    retrain.add_argument("--reason", default="asked from the command line")
+
+    status = command(
+        "status", cmd_status, "Show what is live, at which weights, and the last decisions."
+    )
+    status.add_argument("name")
+    status.add_argument("--decisions", type=int, default=10, help="how many to show (10)")
+
+    history = command("history", cmd_history, "Show every alias move and decision of a model.")
     history.add_argument("name")
+    history.add_argument(
+        "--moves-only", action="store_true", help="alias moves only, without retrain decisions"
+    )
 
     batch = command("batch", cmd_batch, "Upload a file to be scored; --wait for its manifest.")
     batch.add_argument("name", help="model name")
@@ -623,8 +711,101 @@ def _rounded(value: Any) -> Any:
     return None if value is None else round(float(value), 4)
 
 
+_POLICY_OPTIONS = (
+    "every_days",
+    "on_drift",
+    "accuracy_floor",
+    "cooldown_hours",
+    "training_days",
+    "holdout",
+    "seed",
+    "primary_metric",
+    "min_absolute_change",
+    "min_relative_change",
+    "action",
+    "canary_weight",
+    "bake_hours",
+    "min_requests",
+    "max_error_rate",
+    "max_latency_ratio",
+    "max_quality_drop",
+    "min_labels",
+)
+_UNSET = object()
+
+
+def _optional_float(raw: str) -> Any:
+    if raw.strip().lower() in ("off", "all", "none", ""):
+        return _UNSET
+    try:
+        return float(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number or off, got {raw!r}") from None
+
+
+def _metric_tolerance(raw: str) -> tuple[str, Any]:
+    metric, sep, value = raw.partition("=")
+    if not sep or not metric:
+        raise argparse.ArgumentTypeError(f"expected METRIC=TOLERANCE, got {raw!r}")
+    if value.strip().lower() == "off":
+        return metric, _UNSET
+    try:
+        return metric, float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r}: the tolerance must be a number") from None
+
+
+def cmd_policy(args: argparse.Namespace) -> Any:
+    registry = _registry(args)
+    changes: dict[str, Any] = {}
+    for option in _POLICY_OPTIONS:
+        value = getattr(args, option)
+        if value is not None:
+            changes[option] = None if value is _UNSET else value
+    if args.trainer is not None:
+        changes["trainer"] = args.trainer or None
+    if args.max_regression:
+        limits = dict(registry.get_policy(args.name).max_regression)
+        for metric, tolerance in args.max_regression:
+            if tolerance is _UNSET:
+                limits.pop(metric, None)
+            else:
+                limits[metric] = tolerance
+        changes["max_regression"] = limits
+    for option in ("cooldown_hours", "holdout", "seed", "canary_weight", "bake_hours"):
+        if changes.get(option, 0) is None:
+            raise SklambdaError(f"--{option.replace('_', '-')} needs a number")
+    if not changes:
+        registry.list_versions(args.name)
+        return registry.get_policy(args.name).to_dict()
+    return registry.set_policy(args.name, changes).to_dict()
+
+
+def cmd_retrain(args: argparse.Namespace) -> Any:
+    from chalicelib.services import retrainer
+
+    clients = _clients(args)
+    service = retrainer(clients)
+    service.registry.list_versions(args.name)
+    print(f"retraining {args.name} (this fits a model; it can take minutes)…", file=sys.stderr)
+    return service.retrain(args.name, trigger="cli", reason=args.reason)
+
+
+def cmd_status(args: argparse.Namespace) -> Any:
+    from chalicelib.services import monitor
+    from chalicelib.status import model_status, status_text
+
+    clients = _clients(args)
+    service = monitor(clients)
+    status = model_status(service.registry, service, args.name, decisions=args.decisions)
+    return status if args.output == "json" else status_text(status)
+
+
 def cmd_history(args: argparse.Namespace) -> Any:
-    events = _registry(args).history(args.name)
+    events = [
+        {"to_version": e.get("version"), **e} if "revision" not in e else e
+        for e in _registry(args).history(args.name, with_decisions=not args.moves_only)
+    ]
     args.columns = [
         "revision",
         "at",

@@ -105,3 +105,11 @@ class AwsAccessError(SklambdaError):
 
     status_code = 502
     code = "AwsAccess"
+
+
+class RetrainFailed(SklambdaError):
+    """A retrain that could not finish; the champion is left untouched."""
+
+    status_code = 422
+    code = "RetrainFailed"
+    public = True

@@ -8,7 +8,7 @@ of millions of records costs the bins' memory, not the records'.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.drift import FeatureDrift
@@ -38,10 +38,26 @@ class VersionWindow:
         )
         self.traffic: Counter[str] = Counter()
         self._pending: list[Mapping[str, Any]] = []
+        # Guardrail inputs: HTTP requests and server errors, and latency per request.
+        self.requests = 0
+        self.errors = 0
+        self.latency = LatencyHistogram()
+        self._last_request: Any = None
 
     # -- HTTP capture ---------------------------------------------------------------------
     def add_capture(self, record: Mapping[str, Any]) -> None:
         """One captured HTTP record (binned in groups, for speed)."""
+        if record.get("error"):
+            self.errors += 1
+            return
+        # A request's records are written together, so a new request id is a new request.
+        request_id = record.get("request_id")
+        if request_id != self._last_request or request_id is None:
+            self._last_request = request_id
+            self.requests += 1
+            latency = record.get("latency_ms")
+            if isinstance(latency, int | float):
+                self.latency.add(float(latency))
         self._pending.append(record)
         if len(self._pending) >= _FLUSH_RECORDS:
             self.flush()
@@ -102,6 +118,35 @@ class VersionWindow:
         return features, (self.prediction.measure() if self.prediction is not None else None)
 
 
+class LatencyHistogram:
+    """Latencies in log-spaced bins (0.1 ms to 100 s, 2 % apart): percentiles in O(1) memory."""
+
+    _LOW, _STEP, _BINS = 0.1, 1.02, 700
+
+    def __init__(self) -> None:
+        import numpy as np
+
+        self._counts = np.zeros(self._BINS + 1, dtype=np.int64)
+
+    def add(self, milliseconds: float) -> None:
+        import math
+
+        index = 0
+        if milliseconds > self._LOW:
+            index = int(math.log(milliseconds / self._LOW, self._STEP)) + 1
+        self._counts[min(index, self._BINS)] += 1
+
+    def percentile(self, share: float) -> float | None:
+        """The latency under which `share` of requests fall (upper bin edge), None if empty."""
+        import numpy as np
+
+        total = int(self._counts.sum())
+        if not total:
+            return None
+        index = int(np.searchsorted(np.cumsum(self._counts), share * total))
+        return round(self._LOW * self._STEP**index, 3)
+
+
 def _prediction_drift(predictions: Mapping[str, Any]) -> tuple[str | None, FeatureDrift | None]:
     """Which prediction distribution the profile holds, as an accumulator."""
     for kind in ("score", "value", "label"):
@@ -115,11 +160,3 @@ def traffic_summary(traffic: Mapping[str, int]) -> dict[str, int]:
     """Traffic by source, with the total."""
     http, batch = int(traffic.get("http", 0)), int(traffic.get("batch", 0))
     return {"http": http, "batch": batch, "total": http + batch}
-
-
-def positive_scores(
-    window: VersionWindow, probabilities: Sequence[Mapping[str, float] | None]
-) -> list[Any]:
-    """P(positive class) of each row, None where the probabilities are missing."""
-    key = str(window.positive_class)
-    return [(p or {}).get(key) for p in probabilities]

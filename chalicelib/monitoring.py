@@ -25,14 +25,22 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.drift import DriftThresholds, judge
-from chalicelib.errors import InvalidInputError, NotFoundError, SklambdaError
+from chalicelib.errors import (
+    ConflictError,
+    InvalidInputError,
+    NotFoundError,
+    RetrainFailed,
+    SklambdaError,
+)
+from chalicelib.gating import RolloutDecision, VersionStats, judge_rollout
 from chalicelib.monitor_metrics import failure_datapoint, report_datapoints
 from chalicelib.monitor_sources import Feedback, MonitorSources, hours_between
 from chalicelib.monitor_window import VersionWindow, traffic_summary
 from chalicelib.observability import logger
+from chalicelib.policy import RetrainPolicy
 from chalicelib.prediction_ids import predicted_at
 from chalicelib.quality import quality
 from chalicelib.registry import Registry
@@ -44,6 +52,9 @@ CLAIM_LEASE = timedelta(minutes=20)  # longer than the monitor's Lambda timeout 
 _EVENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 MetricsSink = Callable[[list[dict[str, Any]]], None]
+
+if TYPE_CHECKING:
+    from chalicelib.retraining import Retrainer
 
 
 @dataclass(frozen=True)
@@ -104,7 +115,9 @@ class Monitor:
         publish_metrics: MetricsSink,
         label_lookback_days: int = 14,
         render_html: Callable[[dict[str, Any]], str] | None = None,
+        retrainer: Retrainer | None = None,
     ) -> None:
+        self.retrainer = retrainer
         self.registry = registry
         self.data = data
         self.sources = sources
@@ -288,6 +301,7 @@ class Monitor:
         self._scan_batch(job, run)
         previous = self.latest_report(job.name, missing_ok=True)
         report = self._build_report(job, run, previous)
+        report["decisions"] = self._decide(job, report, run)
         stamp = run.at.strftime("%Y%m%dT%H%M%SZ")
         base = f"{self.reports_prefix}{job.name}/{stamp}"
         self.data.put_json(f"{base}.json", report)
@@ -381,10 +395,18 @@ class Monitor:
         else:
             status = "drift" if detected else "ok"
         pairs = [v for (_, version), v in job.joined.items() if version == window.version]
+        attempts = window.requests + window.errors
         return {
             "version": window.version,
             "roles": job.roles(window.version),
             "traffic": traffic_summary(window.traffic),
+            "serving": {
+                "requests": window.requests,
+                "errors": window.errors,
+                "error_rate": round(window.errors / attempts, 6) if attempts else None,
+                "latency_p50_ms": window.latency.percentile(0.5),
+                "latency_p95_ms": window.latency.percentile(0.95),
+            },
             "status": status,
             "drift_detected": detected,
             "drifted_share": round(len(drifted) / len(enough), 6) if enough else None,
@@ -398,6 +420,117 @@ class Monitor:
                 [p[2] for p in pairs],
             ),
         }
+
+    # -- rollout and retraining ------------------------------------------------------------
+    def _decide(self, job: _Job, report: dict[str, Any], run: MonitorRun) -> list[dict[str, Any]]:
+        """Judge a live canary or shadow, and retrain when the policy says so."""
+        name = job.name
+        acting = self.registry.policy_is_set(name)
+        policy = self.registry.get_policy(name)
+        entries = {e["version"]: e for e in report["versions"]}
+        champion = entries[int(job.aliases["champion"]["version"])]
+        window = job.windows[champion["version"]]
+        primary = policy.primary_for(window.task, window.classes)
+        decisions: list[dict[str, Any]] = []
+        for role in ("canary", "shadow"):
+            alias = job.aliases.get(role)
+            if alias is None:
+                continue
+            candidate = entries[int(alias["version"])]
+            updated = _parse_time(alias.get("updated_at")) or run.at
+            decision = judge_rollout(
+                policy,
+                role=role,
+                candidate=_stats(candidate, primary),
+                champion=_stats(champion, primary),
+                age_hours=(run.at - updated).total_seconds() / 3600.0,
+                primary=primary,
+            )
+            entry: dict[str, Any] = {
+                "role": role,
+                "version": candidate["version"],
+                "action": decision.action,
+                "reasons": decision.reasons,
+            }
+            if decision.action != "wait":
+                if not acting:
+                    entry["applied"] = False
+                    entry["note"] = f"no policy set: watched only (sklambda policy {name} ...)"
+                else:
+                    entry.update(self._apply(name, role, candidate["version"], decision, policy))
+            decisions.append(entry)
+        if (
+            self.retrainer is not None
+            and acting
+            and not any(role in job.aliases for role in ("canary", "shadow"))
+        ):
+            why = self.retrainer.due(name, policy, champion)
+            if why:
+                try:
+                    result = self.retrainer.retrain(name, trigger="monitor", reason=why)
+                    decisions.append({"action": "retrain", **result})
+                except (RetrainFailed, ConflictError) as exc:
+                    decisions.append(
+                        {
+                            "action": "retrain",
+                            "outcome": "failed",
+                            "reason": why,
+                            "error": exc.message,
+                        }
+                    )
+        return decisions
+
+    def _apply(
+        self, name: str, role: str, version: int, decision: RolloutDecision, policy: RetrainPolicy
+    ) -> dict[str, Any]:
+        """Carry out a rollback or a promotion, only from the aliases it was judged on."""
+        why = "; ".join(decision.reasons)
+        revision = int(self.registry.get_aliases(name).get("revision", 0))
+        try:
+            if decision.action == "rollback":
+                reason = f"{role} rolled back: {why}"
+                self.registry.remove_alias(
+                    name, alias=role, reason=reason, expected_revision=revision
+                )
+                outcome = "rolled back"
+            elif role == "canary":
+                reason = f"canary promoted to champion: {why}"
+                moved = self.registry.promote(
+                    name, version, reason=reason, expected_revision=revision
+                )
+                self.registry.remove_alias(
+                    name, alias="canary", reason=reason, expected_revision=moved["revision"]
+                )
+                outcome = "promoted to champion"
+            elif "canary" in self.registry.get_aliases(name).get("aliases", {}):
+                return {"applied": False, "note": "a canary is live; the shadow waits for it"}
+            else:
+                reason = f"shadow moved to canary at {policy.canary_weight:.0%}: {why}"
+                moved = self.registry.promote(
+                    name,
+                    version,
+                    alias="canary",
+                    weight=policy.canary_weight,
+                    reason=reason,
+                    expected_revision=revision,
+                )
+                self.registry.remove_alias(
+                    name, alias="shadow", reason=reason, expected_revision=moved["revision"]
+                )
+                outcome = f"canary at {policy.canary_weight:.0%}"
+        except ConflictError as exc:
+            return {"applied": False, "note": exc.message}
+        self.registry.record_decision(
+            name,
+            {
+                "action": f"{role}-{decision.action}",
+                "version": version,
+                "outcome": outcome,
+                "reason": reason,
+            },
+        )
+        logger.info("rollout decision", extra={"model": name, "role": role, "outcome": outcome})
+        return {"applied": True, "outcome": outcome}
 
     def _point_latest(self, name: str, run: MonitorRun, base: str) -> None:
         key = f"{self.reports_prefix}{name}/latest.json"
@@ -464,6 +597,19 @@ class Monitor:
         except Exception:  # noqa: BLE001 - the log line above still records it
             logger.warning("could not count the monitor failure", extra={"model": name})
         return {"status": "failed", "reason": message}
+
+
+def _stats(entry: Mapping[str, Any], primary: str) -> VersionStats:
+    serving = entry.get("serving") or {}
+    quality_entry = entry.get("quality") or {}
+    return VersionStats(
+        version=int(entry["version"]),
+        requests=int(serving.get("requests") or 0),
+        errors=int(serving.get("errors") or 0),
+        latency_p95_ms=serving.get("latency_p95_ms"),
+        primary_value=(quality_entry.get("metrics") or {}).get(primary),
+        labelled=int(quality_entry.get("labelled") or 0),
+    )
 
 
 def _no_report(name: str) -> NotFoundError:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import re
+import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -29,6 +30,7 @@ from chalicelib.artifacts import (
 )
 from chalicelib.errors import ConflictError, InvalidInputError, NotFoundError
 from chalicelib.model_config import ModelConfig
+from chalicelib.policy import RetrainPolicy
 from chalicelib.profiling import build_profile
 from chalicelib.s3store import ObjectMissing, ObjectStore, PreconditionFailed
 from chalicelib.schema import infer_signature
@@ -305,8 +307,13 @@ class Registry:
         alias: str = alias_state.CHAMPION,
         weight: float | None = None,
         reason: str = "",
+        expected_revision: int | None = None,
     ) -> dict[str, Any]:
-        """Point `alias` at `version`; ConflictError if the aliases changed meanwhile."""
+        """Point `alias` at `version`; ConflictError if the aliases changed meanwhile.
+
+        `expected_revision`: only if the aliases are still at that revision (what an
+        automated decision was based on), so two racing decisions cannot both land.
+        """
         self.get_metadata(name, version)
         return self._change_aliases(
             name,
@@ -319,6 +326,7 @@ class Registry:
                 at=at,
                 reason=reason,
             ),
+            expected_revision,
         )
 
     def rollback(
@@ -333,7 +341,14 @@ class Registry:
             ),
         )
 
-    def remove_alias(self, name: str, *, alias: str, reason: str = "") -> dict[str, Any]:
+    def remove_alias(
+        self,
+        name: str,
+        *,
+        alias: str,
+        reason: str = "",
+        expected_revision: int | None = None,
+    ) -> dict[str, Any]:
         """Remove a canary or shadow alias."""
         self.list_versions(name)
         return self._change_aliases(
@@ -341,14 +356,22 @@ class Registry:
             lambda doc, actor, at: alias_state.remove(
                 doc, model=name, alias=alias, actor=actor, at=at, reason=reason
             ),
+            expected_revision,
         )
 
     def _change_aliases(
         self,
         name: str,
         change: Callable[[dict[str, Any], str, str], dict[str, Any] | None],
+        expected_revision: int | None = None,
     ) -> dict[str, Any]:
         document, etag = self._read_aliases(name)
+        if expected_revision is not None and document.get("revision", 0) != expected_revision:
+            raise ConflictError(
+                f"the aliases of {name!r} moved on (revision {document.get('revision', 0)}, "
+                f"expected {expected_revision}) since this decision was prepared; nothing "
+                "was changed"
+            )
         self._record_event(name, document.get("last_event"))
         changed = change(document, self._identity(), _iso(self._clock()))
         if changed is None:
@@ -380,8 +403,8 @@ class Registry:
     def _history_key(self, name: str, revision: int) -> str:
         return self._model_key(name, "history", f"{revision:010d}.json")
 
-    def history(self, name: str) -> list[dict[str, Any]]:
-        """Every alias move of `name`, oldest first."""
+    def history(self, name: str, *, with_decisions: bool = False) -> list[dict[str, Any]]:
+        """Every alias move of `name` (and retraining decisions, if asked), oldest first."""
         self.list_versions(name)
         events = {}
         for key in self._store.list_keys(self._model_key(name, "history") + "/"):
@@ -390,7 +413,10 @@ class Registry:
         last = self.get_aliases(name).get("last_event")
         if last:
             events.setdefault(last["revision"], last)
-        return [events[r] for r in sorted(events)]
+        moves = [events[r] for r in sorted(events)]
+        if not with_decisions:
+            return moves
+        return sorted(moves + self.decisions(name), key=lambda e: str(e.get("at", "")))
 
     # -- serving configuration ----------------------------------------------------------
     def get_config(self, name: str) -> ModelConfig:
@@ -422,6 +448,112 @@ class Registry:
                 "nothing was changed, retry"
             ) from None
         return changed
+
+    # -- retraining policy and decisions -----------------------------------------------
+    def get_policy(self, name: str) -> RetrainPolicy:
+        """The model's retraining and rollout policy (defaults: never retrain)."""
+        check_model_name(name)
+        try:
+            document, _ = self._store.get_json(self._model_key(name, "policy.json"))
+        except ObjectMissing:
+            return RetrainPolicy()
+        return RetrainPolicy.from_dict(document)
+
+    def policy_is_set(self, name: str) -> bool:
+        """Whether someone set a policy (until then the monitor only watches rollouts)."""
+        return self._store.exists(self._model_key(name, "policy.json"))
+
+    def set_policy(self, name: str, changes: Mapping[str, Any]) -> RetrainPolicy:
+        """Apply `changes` to the policy; ConflictError if it changed meanwhile."""
+        self.list_versions(name)
+        key = self._model_key(name, "policy.json")
+        try:
+            document, etag = self._store.get_json(key)
+        except ObjectMissing:
+            document, etag = {}, None
+        changed = RetrainPolicy.from_dict(document).with_changes(changes)
+        try:
+            if etag is None:
+                self._store.put_json(key, changed.to_dict(), if_none_match=True)
+            else:
+                self._store.put_json(key, changed.to_dict(), if_match=etag)
+        except PreconditionFailed:
+            raise ConflictError(
+                f"the policy of {name!r} was changed by someone else meanwhile; "
+                "nothing was changed, retry"
+            ) from None
+        return changed
+
+    def record_decision(self, name: str, decision: Mapping[str, Any]) -> dict[str, Any]:
+        """Keep a retraining or rollout decision (what, why, by whom) in the model's history."""
+        at = _iso(self._clock())
+        event = {"at": at, "actor": self._identity(), **decision}
+        stamp = at.replace("-", "").replace(":", "").replace(".", "")
+        key = self._model_key(name, "decisions", f"{stamp}-{uuid.uuid4().hex[:8]}.json")
+        self._store.put_json(key, event, if_none_match=True)
+        return event
+
+    def decisions(self, name: str) -> list[dict[str, Any]]:
+        """Every retraining and rollout decision of `name`, oldest first."""
+        found = []
+        for key in self._store.list_keys(self._model_key(name, "decisions") + "/"):
+            with contextlib.suppress(ObjectMissing):
+                found.append(self._store.get_json(key)[0])
+        return sorted(found, key=lambda e: str(e.get("at", "")))
+
+    def begin_retrain(self, name: str, *, trigger: str, lease_seconds: float) -> dict[str, Any]:
+        """Take the model's retrain lock (one retrain per model at a time); its state.
+
+        ConflictError saying who holds it when another retrain is running; a holder silent
+        for longer than its lease (a crashed run) is taken over.
+        """
+        key = self._model_key(name, "retrain.json")
+        now = self._clock()
+        try:
+            state, etag = self._store.get_json(key)
+        except ObjectMissing:
+            state, etag = {}, None
+        if state.get("state") == "running":
+            started = datetime.fromisoformat(str(state["started_at"]).replace("Z", "+00:00"))
+            if (now - started).total_seconds() < float(state.get("lease_seconds", 0)):
+                raise ConflictError(
+                    f"a retrain of {name!r} is already running (started {state['started_at']} "
+                    f"by {state.get('actor')}, trigger {state.get('trigger')}); wait for it"
+                )
+        running = {
+            **state,
+            "state": "running",
+            "trigger": trigger,
+            "actor": self._identity(),
+            "started_at": _iso(now),
+            "lease_seconds": lease_seconds,
+        }
+        try:
+            if etag is None:
+                running["etag"] = self._store.put_json(key, running, if_none_match=True)
+            else:
+                running["etag"] = self._store.put_json(key, running, if_match=etag)
+        except PreconditionFailed:
+            raise ConflictError(
+                f"another retrain of {name!r} started at the same moment; only one runs"
+            ) from None
+        return running
+
+    def end_retrain(self, name: str, lock: Mapping[str, Any], result: Mapping[str, Any]) -> None:
+        """Release the retrain lock, keeping when the last retrain ended and how."""
+        key = self._model_key(name, "retrain.json")
+        state = {k: v for k, v in lock.items() if k != "etag"}
+        state.update(state="idle", finished_at=_iso(self._clock()), last_result=dict(result))
+        with contextlib.suppress(PreconditionFailed):  # taken over meanwhile: theirs now
+            self._store.put_json(key, state, if_match=lock["etag"])
+
+    def retrain_state(self, name: str) -> dict[str, Any]:
+        """The retrain lock's document: running or idle, last start, end and result."""
+        try:
+            state, _ = self._store.get_json(self._model_key(name, "retrain.json"))
+        except ObjectMissing:
+            return {}
+        return dict(state)
 
     def _unknown_model(self, name: str) -> NotFoundError:
         return NotFoundError(

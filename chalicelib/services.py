@@ -21,6 +21,7 @@ from chalicelib.serving import ModelServer
 if TYPE_CHECKING:
     from chalicelib.batch import BatchScorer
     from chalicelib.monitoring import Monitor
+    from chalicelib.retraining import Retrainer
 
 
 def capture_sink(clients: AwsClients) -> CaptureSink:
@@ -97,9 +98,11 @@ def monitor(clients: AwsClients, registry: Registry | None = None) -> Monitor:
     from chalicelib.monitor_metrics import put_metrics
     from chalicelib.monitor_sources import MonitorSources
     from chalicelib.monitoring import Monitor
+    from chalicelib.retraining import Retrainer
 
     settings = clients.settings
     store = data_store(clients)
+    registry = registry or open_registry(clients)
     sources = MonitorSources(
         store,
         capture_prefix=settings.capture_prefix,
@@ -108,10 +111,22 @@ def monitor(clients: AwsClients, registry: Registry | None = None) -> Monitor:
         batch_rows=settings.monitor_batch_rows,
     )
     return Monitor(
-        registry or open_registry(clients),
+        registry,
         store,
         sources,
         reports_prefix=settings.reports_prefix,
         publish_metrics=lambda points: put_metrics(clients.client("cloudwatch"), points),
         label_lookback_days=settings.monitor_label_lookback_days,
+        retrainer=Retrainer(registry, store, training_prefix=settings.training_prefix),
+    )
+
+
+def retrainer(clients: AwsClients, registry: Registry | None = None) -> Retrainer:
+    """Retraining behind the gate, from the data bucket's training prefix."""
+    from chalicelib.retraining import Retrainer
+
+    return Retrainer(
+        registry or open_registry(clients),
+        data_store(clients),
+        training_prefix=clients.settings.training_prefix,
     )

@@ -146,8 +146,48 @@ class ModelServer:
         version, alias = _version_and_alias(query)
         state = self.state(name)
         route = choose_route(name, state.aliases, version=version, alias=alias)
-        scorer = self.scorer(name, route.version)
+        try:
+            return self._predict(name, body, content_type, version, alias, state, route, request)
+        except Exception as exc:
+            if not isinstance(exc, SklambdaError) or exc.status_code >= 500:
+                # A version that fails on the server is what canary guardrails watch for.
+                self._capture_failure(name, request, state.config, exc)
+            raise
+
+    def _capture_failure(
+        self, name: str, request: RequestInfo, config: ModelConfig, exc: Exception
+    ) -> None:
+        if request.version is None or not self._capturer.sampled(config.capture_sample_rate):
+            return
+        self._capturer.capture(
+            [
+                {
+                    "model": name,
+                    "version": request.version,
+                    "role": "primary",
+                    "source": "http",
+                    "error": getattr(exc, "code", type(exc).__name__),
+                    "latency_ms": round(request.elapsed_ms(), 3),
+                    "consumer": request.consumer,
+                    "request_id": request.request_id,
+                    "captured_at": _now_iso(),
+                }
+            ]
+        )
+
+    def _predict(
+        self,
+        name: str,
+        body: bytes | str | None,
+        content_type: str | None,
+        version: int | None,
+        alias: str | None,
+        state: ModelState,
+        route: Route,
+        request: RequestInfo,
+    ) -> dict[str, Any]:
         request.version = route.version
+        scorer = self.scorer(name, route.version)
         payload = parse_payload(
             body,
             content_type,
@@ -231,15 +271,31 @@ class ModelServer:
         started = time.perf_counter()
         try:
             shadow = self.scorer(name, version).score(rows)
-        except SklambdaError as exc:
+        except Exception as exc:  # noqa: BLE001 - a shadow must never fail the request
+            error = exc.code if isinstance(exc, SklambdaError) else type(exc).__name__
             logger.warning(
                 "shadow scoring failed",
-                extra={"model": name, "version": version, "error": exc.message},
+                extra={"model": name, "version": version, "error": str(exc)},
             )
             publish(
                 {"Model": name, "Version": str(version), "Consumer": request.consumer},
                 counts={SHADOW_FAILURES: 1},
             )
+            if self._capturer.sampled(config.capture_sample_rate):
+                self._capturer.capture(
+                    [
+                        {
+                            "model": name,
+                            "version": version,
+                            "role": "shadow",
+                            "source": "http",
+                            "error": error,
+                            "consumer": request.consumer,
+                            "request_id": request.request_id,
+                            "captured_at": _now_iso(),
+                        }
+                    ]
+                )
             return 0
         agree = sum(a == b for a, b in zip(shadow.predictions, primary.predictions, strict=True))
         latency_ms = (time.perf_counter() - started) * 1000.0
@@ -294,7 +350,7 @@ def _capture_records(
     latency_ms: float,
     request: RequestInfo,
 ) -> list[dict[str, Any]]:
-    at = datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    at = _now_iso()
     probabilities: list[Any] = scores.probabilities or [None] * len(ids)
     return [
         {
@@ -316,3 +372,7 @@ def _capture_records(
             ids, rows, scores.predictions, probabilities, strict=True
         )
     ]
+
+
+def _now_iso() -> str:
+    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
