@@ -16,8 +16,8 @@ from chalicelib.errors import ConflictError, RetrainFailed
 from chalicelib.monitoring import MonitorRun
 from chalicelib.registry import Registry
 from chalicelib.sample_data import FEATURES, TARGET, churn_frame
-from chalicelib.serving import RequestInfo
 from chalicelib.services import retrainer
+from chalicelib.serving import RequestInfo
 from tests.conftest import DATA_BUCKET, MODELS_BUCKET
 from tests.functional.test_monitor import MODEL, MonitorWorld, as_records
 
