@@ -126,6 +126,7 @@ def render_report_html(report: dict[str, Any]) -> str:
         _overview(versions, aliases, thresholds),
         _traffic_section(versions, trend, colors, labels, aliases),
         _quality_section(model, versions, trend, colors, labels),
+        _rollout_section(versions, _list(report.get("decisions"))),
         _drift_section(versions, thresholds),
         _features_section(versions, trend, thresholds),
         _footer(thresholds),
@@ -345,6 +346,66 @@ def _quality_section(
         "feedback; only labelled rows count.</p>"
         f'<div class="grid">{window}{"".join(charts)}</div>'
     )
+
+
+def _rollout_section(versions: list[dict[str, Any]], decisions: list[Any]) -> str:
+    """Requests, server errors and latency per version, and what the monitor decided."""
+    served = [v for v in versions if _dict(v.get("serving"))]
+    if not served and not decisions:
+        return ""
+    rows = []
+    for version in served:
+        serving = _dict(version.get("serving"))
+        rate = _num(serving.get("error_rate"))
+        rate_text = _fmt_share(rate) if rate is not None else DASH
+        if rate:
+            rate_text = f'<span class="bad">{rate_text}</span>'
+        p50, p95 = _num(serving.get("latency_p50_ms")), _num(serving.get("latency_p95_ms"))
+        rows.append(
+            f"<tr><td>{_version_name(version)}</td>"
+            f'<td class="n">{_fmt_count(_num(serving.get("requests")))}</td>'
+            f'<td class="n">{_fmt_count(_num(serving.get("errors")))}</td>'
+            f'<td class="n">{rate_text}</td>'
+            f'<td class="n">{_e(f"{p50:g} ms" if p50 is not None else DASH)}</td>'
+            f'<td class="n">{_e(f"{p95:g} ms" if p95 is not None else DASH)}</td></tr>'
+        )
+    header: list[str | tuple[str, str]] = [
+        "Version",
+        ("HTTP requests", "n"),
+        ("Server errors", "n"),
+        ("Error rate", "n"),
+        ("p50 latency", "n"),
+        ("p95 latency", "n"),
+    ]
+    blocks = ["<h2>Serving and rollout</h2>"]
+    if rows:
+        blocks.append(f'<div class="tablewrap">{_table(header, rows)}</div>')
+    items = []
+    for decision in decisions:
+        entry = _dict(decision)
+        what = _str(entry.get("action"))
+        subject = (
+            f"{_e(entry.get('role'))} version {_e(entry.get('version'))}"
+            if entry.get("role")
+            else f"version {_e(entry.get('version'))}"
+            if entry.get("version") is not None
+            else ""
+        )
+        outcome = _str(entry.get("outcome") or entry.get("note") or "")
+        reasons = [_str(r) for r in _list(entry.get("reasons"))]
+        gate = _dict(entry.get("gate"))
+        reasons += [_str(r) for r in _list(gate.get("reasons"))]
+        if entry.get("error"):
+            reasons.append(_str(entry.get("error")))
+        items.append(
+            f"<li><b>{_e(what)}</b> {subject}"
+            + (f" → {_e(outcome)}" if outcome else "")
+            + (f'<div class="small muted">{_e("; ".join(reasons))}</div>' if reasons else "")
+            + "</li>"
+        )
+    if items:
+        blocks.append(f"<h3>Decisions this run</h3><ul>{''.join(items)}</ul>")
+    return "".join(blocks)
 
 
 def _drift_section(versions: list[dict[str, Any]], thresholds: dict[str, Any]) -> str:

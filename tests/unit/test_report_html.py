@@ -554,3 +554,38 @@ def test_browser_renders_the_report(tmp_path: Path) -> None:
     assert dom.stdout.count("<svg") >= 10
     assert 'class="chart dist"' in dom.stdout and "churn" in dom.stdout
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom.stdout
+
+
+def test_serving_and_rollout_decisions_are_shown_and_escaped() -> None:
+    report = sample_report()
+    report["versions"][0]["serving"] = {
+        "requests": 1200,
+        "errors": 3,
+        "error_rate": 0.0025,
+        "latency_p50_ms": 4.2,
+        "latency_p95_ms": 9.8,
+    }
+    report["decisions"] = [
+        {
+            "role": "canary",
+            "version": 4,
+            "action": "rollback",
+            "outcome": "rolled back",
+            "reasons": ["error rate 12.0% (<b>36</b> of 300 requests) over the limit of 1.0%"],
+        },
+        {
+            "action": "retrain",
+            "version": 5,
+            "outcome": "registered, not promoted",
+            "gate": {"reasons": ["not better: roc_auc 0.7000 vs champion 0.8000"]},
+        },
+    ]
+
+    page = render_report_html(report)
+
+    parse(page)
+    assert_self_contained(page)
+    assert "Serving and rollout" in page and "9.8 ms" in page and "1,200" in page
+    assert "canary version 4" in page and "rolled back" in page
+    assert "&lt;b&gt;36&lt;/b&gt;" in page and "<b>36</b>" not in page
+    assert "not better: roc_auc 0.7000" in page
