@@ -364,3 +364,40 @@ def test_a_shadow_that_fails_is_removed_and_never_fails_requests(world: MonitorW
     decision = next(d for d in world.report()["decisions"] if d.get("role") == "shadow")
     assert decision["action"] == "rollback" and decision["outcome"] == "rolled back"
     assert aliases(registry) == {"champion": 1}
+
+
+def test_triggers_follow_the_policy_and_the_cooldown(world: MonitorWorld) -> None:
+    registry = world.registry
+    now = datetime.now(UTC)
+    service = retrainer(world.aws, registry)
+    service.clock = lambda: now
+    champion = {"version": 1, "drift_detected": True, "features": [], "quality": {}}
+    quiet = {"version": 1, "drift_detected": False, "features": [], "quality": {}}
+
+    assert service.due(MODEL, registry.get_policy(MODEL), champion) is None  # no trigger set
+    drift = policy_with(registry, on_drift=True)
+    assert "drift" in service.due(MODEL, drift, champion)
+    assert service.due(MODEL, drift, quiet) is None
+
+    floor = policy_with(registry, accuracy_floor=0.8, min_labels=50)
+    poor = {**quiet, "quality": {"labelled": 200, "metrics": {"accuracy": 0.7}}}
+    few = {**quiet, "quality": {"labelled": 20, "metrics": {"accuracy": 0.7}}}
+    assert "under the floor of 0.8000" in service.due(MODEL, floor, poor)
+    assert service.due(MODEL, floor, few) is None  # too few labels to trust
+
+    weekly = policy_with(registry, every_days=7)
+    assert service.due(MODEL, weekly, quiet) is None  # the champion is minutes old
+    service.clock = lambda: now + timedelta(days=8)
+    assert service.due(MODEL, weekly, quiet) == "scheduled: every 7 days"
+
+    # A retrain started within the cooldown holds every trigger back.
+    lock = registry.begin_retrain(MODEL, trigger="monitor", lease_seconds=60)
+    registry.end_retrain(MODEL, lock, {"outcome": "registered, not promoted"})
+    service.clock = lambda: now + timedelta(hours=1)
+    assert service.due(MODEL, drift, champion) is None
+    service.clock = lambda: now + timedelta(hours=25)
+    assert service.due(MODEL, drift, champion) is not None
+
+
+def policy_with(registry: Registry, **changes: Any) -> Any:
+    return registry.get_policy(MODEL).with_changes(changes)
