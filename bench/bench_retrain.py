@@ -1,7 +1,7 @@
 """Retraining cost: time and peak memory of one retrain of the reference model, by data size.
 
     .venv/bin/python bench/bench_retrain.py [--rows 100000,500000,1000000] [--repeats 3]
-        [--kind hgb|logreg]
+        [--kind hgb|logreg] [--threads N]
 
 Workload: the churn-like table (14 numeric, 6 categorical features, customer_id and the
 `churned` label) as one CSV per size, written once into a temporary directory in blocks of
@@ -24,7 +24,13 @@ The table gives median seconds over the repeats and the highest peak RSS; x_fit_
 retrain's total over the baseline's fit. Not measured: the S3 download, the registry's writes,
 the cold start. The projection fits seconds and peak RSS linearly against rows (least
 squares) and solves for Lambda's limits (900 s, 10,240 MB); its time bound holds for this
-machine's CPUs, not Lambda's (up to 6 vCPUs at 10 GB).
+machine's CPU, not Lambda's.
+
+Threads: the runs get OMP_NUM_THREADS=1 unless --threads says otherwise (0: as inherited).
+HGB's fit is OpenMP-parallel, and on a shared machine a busy core slows a 2-thread fit
+several times over (libgomp's threads wait on each other), while one thread only loses its
+share. One thread is also the conservative case for Lambda, which gives about one vCPU per
+1,769 MB, up to 6 at 10,240 MB. The table notes the load average seen before the runs.
 """
 
 from __future__ import annotations
@@ -191,6 +197,7 @@ def measure(path: str, csv: Path, rows: int, champion: Path, kind: str) -> dict[
     """One fresh child process running `path` on the file of `rows` rows."""
     command = [sys.executable, str(Path(__file__).resolve()), "--child", path]
     command += ["--data", str(csv), "--champion", str(champion), "--kind", kind]
+    load = os.getloadavg()[0]
     done = subprocess.run(
         command,
         env={**os.environ, "PYTHONPATH": str(ROOT)},
@@ -204,6 +211,7 @@ def measure(path: str, csv: Path, rows: int, champion: Path, kind: str) -> dict[
     measured: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     if measured["rows"] != rows:
         raise RuntimeError(f"{path} read {measured['rows']} of {rows} rows")
+    measured["load_1m"] = load
     return measured
 
 
@@ -254,7 +262,7 @@ def run_all(files: dict[int, Path], repeats: int, champion: Path, kind: str) -> 
                 runs[path].append(measured)
                 print(
                     f"  {rows:>9,} {path:<9} run {repeat + 1}: {measured['seconds']:7.2f} s, "
-                    f"peak RSS {measured['peak_rss_mib']:7.1f} MiB",
+                    f"peak RSS {measured['peak_rss_mib']:7.1f} MiB, load {measured['load_1m']:.2f}",
                     file=sys.stderr,
                     flush=True,
                 )
@@ -271,12 +279,13 @@ def linear_fit(xs: list[float], ys: list[float]) -> tuple[float, float]:
 
 
 def rows_within(limit: float, slope: float, intercept: float) -> str:
+    """The rows the linear fit allows under `limit`, to two significant digits."""
     if slope <= 0:
-        return "an unbounded number of (slope <= 0: noise, measure larger sizes)"
+        return "? rows (no estimate: it did not grow with rows here, noise)"
     rows = (limit - intercept) / slope
     if rows <= 0:
-        return "no"
-    return f"{float(f'{rows:.2g}'):,.0f}"
+        return "no rows"
+    return f"about {float(f'{rows:.2g}'):,.0f} rows"
 
 
 def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
@@ -299,6 +308,8 @@ def table(rows: list[dict[str, Any]], columns: list[str]) -> str:
 
 def report(results: list[Result], kind: str, repeats: int) -> None:
     rows = [r.row() for r in results]
+    loads = [run["load_1m"] for r in results for run in r.retrain + r.fit_alone]
+    threads = os.environ.get("OMP_NUM_THREADS", f"default ({os.cpu_count()} CPUs)")
     columns = ["rows", "runs", *(f"{s}_s" for s in STEPS), "total_s", "rows_per_s"]
     columns += ["peak_rss_mib", "warm_rss_mib", "artifact_mib", "fit_alone_s"]
     columns += ["fit_alone_rss_mib", "x_fit_alone"]
@@ -312,6 +323,10 @@ def report(results: list[Result], kind: str, repeats: int) -> None:
         "  warm_rss_mib: peak RSS before the timed part (imports, champion); x_fit_alone: "
         "total_s / fit_alone_s"
     )
+    print(
+        f"  OpenMP threads: {threads}; 1-minute load average before the runs: "
+        f"{min(loads):.2f} to {max(loads):.2f} (other work on the machine slows the fits)"
+    )
     sizes = [float(r.rows) for r in results]
     s_slope, s_intercept = linear_fit(sizes, [r.seconds for r in results])
     m_slope, m_intercept = linear_fit(sizes, [r.rss for r in results])
@@ -321,9 +336,9 @@ def report(results: list[Result], kind: str, repeats: int) -> None:
         f"{m_slope * 1024:.2f} KiB/row"
     )
     print(
-        f"at this rate a 15-minute Lambda fits about "
-        f"{rows_within(LAMBDA_SECONDS, s_slope, s_intercept)} rows (time-bound) and 10 GB "
-        f"about {rows_within(LAMBDA_MEMORY_MIB, m_slope, m_intercept)} rows (memory-bound: "
+        f"at this rate a 15-minute Lambda fits "
+        f"{rows_within(LAMBDA_SECONDS, s_slope, s_intercept)} (time-bound) and 10 GB "
+        f"{rows_within(LAMBDA_MEMORY_MIB, m_slope, m_intercept)} (memory-bound: "
         "peak RSS grows roughly linearly)"
     )
 
@@ -333,6 +348,9 @@ def main() -> None:
     parser.add_argument("--rows", default="100000,500000,1000000", help="comma-separated sizes")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--kind", choices=["hgb", "logreg"], default="hgb")
+    parser.add_argument(
+        "--threads", type=int, default=1, help="OMP_NUM_THREADS of the runs; 0: as inherited"
+    )
     parser.add_argument("--child", choices=["retrain", "fit_alone"], help=argparse.SUPPRESS)
     parser.add_argument("--data", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--champion", type=Path, help=argparse.SUPPRESS)
@@ -341,6 +359,8 @@ def main() -> None:
         run_child(args.child, args.data, args.champion, args.kind)
         return
     sizes = sorted(int(s.replace("_", "")) for s in args.rows.split(","))
+    if args.threads > 0:
+        os.environ["OMP_NUM_THREADS"] = str(args.threads)
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="sklambda-bench-retrain-") as tmp:
         directory = Path(tmp)

@@ -11,16 +11,15 @@ One run (a scheduled event, or `sklambda monitor NAME`):
    batch files scored in the window.
 3. Per model: measure drift on the reference bins, judge it against the thresholds and the
    previous report (N breaches in a row before a feature counts as drifted), compute quality
-   from the joined labels, write the report (JSON and HTML), point `latest.json` at it, and
-   publish the metrics.
+   from the joined labels, act on a live canary or shadow or retrain (`rollout.py`), write
+   the report (JSON and HTML, `monitor_reports.py`), point `latest.json` at it, and publish
+   the metrics.
 
 A model that fails is logged and counted (`MonitorFailures`); the others carry on.
 """
 
 from __future__ import annotations
 
-import hashlib
-import re
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -29,27 +28,23 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.drift import DriftThresholds, judge
 from chalicelib.errors import (
-    ConflictError,
     InvalidInputError,
     NotFoundError,
-    RetrainFailed,
     SklambdaError,
 )
-from chalicelib.gating import RolloutDecision, VersionStats, judge_rollout
 from chalicelib.monitor_metrics import failure_datapoint, report_datapoints
+from chalicelib.monitor_reports import ReportStore, iso, utc_now
 from chalicelib.monitor_sources import Feedback, MonitorSources, hours_between
 from chalicelib.monitor_window import VersionWindow, traffic_summary
 from chalicelib.observability import logger
-from chalicelib.policy import RetrainPolicy
 from chalicelib.prediction_ids import predicted_at
 from chalicelib.quality import quality
 from chalicelib.registry import Registry
-from chalicelib.s3store import ObjectMissing, ObjectStore, PreconditionFailed
+from chalicelib.rollout import Rollout
+from chalicelib.s3store import ObjectStore
 
 REPORT_FORMAT = 1
 TREND_RUNS = 48  # runs of history carried in each report (two days at the hourly default)
-CLAIM_LEASE = timedelta(minutes=20)  # longer than the monitor's Lambda timeout (15 min)
-_EVENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
 
 MetricsSink = Callable[[list[dict[str, Any]]], None]
 
@@ -73,7 +68,7 @@ class MonitorRun:
     @classmethod
     def on_demand(cls, window_hours: int) -> MonitorRun:
         """A run asked for from the command line, ending now."""
-        return cls(uuid.uuid4().hex, _utc_now(), "cli", window_hours)
+        return cls(uuid.uuid4().hex, utc_now(), "cli", window_hours)
 
     @classmethod
     def from_schedule(cls, event_id: str, time: str, window_hours: int) -> MonitorRun:
@@ -81,7 +76,7 @@ class MonitorRun:
         try:
             at = datetime.fromisoformat(time.replace("Z", "+00:00")).astimezone(UTC)
         except (AttributeError, ValueError):
-            at = _utc_now()
+            at = utc_now()
         return cls(event_id or uuid.uuid4().hex, at, "schedule", window_hours)
 
 
@@ -91,6 +86,7 @@ class _Job:
 
     name: str
     aliases: dict[str, Any]
+    revision: int  # of the aliases document the run started from
     thresholds: DriftThresholds
     windows: dict[int, VersionWindow]
     feedback: Feedback
@@ -117,11 +113,10 @@ class Monitor:
         render_html: Callable[[dict[str, Any]], str] | None = None,
         retrainer: Retrainer | None = None,
     ) -> None:
-        self.retrainer = retrainer
         self.registry = registry
-        self.data = data
         self.sources = sources
-        self.reports_prefix = reports_prefix
+        self.reports = ReportStore(data, reports_prefix)
+        self.rollout = Rollout(registry, retrainer)
         self.publish_metrics = publish_metrics
         self.label_lookback = timedelta(days=label_lookback_days)
         if render_html is None:
@@ -175,7 +170,7 @@ class Monitor:
         failures = sum(1 for o in outcome.values() if o["status"] == "failed")
         return {
             "event_id": run.event_id,
-            "at": _iso(run.at),
+            "at": iso(run.at),
             "models": outcome,
             "failures": failures,
         }
@@ -194,8 +189,9 @@ class Monitor:
 
     def _prepare(self, name: str, run: MonitorRun) -> _Job | None:
         aliases = self.check_monitored(name)
+        revision = int(self.registry.get_aliases(name).get("revision", 0))
         thresholds = DriftThresholds.from_dict(self.registry.get_config(name).drift_thresholds)
-        etag = self._claim(name, run)
+        etag = self.reports.claim(name, run.event_id)
         if etag is None:
             return None
         try:
@@ -206,48 +202,13 @@ class Monitor:
                 windows[version] = VersionWindow(version, metadata, profile)
             feedback = self.sources.feedback(name, run.start, run.at)
         except Exception:
-            self._release(name, run)
+            self.reports.release(name, run.event_id)
             raise
-        return _Job(name, aliases, thresholds, windows, feedback, etag)
-
-    def _claim_key(self, name: str, run: MonitorRun) -> str:
-        event = run.event_id
-        if not _EVENT_ID.match(event):
-            event = hashlib.sha256(event.encode()).hexdigest()
-        return f"{self.reports_prefix}{name}/_runs/{event}.json"
-
-    def _claim(self, name: str, run: MonitorRun) -> str | None:
-        """The claim's ETag, or None when this event was (or is being) handled already."""
-        key = self._claim_key(name, run)
-        claim = {"event_id": run.event_id, "status": "running", "started_at": _iso(_utc_now())}
-        try:
-            return self.data.put_json(key, claim, if_none_match=True)
-        except PreconditionFailed:
-            pass
-        try:
-            existing, etag = self.data.get_json(key)
-        except ObjectMissing:  # released between our write and read: try once more
-            return self.data.put_json(key, claim, if_none_match=True)
-        started = _parse_time(existing.get("started_at"))
-        fresh = started is not None and _utc_now() - started < CLAIM_LEASE
-        if existing.get("status") == "done" or fresh:
-            logger.info("monitor run already handled", extra={"model": name, "claim": existing})
-            return None
-        try:  # a run that died without finishing: take it over
-            return self.data.put_json(key, claim, if_match=etag)
-        except PreconditionFailed:
-            return None
-
-    def _release(self, name: str, run: MonitorRun) -> None:
-        """Drop a claim after a failure, so a retry of the same event runs again."""
-        try:
-            self.data.delete(self._claim_key(name, run))
-        except Exception:  # noqa: BLE001 - the lease expires anyway
-            logger.warning("could not release the monitor claim", extra={"model": name})
+        return _Job(name, aliases, revision, thresholds, windows, feedback, etag)
 
     # -- step 2: read the window ----------------------------------------------------------
     def _scan_capture(self, jobs: Mapping[str, _Job], run: MonitorRun) -> None:
-        start, end = _iso(run.start), _iso(run.at)
+        start, end = iso(run.start), iso(run.at)
         hours = set(hours_between(run.start, run.at))
         oldest = run.at - self.label_lookback
         for job in jobs.values():
@@ -299,28 +260,27 @@ class Monitor:
     # -- step 3: judge, report, publish ---------------------------------------------------
     def _finish(self, job: _Job, run: MonitorRun) -> dict[str, Any]:
         self._scan_batch(job, run)
-        previous = self.latest_report(job.name, missing_ok=True)
+        previous = self.reports.latest_report(job.name, missing_ok=True)
         report = self._build_report(job, run, previous)
-        report["decisions"] = self._decide(job, report, run)
-        stamp = run.at.strftime("%Y%m%dT%H%M%SZ")
-        base = f"{self.reports_prefix}{job.name}/{stamp}"
-        self.data.put_json(f"{base}.json", report)
-        html = self.render_html(report)
-        self.data.put_bytes(f"{base}.html", html.encode(), content_type="text/html; charset=utf-8")
-        self._point_latest(job.name, run, base)
+        champion = job.windows[int(job.aliases["champion"]["version"])]
+        report["decisions"] = self.rollout.decide(
+            job.name,
+            job.aliases,
+            job.revision,
+            report,
+            task=champion.task,
+            classes=champion.classes,
+            at=run.at,
+        )
+        key = self.reports.write(job.name, run.at, report, self.render_html(report))
         self.publish_metrics(report_datapoints(report, run.at))
-        done = {"event_id": run.event_id, "status": "done", "report": f"{base}.json"}
-        done["finished_at"] = _iso(_utc_now())
-        try:
-            self.data.put_json(self._claim_key(job.name, run), done, if_match=job.claim_etag)
-        except PreconditionFailed:
-            logger.warning("monitor claim was taken over", extra={"model": job.name})
+        self.reports.mark_done(job.name, run.event_id, job.claim_etag, key)
         flagged = [v["version"] for v in report["versions"] if v["drift_detected"]]
         logger.info(
             "monitor run done",
-            extra={"model": job.name, "report": f"{base}.json", "drift_versions": flagged},
+            extra={"model": job.name, "report": key, "drift_versions": flagged},
         )
-        return {"status": "done", "report": f"{base}.json", "flagged": report["flagged"]}
+        return {"status": "done", "report": key, "flagged": report["flagged"]}
 
     def _build_report(
         self, job: _Job, run: MonitorRun, previous: dict[str, Any] | None
@@ -357,10 +317,10 @@ class Monitor:
             "run": {
                 "event_id": run.event_id,
                 "trigger": run.trigger,
-                "at": _iso(run.at, ms=False),
+                "at": iso(run.at, ms=False),
                 "window": {
-                    "start": _iso(run.start, ms=False),
-                    "end": _iso(run.at, ms=False),
+                    "start": iso(run.start, ms=False),
+                    "end": iso(run.at, ms=False),
                     "hours": run.window_hours,
                 },
             },
@@ -421,171 +381,20 @@ class Monitor:
             ),
         }
 
-    # -- rollout and retraining ------------------------------------------------------------
-    def _decide(self, job: _Job, report: dict[str, Any], run: MonitorRun) -> list[dict[str, Any]]:
-        """Judge a live canary or shadow, and retrain when the policy says so."""
-        name = job.name
-        acting = self.registry.policy_is_set(name)
-        policy = self.registry.get_policy(name)
-        entries = {e["version"]: e for e in report["versions"]}
-        champion = entries[int(job.aliases["champion"]["version"])]
-        window = job.windows[champion["version"]]
-        primary = policy.primary_for(window.task, window.classes)
-        decisions: list[dict[str, Any]] = []
-        for role in ("canary", "shadow"):
-            alias = job.aliases.get(role)
-            if alias is None:
-                continue
-            candidate = entries[int(alias["version"])]
-            updated = _parse_time(alias.get("updated_at")) or run.at
-            decision = judge_rollout(
-                policy,
-                role=role,
-                candidate=_stats(candidate, primary),
-                champion=_stats(champion, primary),
-                age_hours=(run.at - updated).total_seconds() / 3600.0,
-                primary=primary,
-            )
-            entry: dict[str, Any] = {
-                "role": role,
-                "version": candidate["version"],
-                "action": decision.action,
-                "reasons": decision.reasons,
-            }
-            if decision.action != "wait":
-                if not acting:
-                    entry["applied"] = False
-                    entry["note"] = f"no policy set: watched only (sklambda policy {name} ...)"
-                else:
-                    entry.update(self._apply(name, role, candidate["version"], decision, policy))
-            decisions.append(entry)
-        if (
-            self.retrainer is not None
-            and acting
-            and not any(role in job.aliases for role in ("canary", "shadow"))
-        ):
-            why = self.retrainer.due(name, policy, champion)
-            if why:
-                try:
-                    result = self.retrainer.retrain(name, trigger="monitor", reason=why)
-                    decisions.append({"action": "retrain", **result})
-                except (RetrainFailed, ConflictError) as exc:
-                    decisions.append(
-                        {
-                            "action": "retrain",
-                            "outcome": "failed",
-                            "reason": why,
-                            "error": exc.message,
-                        }
-                    )
-        return decisions
-
-    def _apply(
-        self, name: str, role: str, version: int, decision: RolloutDecision, policy: RetrainPolicy
-    ) -> dict[str, Any]:
-        """Carry out a rollback or a promotion, only from the aliases it was judged on."""
-        why = "; ".join(decision.reasons)
-        revision = int(self.registry.get_aliases(name).get("revision", 0))
-        try:
-            if decision.action == "rollback":
-                reason = f"{role} rolled back: {why}"
-                self.registry.remove_alias(
-                    name, alias=role, reason=reason, expected_revision=revision
-                )
-                outcome = "rolled back"
-            elif role == "canary":
-                reason = f"canary promoted to champion: {why}"
-                moved = self.registry.promote(
-                    name, version, reason=reason, expected_revision=revision
-                )
-                self.registry.remove_alias(
-                    name, alias="canary", reason=reason, expected_revision=moved["revision"]
-                )
-                outcome = "promoted to champion"
-            elif "canary" in self.registry.get_aliases(name).get("aliases", {}):
-                return {"applied": False, "note": "a canary is live; the shadow waits for it"}
-            else:
-                reason = f"shadow moved to canary at {policy.canary_weight:.0%}: {why}"
-                moved = self.registry.promote(
-                    name,
-                    version,
-                    alias="canary",
-                    weight=policy.canary_weight,
-                    reason=reason,
-                    expected_revision=revision,
-                )
-                self.registry.remove_alias(
-                    name, alias="shadow", reason=reason, expected_revision=moved["revision"]
-                )
-                outcome = f"canary at {policy.canary_weight:.0%}"
-        except ConflictError as exc:
-            return {"applied": False, "note": exc.message}
-        self.registry.record_decision(
-            name,
-            {
-                "action": f"{role}-{decision.action}",
-                "version": version,
-                "outcome": outcome,
-                "reason": reason,
-            },
-        )
-        logger.info("rollout decision", extra={"model": name, "role": role, "outcome": outcome})
-        return {"applied": True, "outcome": outcome}
-
-    def _point_latest(self, name: str, run: MonitorRun, base: str) -> None:
-        key = f"{self.reports_prefix}{name}/latest.json"
-        pointer = {"at": _iso(run.at, ms=False), "json": f"{base}.json", "html": f"{base}.html"}
-        try:
-            current, etag = self.data.get_json(key)
-        except ObjectMissing:
-            current, etag = None, None
-        if current and str(current.get("at", "")) > pointer["at"]:
-            return  # a late retry of an older event must not hide a newer report
-        try:
-            if etag is None:
-                self.data.put_json(key, pointer, if_none_match=True)
-            else:
-                self.data.put_json(key, pointer, if_match=etag)
-        except PreconditionFailed:
-            logger.warning("latest report pointer changed meanwhile", extra={"model": name})
-
     # -- reading reports ------------------------------------------------------------------
-    def latest_pointer(self, name: str) -> dict[str, Any] | None:
-        try:
-            pointer, _ = self.data.get_json(f"{self.reports_prefix}{name}/latest.json")
-        except ObjectMissing:
-            return None
-        return pointer if isinstance(pointer, dict) else None
-
     def latest_report(self, name: str, *, missing_ok: bool = False) -> dict[str, Any] | None:
         """The newest report of a model; NotFoundError (or None) when there is none."""
-        pointer = self.latest_pointer(name)
-        if pointer is not None:
-            try:
-                report, _ = self.data.get_json(str(pointer["json"]))
-                return dict(report)
-            except ObjectMissing:
-                pass
-        if missing_ok:
-            return None
-        raise _no_report(name)
+        return self.reports.latest_report(name, missing_ok=missing_ok)
 
     def latest_html(self, name: str) -> str:
         """The newest report page of a model; NotFoundError when there is none."""
-        pointer = self.latest_pointer(name)
-        if pointer is not None:
-            try:
-                body, _ = self.data.get_bytes(str(pointer["html"]))
-                return body.decode()
-            except ObjectMissing:
-                pass
-        raise _no_report(name)
+        return self.reports.latest_html(name)
 
     def _failed(
         self, name: str, run: MonitorRun, exc: Exception, job: _Job | None = None
     ) -> dict[str, Any]:
         if job is not None:
-            self._release(name, run)
+            self.reports.release(name, run.event_id)
         if isinstance(exc, SklambdaError):  # an expected failure: its message says it all
             message = exc.message
             logger.error("monitor run failed", extra={"model": name, "error": message})
@@ -597,26 +406,6 @@ class Monitor:
         except Exception:  # noqa: BLE001 - the log line above still records it
             logger.warning("could not count the monitor failure", extra={"model": name})
         return {"status": "failed", "reason": message}
-
-
-def _stats(entry: Mapping[str, Any], primary: str) -> VersionStats:
-    serving = entry.get("serving") or {}
-    quality_entry = entry.get("quality") or {}
-    return VersionStats(
-        version=int(entry["version"]),
-        requests=int(serving.get("requests") or 0),
-        errors=int(serving.get("errors") or 0),
-        latency_p95_ms=serving.get("latency_p95_ms"),
-        primary_value=(quality_entry.get("metrics") or {}).get(primary),
-        labelled=int(quality_entry.get("labelled") or 0),
-    )
-
-
-def _no_report(name: str) -> NotFoundError:
-    return NotFoundError(
-        f"no monitor report for model {name!r} yet; the monitor writes one on its schedule, "
-        f"or run it now: sklambda monitor {name}"
-    )
 
 
 def _previous_version(previous: Mapping[str, Any] | None, version: int) -> dict[str, Any] | None:
@@ -655,19 +444,3 @@ def _psi_if_enough(feature: Mapping[str, Any]) -> float | None:
         return None
     value = feature.get("psi")
     return None if value is None else float(value)
-
-
-def _parse_time(text: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def _iso(moment: datetime, *, ms: bool = True) -> str:
-    spec = "milliseconds" if ms else "seconds"
-    return moment.astimezone(UTC).isoformat(timespec=spec).replace("+00:00", "Z")
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
