@@ -22,6 +22,10 @@ N_BINS = 10
 # Percentiles 0..100: the reference CDF drift monitoring measures Wasserstein distance against.
 QUANTILE_LEVELS = np.linspace(0.0, 1.0, 101)
 MAX_PROFILED_LEVELS = 200  # rarer levels are pooled into other_count
+# Training predictions are profiled on a seeded sample of at most this many rows: deciles of
+# 200,000 predictions are as good as of all, and predicting on millions of rows made this
+# a third of a retrain's time.
+PREDICTION_SAMPLE_ROWS = 200_000
 PROFILE_FORMAT = 1
 
 
@@ -96,7 +100,7 @@ def build_profile(estimator: Any, frame: pd.DataFrame, signature: dict[str, Any]
         "format": PROFILE_FORMAT,
         "rows": int(len(frame)),
         "features": features,
-        "predictions": prediction_profile(estimator, frame[names], signature),
+        "predictions": prediction_profile(estimator, _sample(frame[names]), signature),
     }
 
 
@@ -119,6 +123,12 @@ def prediction_profile(
         profile["score"] = numeric_profile(estimator.predict_proba(inputs)[:, 1])
         profile["score"]["positive_class"] = classes[1]
     return profile
+
+
+def _sample(frame: pd.DataFrame) -> pd.DataFrame:
+    if len(frame) <= PREDICTION_SAMPLE_ROWS:
+        return frame
+    return frame.sample(n=PREDICTION_SAMPLE_ROWS, random_state=0)
 
 
 def _rate(part: float, whole: int) -> float:

@@ -98,3 +98,21 @@ def test_constant_and_empty_columns_do_not_break() -> None:
     assert empty["quantiles"] == []
     assert constant["quantiles"] == [3.0] * 101
     assert categorical_profile([None, None])["level_counts"] == {}
+
+
+def test_large_training_sets_profile_predictions_on_a_sample(monkeypatch) -> None:
+    from chalicelib import profiling
+
+    monkeypatch.setattr(profiling, "PREDICTION_SAMPLE_ROWS", 200)
+    frame = training_frame()
+    signature = infer_signature(fitted_logreg(), frame, TARGET)
+    sampled = build_profile(fitted_logreg(), frame, signature)
+    monkeypatch.setattr(profiling, "PREDICTION_SAMPLE_ROWS", 10_000)
+    full = build_profile(fitted_logreg(), frame, signature)
+
+    assert sampled["features"] == full["features"]  # inputs are still profiled on every row
+    assert sampled["predictions"]["score"]["rows"] == 200
+    assert full["predictions"]["score"]["rows"] == len(frame)
+    # The sample's deciles stay close to the full set's.
+    edges = np.array(sampled["predictions"]["score"]["bin_edges"][1:-1])
+    assert np.abs(edges - np.array(full["predictions"]["score"]["bin_edges"][1:-1])).max() < 0.1
