@@ -67,9 +67,19 @@ class VersionWindow:
         records, self._pending = self._pending, []
         if not records:
             return
+        import pandas as pd
+
         self.traffic["http"] += len(records)
+        inputs = [r.get("inputs") or {} for r in records]
+        numbers = [n for n, d in self.features.items() if d.kind != "category"]
+        # Numbers: one C-level pass turns the inputs into float columns (absent = missing).
+        # Categories keep their raw values, so levels compare as text the way profiling did.
+        columns = pd.DataFrame.from_records(inputs, columns=numbers) if numbers else None
         for name, drift in self.features.items():
-            drift.add([(r.get("inputs") or {}).get(name) for r in records])
+            if columns is not None and name in columns:
+                drift.add(columns[name].to_numpy())
+            else:
+                drift.add([row.get(name) for row in inputs])
         if self.prediction is not None:
             self.prediction.add(
                 [
