@@ -310,6 +310,18 @@ def run_pandas(s3: Any, profile: dict[str, Any]) -> int:
     return len(frame)
 
 
+def code_fingerprint() -> str:
+    """A hash of the chalicelib sources this process loaded, to spot code changing mid-run."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name in sorted(sys.modules):
+        path = getattr(sys.modules[name], "__file__", None)
+        if name.startswith("chalicelib") and path:
+            digest.update(name.encode() + Path(path).read_bytes())
+    return digest.hexdigest()[:12]
+
+
 def run_child(variant: str, records: int) -> None:
     """Child process entry: set up, run one variant, print its measures as the last line."""
     from moto import mock_aws
@@ -343,6 +355,7 @@ def run_child(variant: str, records: int) -> None:
         peak_rss_mib=peak,
         added_mib=peak - base,
         peak_reset=reset,
+        code=code_fingerprint(),
     )
     print(json.dumps(result), flush=True)
 
@@ -494,6 +507,15 @@ def report(results: list[Result]) -> None:
         f"\nsklambda reports: {', '.join(states)}; labels joined per run: "
         f"{sorted({r['joined'] for r in runs})}"
     )
+    changed = []
+    for variant in dict.fromkeys(r.variant for r in results):
+        codes = {run["code"] for r in results if r.variant == variant for run in r.runs}
+        if len(codes) > 1:
+            changed.append(f"{variant} ({', '.join(sorted(codes))})")
+    if changed:
+        print(f"WARNING: chalicelib changed between runs of {'; '.join(changed)}")
+    else:
+        print("chalicelib sources the same in every run of each variant")
 
 
 def main() -> None:
@@ -510,6 +532,14 @@ def main() -> None:
     sizes = sorted(int(s.replace("_", "")) for s in args.records.split(","))
     variants = [v for v in VARIANTS if not (args.no_pandas and v == "pandas")]
     started = time.perf_counter()
+    head = subprocess.run(
+        ["git", "log", "-1", "--format=%h %s"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout.strip()
+    print(f"code: {head or 'unknown'}")
     load = os.getloadavg()
     print(f"load average before the runs: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}")
     results = run_all(sizes, args.repeats, variants)
