@@ -25,6 +25,8 @@ PREDICTION_JS = "PredictionDriftJS"
 SAMPLE_COUNT = "SampleCount"
 LABELLED_COUNT = "LabelledCount"
 MONITOR_FAILURES = "MonitorFailures"
+# 1 when a version's accuracy (R2 for regressors) is under its policy's floor, on enough labels.
+ACCURACY_BELOW_FLOOR = "AccuracyBelowFloor"
 # Quality metrics by the report's name for them.
 QUALITY_METRICS = {
     "accuracy": "Accuracy",
@@ -79,6 +81,8 @@ def report_datapoints(report: Mapping[str, Any], at: datetime) -> list[dict[str,
         if prediction:
             add(PREDICTION_PSI, _enough(prediction, "psi"), Version=version)
             add(PREDICTION_JS, _enough(prediction, "js"), Version=version)
+        below = entry.get("below_accuracy_floor")
+        add(ACCURACY_BELOW_FLOOR, None if below is None else int(below), "Count", Version=version)
         for key, value in entry["quality"].get("metrics", {}).items():
             if key in QUALITY_METRICS:
                 add(QUALITY_METRICS[key], value, Version=version)

@@ -262,6 +262,9 @@ class Monitor:
         self._scan_batch(job, run)
         previous = self.reports.latest_report(job.name, missing_ok=True)
         report = self._build_report(job, run, previous)
+        policy = self.registry.get_policy(job.name)
+        for entry in report["versions"]:
+            entry["below_accuracy_floor"] = policy.below_accuracy_floor(entry)
         champion = job.windows[int(job.aliases["champion"]["version"])]
         report["decisions"] = self.rollout.decide(
             job.name,

@@ -53,6 +53,21 @@ class RetrainPolicy:
     def has_trigger(self) -> bool:
         return bool(self.every_days or self.on_drift or self.accuracy_floor is not None)
 
+    def below_accuracy_floor(self, entry: Mapping[str, Any]) -> bool | None:
+        """Whether a version's quality (a monitor report entry) is under the floor.
+
+        None when there is no floor, no labelled metric, or fewer than `min_labels` labels:
+        too little evidence either way.
+        """
+        quality = entry.get("quality") or {}
+        metrics = quality.get("metrics") or {}
+        observed = metrics.get("accuracy", metrics.get("r2"))
+        if self.accuracy_floor is None or observed is None:
+            return None
+        if quality.get("labelled", 0) < self.min_labels:
+            return None
+        return bool(observed < self.accuracy_floor)
+
     @classmethod
     def from_dict(cls, document: Mapping[str, Any]) -> RetrainPolicy:
         """A policy from its stored form; unknown keys (from newer versions) are ignored."""

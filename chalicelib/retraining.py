@@ -64,15 +64,10 @@ class Retrainer:
             return (
                 f"drift detected in the champion's inputs ({', '.join(drifted) or 'predictions'})"
             )
-        metrics = (champion.get("quality") or {}).get("metrics", {})
-        observed = metrics.get("accuracy", metrics.get("r2"))
-        labelled = (champion.get("quality") or {}).get("labelled", 0)
-        if (
-            policy.accuracy_floor is not None
-            and observed is not None
-            and labelled >= policy.min_labels
-            and observed < policy.accuracy_floor
-        ):
+        if policy.below_accuracy_floor(champion):
+            metrics = champion["quality"]["metrics"]
+            observed = metrics.get("accuracy", metrics.get("r2"))
+            labelled = champion["quality"]["labelled"]
             return (
                 f"champion accuracy {observed:.4f} on {labelled} labels is under the floor of "
                 f"{policy.accuracy_floor:.4f}"

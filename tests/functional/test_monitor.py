@@ -212,6 +212,8 @@ def test_too_little_traffic_is_not_enough_data_not_an_alarm(world: MonitorWorld)
 
 
 def test_accuracy_falls_when_feedback_disagrees(world: MonitorWorld) -> None:
+    # A floor of 0.9 on at least 100 labels: the alarm metric says when accuracy sinks under it.
+    world.registry.set_policy(MODEL, {"accuracy_floor": 0.9})
     truth = churn_frame(400, seed=5)
     responses = world.traffic(truth)
     ids = [pid for r in responses for pid in r["prediction_ids"]]
@@ -251,6 +253,8 @@ def test_accuracy_falls_when_feedback_disagrees(world: MonitorWorld) -> None:
     assert "roc_auc" in worse["metrics"] and "log_loss" in worse["metrics"]
     accuracy = world.metric("Accuracy", Model=MODEL, Version="1")
     assert sorted(accuracy) == pytest.approx([0.75, 1.0], abs=0.01)
+    assert version_entry(world.report())["below_accuracy_floor"] is True
+    assert sorted(world.metric("AccuracyBelowFloor", Model=MODEL, Version="1")) == [0.0, 1.0]
     trend = [p["versions"]["1"]["quality"]["accuracy"] for p in world.report()["trend"]]
     assert trend[0] == 1.0 and trend[1] == pytest.approx(0.75, abs=0.01)
 
@@ -273,6 +277,7 @@ def test_metrics_are_published_to_cloudwatch(world: MonitorWorld) -> None:
     share = world.metric("DriftedFeatureShare", Model=MODEL, Version="1")
     assert share == [0.0]  # breaches, but not yet three in a row
     assert world.metric("DriftDetected", Model=MODEL, Version="1") == [0.0]
+    assert world.metric("AccuracyBelowFloor", Model=MODEL, Version="1") == []  # no floor set
     assert len(world.metric("PredictionDriftPSI", Model=MODEL, Version="1")) == 1
 
 
