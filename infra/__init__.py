@@ -1,0 +1,1 @@
+"""Deployment tooling: what surrounds the Lambda functions and how their code is packaged."""

@@ -1,0 +1,85 @@
+"""Finishing touches on the template Chalice wrote, and the checks a reviewer would make.
+
+The policy files in .chalice/ name resources with placeholders CloudFormation resolves
+(`${ModelsBucket}`, `${BatchQueue.Arn}`, `${AWS::StackName}`); Chalice copies them verbatim,
+so every string that holds one is wrapped in `Fn::Sub` here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+ROLE_TYPE = "AWS::IAM::Role"
+BATCH_QUEUE = "BatchQueue"
+
+
+def finish(template: dict[str, Any]) -> dict[str, Any]:
+    """The template with the roles' policy placeholders resolved by CloudFormation."""
+    for resource in template.get("Resources", {}).values():
+        if resource.get("Type") != ROLE_TYPE:
+            continue
+        for policy in resource.get("Properties", {}).get("Policies", []):
+            policy["PolicyDocument"] = _substituted(policy["PolicyDocument"])
+    _trigger_on_batch_queue(template)
+    template.setdefault(
+        "Description",
+        "sklambda: scikit-learn models served, batch-scored and monitored on AWS Lambda",
+    )
+    return template
+
+
+def _trigger_on_batch_queue(template: dict[str, Any]) -> None:
+    # Chalice names the queue by the ARN of SKLAMBDA_BATCH_QUEUE; the stack makes the queue.
+    for resource in template.get("Resources", {}).values():
+        for event in resource.get("Properties", {}).get("Events", {}).values():
+            if event.get("Type") == "SQS":
+                event["Properties"]["Queue"] = {"Fn::GetAtt": [BATCH_QUEUE, "Arn"]}
+
+
+def _substituted(node: Any) -> Any:
+    if isinstance(node, str):
+        return {"Fn::Sub": node} if "${" in node else node
+    if isinstance(node, list):
+        return [_substituted(item) for item in node]
+    if isinstance(node, dict):
+        if len(node) == 1 and next(iter(node)).startswith(("Fn::", "Ref")):
+            return node  # already an intrinsic function
+        return {key: _substituted(value) for key, value in node.items()}
+    return node
+
+
+def policy_statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(role logical id, statement) for every statement of every role's inline policies."""
+    for name, resource in template.get("Resources", {}).items():
+        if resource.get("Type") != ROLE_TYPE:
+            continue
+        for policy in resource.get("Properties", {}).get("Policies", []):
+            statements = policy["PolicyDocument"].get("Statement", [])
+            for statement in statements if isinstance(statements, list) else [statements]:
+                yield name, statement
+        if resource.get("Properties", {}).get("ManagedPolicyArns"):
+            yield name, {"Effect": "Allow", "Action": "*", "Resource": "*", "Managed": True}
+
+
+def wildcard_grants(template: dict[str, Any]) -> list[str]:
+    """What a least-privilege review would reject: any Allow of `*` or `service:*` actions,
+    any Allow on `*` resources without a condition, and managed policies (not reviewed here).
+    """
+    problems = []
+    for role, statement in policy_statements(template):
+        if statement.get("Effect") != "Allow":
+            continue
+        if statement.get("Managed"):
+            problems.append(f"{role}: attaches managed policies")
+            continue
+        for action in _as_list(statement.get("Action")):
+            if action == "*" or (isinstance(action, str) and action.endswith(":*")):
+                problems.append(f"{role}: allows every action ({action})")
+        if "*" in _as_list(statement.get("Resource")) and not statement.get("Condition"):
+            problems.append(f"{role}: allows {statement.get('Action')} on every resource")
+    return problems
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
