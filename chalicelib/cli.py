@@ -319,7 +319,58 @@ def build_parser() -> argparse.ArgumentParser:
         help="how often scheduled functions fire: 90, 60s, 5m, 1h (60s)",
     )
     up.add_argument("--no-demo", action="store_true", help="do not register the demo model")
+
+    deploy = command(
+        "deploy",
+        cmd_deploy,
+        "Package the app and create or update its CloudFormation stack in your account.",
+    )
+    _add_stage_options(deploy)
+    deploy.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="build the package and template, print what would be deployed, call no AWS API",
+    )
+    deploy.add_argument(
+        "--parameter-overrides",
+        nargs="+",
+        default=[],
+        type=_tag,
+        metavar="KEY=VALUE",
+        help="stack parameters, e.g. EncryptionMode=KMS AlarmEmail=ops@example.com",
+    )
+    deploy.add_argument(
+        "--artifacts-bucket",
+        help="bucket for code and templates (default sklambda-artifacts-ACCOUNT-REGION)",
+    )
+    deploy.add_argument(
+        "--build-dir",
+        type=Path,
+        help="where the package and template are written (default .sklambda-build/STAGE)",
+    )
+
+    destroy = command(
+        "destroy", cmd_destroy, "Delete the stage's stack; its buckets and data stay by default."
+    )
+    _add_stage_options(destroy)
+    destroy.add_argument(
+        "--delete-data",
+        action="store_true",
+        help="also delete the models and data buckets with every object version (asks first)",
+    )
+    destroy.add_argument("--yes", action="store_true", help="do not ask before deleting data")
     return parser
+
+
+def _add_stage_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--stage", required=True, help="the Chalice stage, e.g. prod")
+    parser.add_argument("--stack-name", default="", help="stack name (default sklambda-STAGE)")
+    parser.add_argument(
+        "--project-dir",
+        type=Path,
+        default=None,
+        help="the project with app.py and .chalice/ (default: here or a parent)",
+    )
 
 
 def _add_global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> None:
@@ -388,7 +439,7 @@ def _json_object(raw: str) -> dict[str, Any]:
 def _tag(raw: str) -> tuple[str, str]:
     key, sep, value = raw.partition("=")
     if not sep or not key:
-        raise argparse.ArgumentTypeError(f"tags are KEY=VALUE, got {raw!r}")
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {raw!r}")
     return key, value
 
 
@@ -894,6 +945,47 @@ def cmd_up(args: argparse.Namespace) -> Any:
         monitor_every=every,
     )
     return None
+
+
+def cmd_deploy(args: argparse.Namespace) -> Any:
+    from infra.deploy import DeployRequest, deploy, project_dir
+
+    project = project_dir((args.project_dir or Path.cwd()).resolve())
+    request = DeployRequest(
+        stage=args.stage,
+        project_dir=project,
+        build_dir=args.build_dir or project / ".sklambda-build" / args.stage,
+        stack_name=args.stack_name,
+        dry_run=args.dry_run,
+        parameters=dict(args.parameter_overrides),
+        artifacts_bucket=args.artifacts_bucket,
+    )
+    request.stack  # noqa: B018 - check the stack name before the long build
+    return deploy(request, _clients(args), _progress)
+
+
+def cmd_destroy(args: argparse.Namespace) -> Any:
+    from chalicelib.errors import InvalidInputError
+    from infra.deploy import destroy, stack_name
+
+    name = stack_name(args.stage, args.stack_name)
+    if args.delete_data and not args.yes:
+        if not sys.stdin.isatty():
+            raise InvalidInputError("--delete-data deletes every model and file: add --yes")
+        answer = input(f"Delete stack {name} AND its buckets with all data? Type the stack name: ")
+        if answer.strip() != name:
+            raise InvalidInputError("not confirmed; nothing was deleted")
+    return destroy(
+        args.stage,
+        args.stack_name,
+        _clients(args),
+        delete_data=args.delete_data,
+        progress=_progress,
+    )
+
+
+def _progress(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":  # pragma: no cover
