@@ -237,9 +237,5 @@ def destroy(
         return {"stack_name": stack, "deleted_buckets": left, "deleted_objects": deleted}
     outcome = destroy_stack(cfn, s3, stack_name=stack, delete_data=delete_data, progress=progress)
     if outcome.retained_buckets and not delete_data:
-        progress(
-            "kept with their data: "
-            + ", ".join(outcome.retained_buckets)
-            + f" (`sklambda destroy --stage {stage} --delete-data` deletes them)"
-        )
+        progress(f"`sklambda destroy --stage {stage} --delete-data` deletes them")
     return outcome.as_dict()

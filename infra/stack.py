@@ -57,7 +57,7 @@ Progress = Callable[[str], None]
 ChangeSetType = Literal["CREATE", "UPDATE"]
 
 DEFAULT_CAPABILITIES = ("CAPABILITY_IAM", "CAPABILITY_NAMED_IAM", "CAPABILITY_AUTO_EXPAND")
-ARTIFACT_EXPIRY_DAYS = 30
+ARTIFACT_EXPIRY_DAYS = 90
 MAX_TEMPLATE_BYTES = 1024 * 1024  # TemplateURL's limit; inline TemplateBody stops at 51,200
 DELETE_BATCH = 1000  # DeleteObjects takes at most 1000 keys
 
@@ -388,7 +388,7 @@ def _put_bytes_once(s3: S3Client, bucket: str, key: str, body: bytes) -> bool:
 def _refresh_if_present(s3: S3Client, bucket: str, key: str) -> bool:
     """True when `key` exists, after restarting its lifecycle clock.
 
-    Objects expire 30 days after they were written. Code deployed unchanged for longer must
+    Objects expire ARTIFACT_EXPIRY_DAYS (90) days after they were written. Code deployed unchanged for longer must
     survive: rolling back a failed update redeploys it from this very key.
     """
     from botocore.exceptions import ClientError

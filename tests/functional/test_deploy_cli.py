@@ -142,7 +142,7 @@ def test_destroy_keeps_the_data_and_a_later_delete_data_removes_it(
 
     assert code == 0, err
     assert json.loads(out)["retained_buckets"] == [bucket]
-    assert f"kept with their data: {bucket}" in err
+    assert f"Kept bucket {bucket} and its data" in err and "--delete-data" in err
     assert s3.get_object(Bucket=bucket, Key="batch/incoming/churn/a.csv")["Body"].read() == b"y\n"
 
     # A new deploy would fail on the kept bucket: it says so before building anything.
