@@ -388,8 +388,8 @@ def _put_bytes_once(s3: S3Client, bucket: str, key: str, body: bytes) -> bool:
 def _refresh_if_present(s3: S3Client, bucket: str, key: str) -> bool:
     """True when `key` exists, after restarting its lifecycle clock.
 
-    Objects expire ARTIFACT_EXPIRY_DAYS (90) days after they were written. Code deployed unchanged for longer must
-    survive: rolling back a failed update redeploys it from this very key.
+    Objects expire ARTIFACT_EXPIRY_DAYS after they were written. Code deployed unchanged for
+    longer must survive: rolling back a failed update redeploys it from this very key.
     """
     from botocore.exceptions import ClientError
 

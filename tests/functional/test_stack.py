@@ -191,7 +191,7 @@ def test_artifacts_bucket_is_created_locked_down_then_reused(aws: AwsClients) ->
     assert statement["Effect"] == "Deny"
     assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     lifecycle = aws.s3.get_bucket_lifecycle_configuration(Bucket=ARTIFACTS)["Rules"][0]
-    assert lifecycle["Expiration"] == {"Days": 30}
+    assert lifecycle["Expiration"] == {"Days": 90}
 
 
 def test_artifacts_bucket_outside_us_east_1_names_its_region(aws: AwsClients) -> None:
