@@ -570,12 +570,9 @@ MAY = {
     },
     "monitor": {
         (M, "models/"): "get put delete",
-        # batch/* in the policy: the monitor needs incoming/ (inputs) and scored/ (manifests
-        # and outputs); errors/ and _jobs/ come with the wildcard.
+        # Batch inputs and scored outputs (with their manifests), not errors or part files.
         (D, "batch/incoming/"): "get version",
         (D, "batch/scored/"): "get version",
-        (D, "batch/errors/"): "get version",
-        (D, "batch/_jobs/"): "get version",
         (D, "capture/"): "get version",
         (D, "feedback/"): "get version",
         (D, "training/"): "get version",
