@@ -100,7 +100,7 @@ def base_python(explicit: str | None) -> str:
 
 def chalice_package(out: Path) -> Path:
     """`chalice package` for the prod stage, as a deploy runs it; the deployment.zip."""
-    subprocess.run(
+    done = subprocess.run(
         [
             str(Path(sys.executable).with_name("chalice")),
             "package",
@@ -112,9 +112,12 @@ def chalice_package(out: Path) -> Path:
         ],
         cwd=ROOT,
         env={**os.environ, "AWS_DEFAULT_REGION": "eu-west-1"},
-        check=True,
+        check=False,
         capture_output=True,
+        text=True,
     )
+    if done.returncode != 0:
+        raise SystemExit(f"chalice package failed:\n{(done.stderr or done.stdout)[-3000:]}")
     return out / "deployment.zip"
 
 
