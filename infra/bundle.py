@@ -23,7 +23,8 @@ What was decided, and why:
 - Bytecode is unchecked-hash (PEP 552): used without looking at the source. A zip stores
   mtimes at 2-second resolution, so timestamp pycs would be stale after unpacking, and on
   Lambda's read-only /var/task every cold start would recompile every module: that is most
-  of the cold start from Chalice's zip (5.2 s against 1.5 s slimmed, bench_package.py).
+  of the cold start from Chalice's zip (4.1 to 5.2 s against 1.2 to 1.5 s slimmed, medians
+  of bench_package.py runs).
 - Test suites are the `tests` and `test` directories and conftest.py files. `testing`
   modules stay: pandas imports pandas._testing when it is imported, scikit-learn's
   estimator_checks imports numpy.testing.
@@ -34,7 +35,8 @@ What was decided, and why:
 - SciPy's bytecode has no docstrings (compiled from a syntax tree without them; asserts stay,
   unlike -OO): importing scipy.stats, which scikit-learn always does, parses the numpydoc
   docstrings of hundreds of functions to append a note to each: the cold start's median went
-  from 1.92 s to 1.54 s (bench_package.py --with-docstrings). verify_imports imports every
+  from 1.62 s to 1.19 s (bench_package.py --with-docstrings on a quiet machine; 1.92 s to
+  1.54 s on a busier one). verify_imports imports every
   public SciPy module from the result, and SciPy's own tests (stats distributions, continuous
   and discrete basics, morestats; linalg, special, _lib: 13,521 passed) give the same results
   with and without docstrings. Also 5.4 MiB smaller. Not for every package: numpy.ma asserts
@@ -79,8 +81,8 @@ FIRST_PARTY = frozenset({"app.py", "chalicelib", "chalice"})
 # CloudWatch, Firehose in chalicelib/services.py, STS for the caller's identity), and logs.
 AWS_SERVICES = frozenset({"s3", "sqs", "cloudwatch", "firehose", "sts", "logs"})
 # SciPy parses the numpydoc docstrings of hundreds of functions while importing (its
-# xp_capabilities decorator appends a note to each): a quarter of a cold start. Without
-# docstrings there is nothing to parse.
+# xp_capabilities decorator appends a note to each): a fifth to a quarter of a cold start.
+# Without docstrings there is nothing to parse.
 DOCSTRING_FREE = frozenset({"scipy"})
 # Entries carry a fixed time so the same input gives the same bytes (zip's epoch).
 ZIP_TIMESTAMP = (1980, 1, 1, 0, 0, 0)
@@ -117,7 +119,7 @@ def _is_build_input(path: PurePosixPath) -> bool:
     return path.suffix in _BUILD_INPUT_SUFFIXES or path.name in {"meson.build", "numpy.pc"}
 
 
-def _is_foreign_bytecode(path: PurePosixPath) -> bool:
+def _is_prebuilt_bytecode(path: PurePosixPath) -> bool:
     return "__pycache__" in path.parts or path.suffix == ".pyc"
 
 
@@ -138,7 +140,7 @@ def prune_rules(services: frozenset[str] = AWS_SERVICES) -> tuple[PruneRule, ...
         PruneRule(
             "bytecode-of-the-build",
             "__pycache__ written by the machine that ran chalice package, recompiled here",
-            _is_foreign_bytecode,
+            _is_prebuilt_bytecode,
         ),
         PruneRule("test-suites", "tests/, test/ and conftest.py of the libraries", _in_test_suite),
         PruneRule("type-stubs", ".pyi and py.typed, read by type checkers only", _is_type_stub),
