@@ -94,6 +94,8 @@ def build(
         progress("slimming the package: tests and stubs out, symbols stripped, bytecode in")
         report = slim_package(raw_zip, code_zip)
         sizes.update(_report_sizes(report))
+        for warning in report.warnings:
+            progress(f"warning: {warning}")
     else:
         shutil.copyfile(raw_zip, code_zip)
     sizes["zip_bytes"] = code_zip.stat().st_size
@@ -130,6 +132,8 @@ def _chalice_package(project_dir: Path, stage: str, merge: Path, out: Path) -> N
 
 
 def _report_sizes(report: Any) -> dict[str, Any]:
-    wanted = ("unzipped_bytes", "zip_bytes", "removed")
-    values = report if isinstance(report, dict) else getattr(report, "__dict__", {})
-    return {key: values[key] for key in wanted if key in values}
+    return {
+        "unzipped_bytes": report.unzipped_bytes,
+        "removed_bytes": {removal.rule: removal.bytes for removal in report.removed},
+        "warnings": list(report.warnings),
+    }
