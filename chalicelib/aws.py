@@ -62,9 +62,12 @@ class AwsClients:
 
         settings = self.settings
         config = Config(retries=_RETRIES, connect_timeout=5, read_timeout=60)  # type: ignore[arg-type]
-        return boto3.session.Session().client(
+        session = boto3.session.Session()
+        # The environment or --region, else the profile's region (~/.aws/config).
+        region = settings.region or session.region_name or "us-east-1"
+        return session.client(
             service,  # type: ignore[call-overload]
-            region_name=settings.region or "us-east-1",
+            region_name=region,
             endpoint_url=settings.endpoint_url,
             config=config,
         )

@@ -79,7 +79,7 @@ def deploy(request: DeployRequest, clients: Any, progress: Progress) -> dict[str
     name = request.stack
     target: tuple[str, str] | None = None
     if not request.dry_run:  # fail before the long build if the stack cannot be made
-        target = _check_account(clients, name)
+        target = _check_account(clients, name, progress)
     result = build(request.project_dir, request.stage, request.build_dir, progress=progress)
     size = unzipped_bytes(result.code_zip)
     package = {
@@ -114,12 +114,13 @@ def deploy(request: DeployRequest, clients: Any, progress: Progress) -> dict[str
     return {**summary, **_deploy_stack(request, result, clients, target, progress)}
 
 
-def _check_account(clients: Any, name: str) -> tuple[str, str]:
+def _check_account(clients: Any, name: str, progress: Progress) -> tuple[str, str]:
     """(account, region) to deploy to, after refusing buckets an earlier stack left."""
     cfn = clients.client("cloudformation")
     account = clients.sts.get_caller_identity()["Account"]
     region = cfn.meta.region_name
     _refuse_orphaned_buckets(cfn, clients.s3, name, account, region)
+    progress(f"deploying stack {name} to account {account} in {region}")
     return account, region
 
 
