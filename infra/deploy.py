@@ -174,33 +174,21 @@ def _refuse_orphaned_buckets(cfn: Any, s3: Any, name: str, account: str, region:
             )
 
 
-def stack_buckets(name: str, account: str, region: str) -> list[str]:
-    """The bucket names the stack gives its models and data buckets."""
-    return [f"{name}-{kind}-{account}-{region}" for kind in ("models", "data")]
-
-
 def _stack_exists(cfn: Any, name: str) -> bool:
-    from botocore.exceptions import ClientError
+    from infra.stack import find_stack
 
-    try:
-        stacks = cfn.describe_stacks(StackName=name)["Stacks"]
-    except ClientError as exc:
-        if "does not exist" in str(exc):
-            return False
-        raise
-    return any(s["StackStatus"] != "DELETE_COMPLETE" for s in stacks)
+    return find_stack(cfn, name) is not None
 
 
 def _bucket_exists(s3: Any, bucket: str) -> bool:
-    from botocore.exceptions import ClientError
+    from infra.stack import bucket_exists
 
-    try:
-        s3.head_bucket(Bucket=bucket)
-    except ClientError as exc:
-        if exc.response.get("Error", {}).get("Code") in ("404", "NoSuchBucket", "NotFound"):
-            return False
-        raise
-    return True
+    return bucket_exists(s3, bucket)
+
+
+def stack_buckets(name: str, account: str, region: str) -> list[str]:
+    """The bucket names the stack gives its models and data buckets."""
+    return [f"{name}-{kind}-{account}-{region}" for kind in ("models", "data")]
 
 
 def _resource_counts(template: Mapping[str, Any]) -> dict[str, int]:

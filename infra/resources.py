@@ -326,6 +326,18 @@ def _bucket(name: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+def tls_only_statement(service: str, resource: Any) -> dict[str, Any]:
+    """Deny every request to `resource` that does not come over TLS."""
+    return {
+        "Sid": "DenyInsecureTransport",
+        "Effect": "Deny",
+        "Principal": "*",
+        "Action": f"{service}:*",
+        "Resource": resource,
+        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+    }
+
+
 def _tls_only_policy(bucket: str) -> dict[str, Any]:
     bucket_arn = arn_of(bucket)
     objects = {"Fn::Sub": ["${Arn}/*", {"Arn": bucket_arn}]}
@@ -335,16 +347,7 @@ def _tls_only_policy(bucket: str) -> dict[str, Any]:
             "Bucket": ref(bucket),
             "PolicyDocument": {
                 "Version": "2012-10-17",
-                "Statement": [
-                    {
-                        "Sid": "DenyInsecureTransport",
-                        "Effect": "Deny",
-                        "Principal": "*",
-                        "Action": "s3:*",
-                        "Resource": [bucket_arn, objects],
-                        "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                    }
-                ],
+                "Statement": [tls_only_statement("s3", [bucket_arn, objects])],
             },
         },
     }
@@ -398,14 +401,7 @@ def batch_queue(config: StageConfig) -> dict[str, Any]:
                                 "StringEquals": {"aws:SourceAccount": ref("AWS::AccountId")},
                             },
                         },
-                        {
-                            "Sid": "DenyInsecureTransport",
-                            "Effect": "Deny",
-                            "Principal": "*",
-                            "Action": "sqs:*",
-                            "Resource": arn_of("BatchQueue"),
-                            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-                        },
+                        tls_only_statement("sqs", arn_of("BatchQueue")),
                     ],
                 },
             },

@@ -217,7 +217,7 @@ def ensure_artifacts_bucket(
 def _create_bucket_if_missing(s3: S3Client, bucket: str, region: str) -> bool:
     from botocore.exceptions import ClientError
 
-    if _bucket_exists(s3, bucket):
+    if bucket_exists(s3, bucket):
         return False
     kwargs: dict[str, Any] = {"Bucket": bucket}
     # us-east-1 is the default location and rejects being named as a LocationConstraint.
@@ -238,7 +238,8 @@ def _create_bucket_if_missing(s3: S3Client, bucket: str, region: str) -> bool:
     return True
 
 
-def _bucket_exists(s3: S3Client, bucket: str) -> bool:
+def bucket_exists(s3: S3Client, bucket: str) -> bool:
+    """Whether `bucket` exists (and is visible to these credentials)."""
     from botocore.exceptions import ClientError
 
     with _aws_call(f"look up bucket {bucket}"):
@@ -286,20 +287,10 @@ def _protect_bucket(s3: S3Client, bucket: str, region: str) -> None:
 
 
 def _tls_only_policy(bucket: str, region: str) -> dict[str, Any]:
+    from infra.resources import tls_only_statement
+
     arn = f"arn:{_partition(region)}:s3:::{bucket}"
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Sid": "DenyInsecureTransport",
-                "Effect": "Deny",
-                "Principal": "*",
-                "Action": "s3:*",
-                "Resource": [arn, f"{arn}/*"],
-                "Condition": {"Bool": {"aws:SecureTransport": "false"}},
-            }
-        ],
-    }
+    return {"Version": "2012-10-17", "Statement": [tls_only_statement("s3", [arn, f"{arn}/*"])]}
 
 
 def _partition(region: str) -> str:
@@ -467,7 +458,7 @@ def deploy_stack(
     Raises StackStateError when the stack cannot be updated now, StackFailedError naming the
     first failed resource when CloudFormation rolls back.
     """
-    change_set_type = _change_set_type(stack_name, _find_stack(cfn, stack_name))
+    change_set_type = _change_set_type(stack_name, find_stack(cfn, stack_name))
     change_set_id, stack_id = _create_change_set(
         cfn, stack_name, change_set_type, template_url, parameters, tags, capabilities, progress
     )
@@ -557,7 +548,8 @@ def _execute_change_set(
     return _follow_events(cfn, stack_id, seen, progress, poll_seconds)
 
 
-def _find_stack(cfn: CloudFormationClient, stack_name: str) -> StackTypeDef | None:
+def find_stack(cfn: CloudFormationClient, stack_name: str) -> StackTypeDef | None:
+    """The stack, or None when it does not exist."""
     from botocore.exceptions import ClientError
 
     with _aws_call(f"look up stack {stack_name}"):
@@ -832,7 +824,7 @@ def destroy_stack(
     poll_seconds: float = 5,
 ) -> DestroyResult:
     """Delete the stack; its Retain buckets stay unless `delete_data`, which empties them too."""
-    stack = _find_stack(cfn, stack_name)
+    stack = find_stack(cfn, stack_name)
     if stack is None:
         raise StackNotFoundError(
             f"stack {stack_name} does not exist in {cfn.meta.region_name}: nothing to destroy"
@@ -850,7 +842,7 @@ def destroy_stack(
         raise _failure("destroy", stack_name, status, events, reason)
     progress(f"Stack {stack_name} is deleted")
 
-    retained = tuple(bucket for bucket in buckets if _bucket_exists(s3, bucket))
+    retained = tuple(bucket for bucket in buckets if bucket_exists(s3, bucket))
     if not delete_data:
         for bucket in retained:
             progress(f"Kept bucket {bucket} and its data (DeletionPolicy Retain)")
