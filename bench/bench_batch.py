@@ -112,7 +112,7 @@ def child_naive(rows: int) -> dict[str, Any]:
     import joblib
     import pandas as pd
 
-    from chalicelib.sample_data import FEATURES
+    from sklambda.sample_data import FEATURES
 
     s3 = boto3.client("s3")
     artifact = f"models/{MODEL}/versions/1/model.joblib"
@@ -133,8 +133,8 @@ def child_naive(rows: int) -> dict[str, Any]:
 
 def child_sklambda(rows: int) -> dict[str, Any]:
     """The Lambda's batch scorer on the uploaded file, after a warm-up on a tiny one."""
-    from chalicelib.aws import AwsClients
     from chalicelib.services import batch_scorer
+    from chalicelib.storage._clients import AwsClients
 
     clients = AwsClients()
     scorer = batch_scorer(clients)
@@ -151,7 +151,7 @@ def child_sklambda(rows: int) -> dict[str, Any]:
 
 def object_event(s3: Any, key: str) -> Any:
     """The ObjectCreated event S3 would send for `key` as it is now."""
-    from chalicelib.batch import ObjectEvent
+    from chalicelib.batch._scorer import ObjectEvent
 
     head = s3.head_object(Bucket=DATA_BUCKET, Key=key)
     return ObjectEvent(
@@ -183,7 +183,7 @@ def run_child(path: str, rows: int) -> None:
 # -- parent: data, moto, runs, table --------------------------------------------------------
 def csv_file(rows: int) -> Path:
     """The input CSV of `rows` rows, generated once in blocks so the generator stays small."""
-    from chalicelib.sample_data import churn_frame
+    from sklambda.sample_data import churn_frame
 
     target = CACHE / f"churn-{rows}.csv"
     if target.exists():
@@ -206,8 +206,8 @@ def free_port() -> int:
 
 def prepare(clients: Any, files: dict[int, Path]) -> None:
     """Buckets, the registered and promoted model, the warm-up file and the inputs."""
-    from chalicelib.registry import open_registry
-    from chalicelib.sample_data import FEATURES, TARGET, churn_frame, trained_reference_model
+    from chalicelib.registry._registry import open_registry
+    from sklambda.sample_data import FEATURES, TARGET, churn_frame, trained_reference_model
 
     for bucket in (MODELS_BUCKET, DATA_BUCKET):
         clients.s3.create_bucket(Bucket=bucket)
@@ -375,8 +375,8 @@ def benchmark(sizes: list[int], repeats: int, naive_everywhere: bool, chunk: int
 
     from moto.server import ThreadedMotoServer
 
-    from chalicelib.aws import AwsClients
-    from chalicelib.config import Settings
+    from chalicelib.core._config import Settings
+    from chalicelib.storage._clients import AwsClients
 
     started = time.perf_counter()
     files = {rows: csv_file(rows) for rows in sizes}

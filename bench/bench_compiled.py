@@ -26,8 +26,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chalicelib.compiled import compile_model  # noqa: E402
-from chalicelib.sample_data import FEATURES, churn_frame, trained_reference_model  # noqa: E402
+from chalicelib.scoring._compiled import compile_model  # noqa: E402
+from sklambda.sample_data import FEATURES, churn_frame, trained_reference_model  # noqa: E402
 
 WARMUP_CALLS = 200
 PAYLOADS = 64  # distinct records, cycled, so no variant scores the same row over and over

@@ -76,10 +76,10 @@ def percentile(samples: list[float], q: float) -> float:
 def warm(kinds: list[str], iterations: int) -> list[dict[str, Any]]:
     import pandas as pd
 
-    from chalicelib.aws import default_clients
-    from chalicelib.config import reset_settings
-    from chalicelib.registry import open_registry
-    from chalicelib.sample_data import FEATURES, TARGET, churn_frame, trained_reference_model
+    from chalicelib.core._config import reset_settings
+    from chalicelib.registry._registry import open_registry
+    from chalicelib.storage._clients import default_clients
+    from sklambda.sample_data import FEATURES, TARGET, churn_frame, trained_reference_model
 
     reset_settings()
     default_clients().reset()
@@ -165,7 +165,7 @@ sys.stderr.write(json.dumps({"pandas": True}) + "\\n")
 
 
 def cold(kinds: list[str], runs: int, endpoint: str) -> list[dict[str, Any]]:
-    from chalicelib.sample_data import FEATURES, churn_frame
+    from sklambda.sample_data import FEATURES, churn_frame
 
     record = churn_frame(50, seed=3)[FEATURES].iloc[7].to_dict()
     record = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in record.items()}

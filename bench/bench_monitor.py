@@ -120,9 +120,9 @@ def write_capture(clients: Any, model: Any, records: int) -> list[tuple[str, Any
 
     import numpy as np
 
-    from chalicelib.capture import capture_lines
-    from chalicelib.prediction_ids import new_prediction_id
-    from chalicelib.sample_data import FEATURES, churn_frame
+    from chalicelib.core._ids import new_prediction_id
+    from chalicelib.serving._capture import capture_lines
+    from sklambda.sample_data import FEATURES, churn_frame
 
     frame = churn_frame(records, seed=1, with_target=False)[FEATURES]
     rng = np.random.default_rng(7)
@@ -175,8 +175,8 @@ def write_feedback(clients: Any, pairs: list[tuple[str, Any]]) -> int:
 
     import numpy as np
 
-    from chalicelib.feedback import store_feedback
-    from chalicelib.s3store import ObjectStore
+    from chalicelib.serving._feedback import store_feedback
+    from chalicelib.storage._objects import ObjectStore
 
     rng = np.random.default_rng(11)
     chosen = rng.choice(len(pairs), size=int(len(pairs) * FEEDBACK_SHARE), replace=False)
@@ -201,11 +201,11 @@ def write_feedback(clients: Any, pairs: list[tuple[str, Any]]) -> int:
 
 def setup(records: int) -> tuple[Any, Any, int]:
     """Buckets, the promoted champion, the capture and the feedback; (clients, registry, labels)."""
-    from chalicelib.artifacts import ModelCache
-    from chalicelib.aws import AwsClients
-    from chalicelib.config import Settings
-    from chalicelib.registry import open_registry
-    from chalicelib.sample_data import TARGET, trained_reference_model
+    from chalicelib.core._config import Settings
+    from chalicelib.registry._artifacts import ModelCache
+    from chalicelib.registry._registry import open_registry
+    from chalicelib.storage._clients import AwsClients
+    from sklambda.sample_data import TARGET, trained_reference_model
 
     settings = Settings(models_bucket=MODELS_BUCKET, data_bucket=DATA_BUCKET, region=REGION)
     clients = AwsClients(settings)
@@ -234,7 +234,7 @@ def capture_keys(s3: Any) -> list[str]:
 def prepare_sklambda(clients: Any, registry: Any) -> Any:
     import sklearn.metrics  # noqa: F401 - quality imports it on first use
 
-    import chalicelib.report_html  # noqa: F401
+    import chalicelib.monitoring.report._html  # noqa: F401
     from chalicelib.services import monitor
 
     clients.client("cloudwatch")
@@ -244,7 +244,7 @@ def prepare_sklambda(clients: Any, registry: Any) -> Any:
 def run_sklambda(monitor: Any, records: int) -> dict[str, Any]:
     from datetime import UTC, datetime, timedelta
 
-    from chalicelib.monitoring import MonitorRun
+    from chalicelib.monitoring._monitor import MonitorRun
 
     run = MonitorRun(
         f"bench-{records}", datetime.now(UTC) + timedelta(minutes=1), "schedule", WINDOW_HOURS

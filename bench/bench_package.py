@@ -53,7 +53,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from bench.bench_http import api_event, table  # noqa: E402
-from infra.bundle import (  # noqa: E402
+from sklambda.infra.bundle import (  # noqa: E402
     LAMBDA_UNZIPPED_LIMIT,
     MIB,
     UNZIPPED_TARGET,
@@ -178,10 +178,10 @@ def register_reference_model(endpoint: str) -> tuple[str, str]:
     """Register and promote the reference churn model in moto; (model name, request body)."""
     import numpy as np
 
-    from chalicelib.aws import default_clients
-    from chalicelib.config import reset_settings
-    from chalicelib.local import DEMO_MODEL, register_demo_model
-    from chalicelib.sample_data import FEATURES, churn_frame
+    from chalicelib.core._config import reset_settings
+    from chalicelib.storage._clients import default_clients
+    from sklambda.local.stack import DEMO_MODEL, register_demo_model
+    from sklambda.sample_data import FEATURES, churn_frame
 
     os.environ.update(
         {

@@ -85,9 +85,9 @@ def child_retrain(csv: Path, champion_path: Path) -> dict[str, Any]:
     from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
     from sklearn.model_selection import train_test_split
 
-    from chalicelib.profiling import build_profile
-    from chalicelib.sample_data import FEATURES, TARGET
-    from chalicelib.schema import infer_signature
+    from chalicelib.stats._profiling import build_profile
+    from chalicelib.stats._schema import infer_signature
+    from sklambda.sample_data import FEATURES, TARGET
 
     champion = joblib.load(champion_path)
     warm = peak_rss_mib()
@@ -147,7 +147,7 @@ def child_fit_alone(csv: Path, kind: str) -> dict[str, Any]:
     import pandas as pd
     from sklearn.model_selection import train_test_split
 
-    from chalicelib.sample_data import FEATURES, TARGET, reference_pipeline
+    from sklambda.sample_data import FEATURES, TARGET, reference_pipeline
 
     frame = pd.read_csv(csv)
     train, _ = train_test_split(frame, test_size=HOLDOUT, random_state=0, stratify=frame[TARGET])
@@ -171,7 +171,7 @@ def run_child(path: str, csv: Path, champion: Path, kind: str) -> None:
 # -- parent: data, runs, table --------------------------------------------------------------
 def csv_file(directory: Path, rows: int) -> Path:
     """The labelled CSV of `rows` rows, generated in blocks so the generator stays small."""
-    from chalicelib.sample_data import churn_frame
+    from sklambda.sample_data import churn_frame
 
     target = directory / f"churn-{rows}.csv"
     with target.open("w", newline="") as out:
@@ -185,7 +185,7 @@ def champion_file(directory: Path, kind: str) -> Path:
     """The champion: the reference pipeline fitted on other rows, dumped with joblib."""
     import joblib
 
-    from chalicelib.sample_data import trained_reference_model
+    from sklambda.sample_data import trained_reference_model
 
     model, _ = trained_reference_model(kind, CHAMPION_ROWS, seed=CHAMPION_SEED)  # type: ignore[arg-type]
     target = directory / f"champion-{kind}.joblib"

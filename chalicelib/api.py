@@ -15,9 +15,9 @@ from typing import Any
 
 from chalice import IAMAuthorizer, Response
 
-from chalicelib.errors import SklambdaError
-from chalicelib.observability import CLIENT_ERRORS, SERVER_ERRORS, logger, publish
-from chalicelib.serving import RequestInfo
+from chalicelib.core._errors import SklambdaError
+from chalicelib.core._observability import CLIENT_ERRORS, SERVER_ERRORS, logger, publish
+from chalicelib.serving._server import RequestInfo
 
 ENV_API_AUTH = "SKLAMBDA_API_AUTH"
 API_AUTH_MODES = ("api_key", "iam", "none")

@@ -5,23 +5,23 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from chalicelib.aws import AwsClients
-from chalicelib.capture import (
+from chalicelib.core._errors import ConfigError
+from chalicelib.registry._registry import Registry, open_registry
+from chalicelib.serving._capture import (
     Capturer,
     CaptureSink,
     FirehoseCaptureSink,
     LogCaptureSink,
     NoCaptureSink,
 )
-from chalicelib.errors import ConfigError
-from chalicelib.registry import Registry, open_registry
-from chalicelib.s3store import ObjectStore
-from chalicelib.serving import ModelServer
+from chalicelib.serving._server import ModelServer
+from chalicelib.storage._clients import AwsClients
+from chalicelib.storage._objects import ObjectStore
 
 if TYPE_CHECKING:
-    from chalicelib.batch import BatchScorer
-    from chalicelib.monitoring import Monitor
-    from chalicelib.retraining import Retrainer
+    from chalicelib.batch._scorer import BatchScorer
+    from chalicelib.monitoring._monitor import Monitor
+    from chalicelib.rollout._retraining import Retrainer
 
 
 def capture_sink(clients: AwsClients) -> CaptureSink:
@@ -50,8 +50,8 @@ def model_server(clients: AwsClients, registry: Registry | None = None) -> Model
 
 def batch_scorer(clients: AwsClients) -> BatchScorer:
     """The batch scorer of the data bucket; refuses layouts where outputs re-trigger it."""
-    from chalicelib.batch import BatchScorer
-    from chalicelib.batch_keys import BatchLayout
+    from chalicelib.batch._keys import BatchLayout
+    from chalicelib.batch._scorer import BatchScorer
 
     settings = clients.settings
     return BatchScorer(
@@ -94,11 +94,11 @@ def data_store(clients: AwsClients) -> ObjectStore:
 
 def monitor(clients: AwsClients, registry: Registry | None = None) -> Monitor:
     """The drift, accuracy and traffic monitor of the registry's models."""
-    from chalicelib.batch_keys import BatchLayout
-    from chalicelib.monitor_metrics import put_metrics
-    from chalicelib.monitor_sources import MonitorSources
-    from chalicelib.monitoring import Monitor
-    from chalicelib.retraining import Retrainer
+    from chalicelib.batch._keys import BatchLayout
+    from chalicelib.monitoring._metrics import put_metrics
+    from chalicelib.monitoring._monitor import Monitor
+    from chalicelib.monitoring._sources import MonitorSources
+    from chalicelib.rollout._retraining import Retrainer
 
     settings = clients.settings
     store = data_store(clients)
@@ -123,7 +123,7 @@ def monitor(clients: AwsClients, registry: Registry | None = None) -> Monitor:
 
 def retrainer(clients: AwsClients, registry: Registry | None = None) -> Retrainer:
     """Retraining behind the gate, from the data bucket's training prefix."""
-    from chalicelib.retraining import Retrainer
+    from chalicelib.rollout._retraining import Retrainer
 
     return Retrainer(
         registry or open_registry(clients),

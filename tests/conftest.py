@@ -6,10 +6,10 @@ from collections.abc import Iterator
 
 import pytest
 
-from chalicelib.artifacts import ModelCache
-from chalicelib.aws import AwsClients
-from chalicelib.config import Settings
-from chalicelib.registry import Registry, open_registry
+from chalicelib.core._config import Settings
+from chalicelib.registry._artifacts import ModelCache
+from chalicelib.registry._registry import Registry, open_registry
+from chalicelib.storage._clients import AwsClients
 
 MODELS_BUCKET = "test-models"
 DATA_BUCKET = "test-data"

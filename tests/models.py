@@ -7,7 +7,7 @@ from typing import Any
 
 import pandas as pd
 
-from chalicelib.sample_data import FEATURES, TARGET, churn_frame, reference_pipeline
+from sklambda.sample_data import FEATURES, TARGET, churn_frame, reference_pipeline
 
 
 @cache

@@ -1,0 +1,449 @@
+"""The scheduled monitor: per model, drift, accuracy and traffic of the recent window.
+
+One run (a scheduled event, or `sklambda monitor NAME`):
+
+1. For each model with a champion, claim the run (`reports/<model>/_runs/<event id>.json`,
+   If-None-Match), so a duplicated event does nothing; read the live versions (champion,
+   canary, shadow) with their reference profiles, and the ground truth received in the
+   window.
+2. Read the capture hours of the window once for all models, plus the hours in which the
+   labelled predictions were made (their UUIDv7 ids say when), and the first rows of the
+   batch files scored in the window.
+3. Per model: measure drift on the reference bins, judge it against the thresholds and the
+   previous report (N breaches in a row before a feature counts as drifted), compute quality
+   from the joined labels, act on a live canary or shadow or retrain (`rollout.py`), write
+   the report (JSON and HTML, `monitor_reports.py`), point `latest.json` at it, and publish
+   the metrics.
+
+A model that fails is logged and counted (`MonitorFailures`); the others carry on.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.core._errors import (
+    InvalidInputError,
+    NotFoundError,
+    SklambdaError,
+)
+from chalicelib.core._ids import predicted_at
+from chalicelib.core._observability import logger
+from chalicelib.monitoring._metrics import failure_datapoint, report_datapoints
+from chalicelib.monitoring._reports import ReportStore, iso, utc_now
+from chalicelib.monitoring._sources import Feedback, MonitorSources, hours_between
+from chalicelib.monitoring._window import VersionWindow, traffic_summary
+from chalicelib.registry._registry import Registry
+from chalicelib.rollout._actions import Rollout
+from chalicelib.stats._drift import DriftThresholds, judge
+from chalicelib.stats._quality import quality
+from chalicelib.storage._objects import ObjectStore
+
+REPORT_FORMAT = 1
+TREND_RUNS = 48  # runs of history carried in each report (two days at the hourly default)
+
+MetricsSink = Callable[[list[dict[str, Any]]], None]
+
+if TYPE_CHECKING:
+    from chalicelib.rollout._retraining import Retrainer
+
+
+@dataclass(frozen=True)
+class MonitorRun:
+    """One run: which event asked for it, and the end of the window it looks at."""
+
+    event_id: str
+    at: datetime
+    trigger: str = "schedule"
+    window_hours: int = 24
+
+    @property
+    def start(self) -> datetime:
+        return self.at - timedelta(hours=self.window_hours)
+
+    @classmethod
+    def on_demand(cls, window_hours: int) -> MonitorRun:
+        """A run asked for from the command line, ending now."""
+        return cls(uuid.uuid4().hex, utc_now(), "cli", window_hours)
+
+    @classmethod
+    def from_schedule(cls, event_id: str, time: str, window_hours: int) -> MonitorRun:
+        """A run for an EventBridge scheduled event (`id`, `time`)."""
+        try:
+            at = datetime.fromisoformat(time.replace("Z", "+00:00")).astimezone(UTC)
+        except (AttributeError, ValueError):
+            at = utc_now()
+        return cls(event_id or uuid.uuid4().hex, at, "schedule", window_hours)
+
+
+@dataclass
+class _Job:
+    """One model's part of a run."""
+
+    name: str
+    aliases: dict[str, Any]
+    revision: int  # of the aliases document the run started from
+    thresholds: DriftThresholds
+    windows: dict[int, VersionWindow]
+    feedback: Feedback
+    claim_etag: str
+    # (prediction id, version) → (actual, prediction, probabilities)
+    joined: dict[tuple[str, int], tuple[Any, Any, Any]] = field(default_factory=dict)
+
+    def roles(self, version: int) -> list[str]:
+        return sorted(a for a, e in self.aliases.items() if e.get("version") == version)
+
+
+class Monitor:
+    """Runs the monitor over the models of one registry and data bucket."""
+
+    def __init__(
+        self,
+        registry: Registry,
+        data: ObjectStore,
+        sources: MonitorSources,
+        *,
+        reports_prefix: str,
+        publish_metrics: MetricsSink,
+        label_lookback_days: int = 14,
+        render_html: Callable[[dict[str, Any]], str] | None = None,
+        retrainer: Retrainer | None = None,
+    ) -> None:
+        self.registry = registry
+        self.sources = sources
+        self.reports = ReportStore(data, reports_prefix)
+        self.rollout = Rollout(registry, retrainer)
+        self.publish_metrics = publish_metrics
+        self.label_lookback = timedelta(days=label_lookback_days)
+        if render_html is None:
+            from chalicelib.monitoring.report._html import render_report_html
+
+            render_html = render_report_html
+        self.render_html = render_html
+
+    # -- entry points ---------------------------------------------------------------------
+    def monitored_models(self) -> list[str]:
+        """Every model with a champion (the ones serving traffic)."""
+        names = []
+        for name in self.registry.list_models():
+            try:
+                if "champion" in self.registry.get_aliases(name).get("aliases", {}):
+                    names.append(name)
+            except NotFoundError:
+                continue
+        return names
+
+    def run_all(self, run: MonitorRun) -> dict[str, Any]:
+        """Monitor every model with a champion."""
+        return self.run(self.monitored_models(), run)
+
+    def run(self, names: Iterable[str], run: MonitorRun) -> dict[str, Any]:
+        """Monitor these models; a summary of what happened to each."""
+        outcome: dict[str, Any] = {}
+        jobs: dict[str, _Job] = {}
+        for name in names:
+            try:
+                job = self._prepare(name, run)
+            except Exception as exc:  # noqa: BLE001 - one model must not stop the others
+                outcome[name] = self._failed(name, run, exc)
+                continue
+            if job is None:
+                outcome[name] = {"status": "skipped", "reason": "already run for this event"}
+            else:
+                jobs[name] = job
+        if jobs:
+            try:
+                self._scan_capture(jobs, run)
+            except Exception as exc:  # noqa: BLE001 - capture unreadable: every model fails
+                for name, job in jobs.items():
+                    outcome[name] = self._failed(name, run, exc, job)
+                jobs = {}
+        for name, job in jobs.items():
+            try:
+                outcome[name] = self._finish(job, run)
+            except Exception as exc:  # noqa: BLE001 - one model must not stop the others
+                outcome[name] = self._failed(name, run, exc, job)
+        failures = sum(1 for o in outcome.values() if o["status"] == "failed")
+        return {
+            "event_id": run.event_id,
+            "at": iso(run.at),
+            "models": outcome,
+            "failures": failures,
+        }
+
+    # -- step 1: claim and prepare --------------------------------------------------------
+    def check_monitored(self, name: str) -> dict[str, Any]:
+        """The model's aliases; NotFoundError or InvalidInputError saying what to fix."""
+        self.registry.list_versions(name)  # NotFoundError naming the model
+        aliases: dict[str, Any] = self.registry.get_aliases(name).get("aliases", {})
+        if "champion" not in aliases:
+            raise InvalidInputError(
+                f"model {name!r} has no champion, so it serves nothing to monitor; "
+                f"promote a version first: sklambda promote {name} VERSION"
+            )
+        return aliases
+
+    def _prepare(self, name: str, run: MonitorRun) -> _Job | None:
+        aliases = self.check_monitored(name)
+        revision = int(self.registry.get_aliases(name).get("revision", 0))
+        thresholds = DriftThresholds.from_dict(self.registry.get_config(name).drift_thresholds)
+        etag = self.reports.claim(name, run.event_id)
+        if etag is None:
+            return None
+        try:
+            windows = {}
+            for version in sorted({int(e["version"]) for e in aliases.values()}):
+                metadata = self.registry.get_metadata(name, version)
+                profile = self.registry.get_profile(name, version)
+                windows[version] = VersionWindow(version, metadata, profile)
+            feedback = self.sources.feedback(name, run.start, run.at)
+        except Exception:
+            self.reports.release(name, run.event_id)
+            raise
+        return _Job(name, aliases, revision, thresholds, windows, feedback, etag)
+
+    # -- step 2: read the window ----------------------------------------------------------
+    def _scan_capture(self, jobs: Mapping[str, _Job], run: MonitorRun) -> None:
+        start, end = iso(run.start), iso(run.at)
+        hours = set(hours_between(run.start, run.at))
+        oldest = run.at - self.label_lookback
+        for job in jobs.values():
+            for pid in job.feedback.actuals:
+                made = predicted_at(pid)
+                if made is not None and oldest <= made <= run.at:
+                    hour = made.replace(minute=0, second=0, microsecond=0)
+                    # Firehose buffers for up to 15 minutes: a record can land an hour later.
+                    hours.update((hour, hour + timedelta(hours=1)))
+        for hour in sorted(hours):
+            for record in self.sources.capture_records(hour):
+                owner = jobs.get(str(record.get("model")))
+                if owner is None:
+                    continue
+                version = record.get("version")
+                window = owner.windows.get(version) if isinstance(version, int) else None
+                if window is None:
+                    continue
+                captured = str(record.get("captured_at", ""))
+                if start <= captured < end:
+                    window.add_capture(record)
+                labelled = record.get("prediction_id")
+                if isinstance(labelled, str) and labelled in owner.feedback.actuals:
+                    owner.joined[(labelled, window.version)] = (
+                        owner.feedback.actuals[labelled],
+                        record.get("prediction"),
+                        record.get("probabilities"),
+                    )
+
+    def _scan_batch(self, job: _Job, run: MonitorRun) -> None:
+        for manifest in self.sources.batch_manifests(job.name, run.start, run.at):
+            version = (manifest.get("model") or {}).get("version")
+            window = job.windows.get(version) if isinstance(version, int) else None
+            if window is None:
+                continue
+            source = manifest.get("input") or {}
+            numbers = tuple(n for n, f in window.features.items() if f.kind != "category")
+            inputs = self.sources.read_rows(
+                str(source.get("key")), version_id=source.get("version_id"), numbers=numbers
+            )
+            if inputs is not None:
+                window.add_batch_inputs(inputs)
+            scored = (manifest.get("outputs") or {}).get("scored") or {}
+            if scored.get("key"):
+                outputs = self.sources.read_rows(str(scored["key"]))
+                if outputs is not None:
+                    window.add_batch_predictions(outputs)
+
+    # -- step 3: judge, report, publish ---------------------------------------------------
+    def _finish(self, job: _Job, run: MonitorRun) -> dict[str, Any]:
+        self._scan_batch(job, run)
+        previous = self.reports.latest_report(job.name, missing_ok=True)
+        report = self._build_report(job, run, previous)
+        policy = self.registry.get_policy(job.name)
+        for entry in report["versions"]:
+            entry["below_accuracy_floor"] = policy.below_accuracy_floor(entry)
+        champion = job.windows[int(job.aliases["champion"]["version"])]
+        report["decisions"] = self.rollout.decide(
+            job.name,
+            job.aliases,
+            job.revision,
+            report,
+            task=champion.task,
+            classes=champion.classes,
+            at=run.at,
+        )
+        key = self.reports.write(job.name, run.at, report, self.render_html(report))
+        self.publish_metrics(report_datapoints(report, run.at))
+        self.reports.mark_done(job.name, run.event_id, job.claim_etag, key)
+        flagged = [v["version"] for v in report["versions"] if v["drift_detected"]]
+        logger.info(
+            "monitor run done",
+            extra={"model": job.name, "report": key, "drift_versions": flagged},
+        )
+        return {"status": "done", "report": key, "flagged": report["flagged"]}
+
+    def _build_report(
+        self, job: _Job, run: MonitorRun, previous: dict[str, Any] | None
+    ) -> dict[str, Any]:
+        limits = job.thresholds
+        entries = []
+        for version, window in job.windows.items():
+            measured, prediction = window.measure()
+            before = _previous_version(previous, version)
+            features = [
+                judge(
+                    m,
+                    limits.for_feature(m["name"]),
+                    min_samples=limits.min_samples,
+                    consecutive_needed=limits.consecutive_breaches,
+                    previous_consecutive=_previous_consecutive(before, m["name"]),
+                )
+                for m in measured
+            ]
+            if prediction is not None:
+                prediction = judge(
+                    prediction,
+                    limits.for_feature(""),
+                    min_samples=limits.min_samples,
+                    consecutive_needed=limits.consecutive_breaches,
+                    previous_consecutive=int(
+                        ((before or {}).get("prediction") or {}).get("consecutive", 0)
+                    ),
+                )
+            entries.append(self._version_entry(job, window, features, prediction))
+        report = {
+            "format": REPORT_FORMAT,
+            "model": job.name,
+            "run": {
+                "event_id": run.event_id,
+                "trigger": run.trigger,
+                "at": iso(run.at, ms=False),
+                "window": {
+                    "start": iso(run.start, ms=False),
+                    "end": iso(run.at, ms=False),
+                    "hours": run.window_hours,
+                },
+            },
+            "thresholds": limits.to_dict(),
+            "aliases": {
+                alias: {"version": entry["version"], "weight": entry.get("weight")}
+                for alias, entry in sorted(job.aliases.items())
+            },
+            "flagged": any(e["drift_detected"] for e in entries),
+            "versions": entries,
+            "feedback": {
+                "received": len(job.feedback.actuals),
+                "joined": len({pid for pid, _ in job.joined}),
+                "unusable_rows": job.feedback.unusable_rows,
+            },
+        }
+        report["trend"] = _trend(previous, report)
+        return report
+
+    def _version_entry(
+        self,
+        job: _Job,
+        window: VersionWindow,
+        features: list[dict[str, Any]],
+        prediction: dict[str, Any] | None,
+    ) -> dict[str, Any]:
+        enough = [f for f in features if f["state"] != "not_enough_data"]
+        drifted = [f for f in enough if f["state"] == "drifted"]
+        detected = bool(drifted) or bool(prediction and prediction["state"] == "drifted")
+        if window.samples < job.thresholds.min_samples:
+            status = "not_enough_data"
+        else:
+            status = "drift" if detected else "ok"
+        pairs = [v for (_, version), v in job.joined.items() if version == window.version]
+        attempts = window.requests + window.errors
+        return {
+            "version": window.version,
+            "roles": job.roles(window.version),
+            "traffic": traffic_summary(window.traffic),
+            "serving": {
+                "requests": window.requests,
+                "errors": window.errors,
+                "error_rate": round(window.errors / attempts, 6) if attempts else None,
+                "latency_p50_ms": window.latency.percentile(0.5),
+                "latency_p95_ms": window.latency.percentile(0.95),
+            },
+            "status": status,
+            "drift_detected": detected,
+            "drifted_share": round(len(drifted) / len(enough), 6) if enough else None,
+            "features": features,
+            "prediction": prediction,
+            "quality": quality(
+                window.task,
+                window.classes,
+                [p[0] for p in pairs],
+                [p[1] for p in pairs],
+                [p[2] for p in pairs],
+            ),
+        }
+
+    # -- reading reports ------------------------------------------------------------------
+    def latest_report(self, name: str, *, missing_ok: bool = False) -> dict[str, Any] | None:
+        """The newest report of a model; NotFoundError (or None) when there is none."""
+        return self.reports.latest_report(name, missing_ok=missing_ok)
+
+    def latest_html(self, name: str) -> str:
+        """The newest report page of a model; NotFoundError when there is none."""
+        return self.reports.latest_html(name)
+
+    def _failed(
+        self, name: str, run: MonitorRun, exc: Exception, job: _Job | None = None
+    ) -> dict[str, Any]:
+        if job is not None:
+            self.reports.release(name, run.event_id)
+        if isinstance(exc, SklambdaError):  # an expected failure: its message says it all
+            message = exc.message
+            logger.error("monitor run failed", extra={"model": name, "error": message})
+        else:
+            message = f"{type(exc).__name__}: {exc}"
+            logger.exception("monitor run failed", extra={"model": name, "error": message})
+        try:
+            self.publish_metrics([failure_datapoint(name, run.at)])
+        except Exception:  # noqa: BLE001 - the log line above still records it
+            logger.warning("could not count the monitor failure", extra={"model": name})
+        return {"status": "failed", "reason": message}
+
+
+def _previous_version(previous: Mapping[str, Any] | None, version: int) -> dict[str, Any] | None:
+    for entry in (previous or {}).get("versions", []):
+        if entry.get("version") == version:
+            return dict(entry)
+    return None
+
+
+def _previous_consecutive(before: Mapping[str, Any] | None, feature: str) -> int:
+    for entry in (before or {}).get("features", []):
+        if entry.get("name") == feature:
+            return int(entry.get("consecutive") or 0)
+    return 0
+
+
+def _trend(previous: Mapping[str, Any] | None, report: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The previous report's trend plus this run, at most TREND_RUNS long."""
+    point: dict[str, Any] = {"at": report["run"]["at"], "versions": {}}
+    for entry in report["versions"]:
+        prediction = entry.get("prediction") or {}
+        point["versions"][str(entry["version"])] = {
+            "samples": entry["traffic"]["total"],
+            "labelled": entry["quality"]["labelled"],
+            "drifted_share": entry["drifted_share"],
+            "prediction_psi": _psi_if_enough(prediction),
+            "features": {f["name"]: _psi_if_enough(f) for f in entry["features"]},
+            "quality": dict(entry["quality"].get("metrics", {})),
+        }
+    earlier = [p for p in (previous or {}).get("trend", []) if str(p.get("at", "")) < point["at"]]
+    return [*earlier, point][-TREND_RUNS:]
+
+
+def _psi_if_enough(feature: Mapping[str, Any]) -> float | None:
+    if not feature or feature.get("state") == "not_enough_data":
+        return None
+    value = feature.get("psi")
+    return None if value is None else float(value)

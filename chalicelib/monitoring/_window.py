@@ -1,0 +1,172 @@
+"""What one monitor run saw of one model version: input and prediction distributions,
+traffic by source, and the predictions that ground truth can be joined with.
+
+Values go straight into histograms on the reference bins (`drift.FeatureDrift`), so a window
+of millions of records costs the bins' memory, not the records'.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping
+from typing import Any
+
+from chalicelib.stats._drift import FeatureDrift
+
+_FLUSH_RECORDS = 5000  # capture records buffered before they are binned (vectorised adds)
+
+
+class VersionWindow:
+    """Accumulates one version's traffic in the window against its reference profile."""
+
+    def __init__(self, version: int, metadata: Mapping[str, Any], profile: Mapping[str, Any]):
+        self.version = version
+        self.task: str = metadata.get("task") or "classification"
+        self.classes: list[Any] = list(metadata.get("classes") or [])
+        self.feature_names = [f["name"] for f in metadata["features"]]
+        profiled = profile.get("features", {})
+        self.features = {
+            f["name"]: FeatureDrift(f["name"], profiled[f["name"]], f["type"])
+            for f in metadata["features"]
+            if f["name"] in profiled
+        }
+        self.prediction_kind, self.prediction = _prediction_drift(profile.get("predictions", {}))
+        self.positive_class = (
+            str(profile.get("predictions", {}).get("score", {}).get("positive_class"))
+            if self.prediction_kind == "score"
+            else None
+        )
+        self.traffic: Counter[str] = Counter()
+        self._pending: list[Mapping[str, Any]] = []
+        # Guardrail inputs: HTTP requests and server errors, and latency per request.
+        self.requests = 0
+        self.errors = 0
+        self.latency = LatencyHistogram()
+        self._last_request: Any = None
+
+    # -- HTTP capture ---------------------------------------------------------------------
+    def add_capture(self, record: Mapping[str, Any]) -> None:
+        """One captured HTTP record (binned in groups, for speed)."""
+        if record.get("error"):
+            self.errors += 1
+            return
+        # A request's records are written together, so a new request id is a new request.
+        request_id = record.get("request_id")
+        if request_id != self._last_request or request_id is None:
+            self._last_request = request_id
+            self.requests += 1
+            latency = record.get("latency_ms")
+            if isinstance(latency, int | float):
+                self.latency.add(float(latency))
+        self._pending.append(record)
+        if len(self._pending) >= _FLUSH_RECORDS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Bin the buffered capture records."""
+        records, self._pending = self._pending, []
+        if not records:
+            return
+        import pandas as pd
+
+        self.traffic["http"] += len(records)
+        inputs = [r.get("inputs") or {} for r in records]
+        numbers = [n for n, d in self.features.items() if d.kind != "category"]
+        # Numbers: one C-level pass turns the inputs into float columns (absent = missing).
+        # Categories keep their raw values, so levels compare as text the way profiling did.
+        columns = pd.DataFrame.from_records(inputs, columns=numbers) if numbers else None
+        for name, drift in self.features.items():
+            if columns is not None and name in columns:
+                drift.add(columns[name].to_numpy())
+            else:
+                drift.add([row.get(name) for row in inputs])
+        if self.prediction is not None:
+            self.prediction.add(
+                [
+                    self.prediction_value(r.get("prediction"), r.get("probabilities"))
+                    for r in records
+                ]
+            )
+
+    def prediction_value(self, prediction: Any, probabilities: Mapping[str, float] | None) -> Any:
+        """What the prediction profile describes: P(positive class), the label, or the value."""
+        if self.prediction_kind == "score":
+            return (probabilities or {}).get(str(self.positive_class))
+        return prediction
+
+    # -- batch files ----------------------------------------------------------------------
+    def add_batch_inputs(self, frame: Any) -> None:
+        """Rows of a batch input file (a DataFrame); missing columns count as missing."""
+        rows = len(frame)
+        if not rows:
+            return
+        self.traffic["batch"] += rows
+        for name, drift in self.features.items():
+            if name in frame.columns:
+                drift.add(frame[name].tolist())
+            else:
+                drift.add([None] * rows)
+
+    def add_batch_predictions(self, frame: Any) -> None:
+        """Rows of a scored batch file: `prediction` and `proba_<class>` columns."""
+        if self.prediction is None or not len(frame):
+            return
+        column = f"proba_{self.positive_class}" if self.prediction_kind == "score" else "prediction"
+        if column in frame.columns:
+            self.prediction.add(frame[column].tolist())
+
+    # -- results --------------------------------------------------------------------------
+    @property
+    def samples(self) -> int:
+        """Records seen in the window (HTTP and batch)."""
+        return int(sum(self.traffic.values()))
+
+    def measure(self) -> tuple[list[dict[str, Any]], dict[str, Any] | None]:
+        """Measured drift of each feature (signature order) and of the predictions."""
+        self.flush()
+        features = [self.features[n].measure() for n in self.feature_names if n in self.features]
+        return features, (self.prediction.measure() if self.prediction is not None else None)
+
+
+class LatencyHistogram:
+    """Latencies in log-spaced bins (0.1 ms to 100 s, 2 % apart): percentiles in O(1) memory."""
+
+    _LOW, _STEP, _BINS = 0.1, 1.02, 700
+
+    def __init__(self) -> None:
+        import numpy as np
+
+        self._counts = np.zeros(self._BINS + 1, dtype=np.int64)
+
+    def add(self, milliseconds: float) -> None:
+        import math
+
+        index = 0
+        if milliseconds > self._LOW:
+            index = int(math.log(milliseconds / self._LOW, self._STEP)) + 1
+        self._counts[min(index, self._BINS)] += 1
+
+    def percentile(self, share: float) -> float | None:
+        """The latency under which `share` of requests fall (upper bin edge), None if empty."""
+        import numpy as np
+
+        total = int(self._counts.sum())
+        if not total:
+            return None
+        index = int(np.searchsorted(np.cumsum(self._counts), share * total))
+        return round(self._LOW * self._STEP**index, 3)
+
+
+def _prediction_drift(predictions: Mapping[str, Any]) -> tuple[str | None, FeatureDrift | None]:
+    """Which prediction distribution the profile holds, as an accumulator."""
+    for kind in ("score", "value", "label"):
+        profile = predictions.get(kind)
+        if profile:
+            return kind, FeatureDrift(kind, profile)
+    return None, None
+
+
+def traffic_summary(traffic: Mapping[str, int]) -> dict[str, int]:
+    """Traffic by source, with the total."""
+    http, batch = int(traffic.get("http", 0)), int(traffic.get("batch", 0))
+    return {"http": http, "batch": batch, "total": http + batch}

@@ -1,0 +1,180 @@
+"""Alias state of one model, and the pure transitions that move it.
+
+The aliases document is one JSON object per model:
+
+    {"revision": 4,
+     "aliases": {"champion": {"version": 3, "previous": [1, 2], ...},
+                 "canary": {"version": 4, "weight": 0.1, "previous": [], ...}},
+     "last_event": {...}}
+
+Each change bumps `revision` and is written with If-Match on the ETag that was read, so of two
+racing changes exactly one lands. `previous` is the alias's own stack of earlier versions:
+promotion pushes, rollback pops, so repeated rollbacks walk back through what was live.
+`last_event` rides in the same write as the change, so the history can never miss a move that
+happened even if writing its separate history object fails.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+from typing import Any
+
+from chalicelib.core._errors import InvalidInputError, NotFoundError
+
+CHAMPION = "champion"
+CANARY = "canary"
+SHADOW = "shadow"
+WEIGHTED_ALIASES = {CANARY}
+DEFAULT_CANARY_WEIGHT = 0.1
+
+_ALIAS_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
+
+
+def empty_document() -> dict[str, Any]:
+    """The aliases document of a model that has never had an alias."""
+    return {"revision": 0, "aliases": {}, "last_event": None}
+
+
+def check_alias_name(alias: str) -> None:
+    """Refuse alias names that would not survive in URLs, keys and folder names."""
+    if not _ALIAS_NAME.match(alias) or alias.isdigit():
+        raise InvalidInputError(
+            f"invalid alias {alias!r}: use lowercase letters, digits and '-', starting with a "
+            "letter (e.g. champion, canary, shadow)"
+        )
+
+
+def check_weight(alias: str, weight: float | None) -> float | None:
+    """The traffic weight to store for `alias`: required in (0, 1] for a canary, else none."""
+    if alias not in WEIGHTED_ALIASES:
+        if weight is not None:
+            raise InvalidInputError(
+                f"only the {', '.join(sorted(WEIGHTED_ALIASES))} alias takes a traffic weight"
+            )
+        return None
+    if weight is None:
+        return DEFAULT_CANARY_WEIGHT
+    if not 0.0 < weight <= 1.0:
+        hint = f" (for {weight:g} % use {weight / 100:g})" if 1.0 < weight <= 100.0 else ""
+        raise InvalidInputError(
+            f"weight must be a share of traffic between 0 and 1, got {weight:g}{hint}"
+        )
+    return float(weight)
+
+
+def promote(
+    document: dict[str, Any],
+    *,
+    alias: str,
+    version: int,
+    weight: float | None,
+    actor: str,
+    at: str,
+    reason: str,
+) -> dict[str, Any] | None:
+    """The document with `alias` moved to `version`; None when it already points there."""
+    check_alias_name(alias)
+    weight = check_weight(alias, weight)
+    current = document["aliases"].get(alias)
+    if current and current["version"] == version and current.get("weight") == weight:
+        return None
+    previous = list(current["previous"]) if current else []
+    if current and current["version"] != version:
+        previous.append(current["version"])
+    entry = {"version": version, "previous": previous, "updated_at": at, "updated_by": actor}
+    if weight is not None:
+        entry["weight"] = weight
+    return _with_change(
+        document,
+        alias=alias,
+        entry=entry,
+        event=_event("promote", alias, current, version, weight, actor, at, reason),
+    )
+
+
+def rollback(
+    document: dict[str, Any], *, model: str, alias: str, actor: str, at: str, reason: str
+) -> dict[str, Any]:
+    """The document with `alias` moved back to the version it pointed to before."""
+    check_alias_name(alias)
+    current = document["aliases"].get(alias)
+    if not current:
+        raise NotFoundError(
+            f"model {model!r} has no {alias!r} alias, so there is nothing to roll back; "
+            f"see `sklambda history {model}`"
+        )
+    if not current["previous"]:
+        raise InvalidInputError(
+            f"{alias} of {model!r} has no earlier version to roll back to "
+            f"(it has only pointed to version {current['version']}); "
+            f"promote another version with `sklambda promote {model} VERSION --alias {alias}`"
+        )
+    *rest, target = current["previous"]
+    entry = {"version": target, "previous": rest, "updated_at": at, "updated_by": actor}
+    if "weight" in current:
+        entry["weight"] = current["weight"]
+    return _with_change(
+        document,
+        alias=alias,
+        entry=entry,
+        event=_event("rollback", alias, current, target, entry.get("weight"), actor, at, reason),
+    )
+
+
+def remove(
+    document: dict[str, Any], *, model: str, alias: str, actor: str, at: str, reason: str
+) -> dict[str, Any]:
+    """The document without `alias` (ends a canary or shadow; the champion cannot go)."""
+    check_alias_name(alias)
+    if alias == CHAMPION:
+        raise InvalidInputError(
+            "the champion alias cannot be removed: promote or roll back another version instead"
+        )
+    current = document["aliases"].get(alias)
+    if not current:
+        raise NotFoundError(f"model {model!r} has no {alias!r} alias to remove")
+    return _with_change(
+        document,
+        alias=alias,
+        entry=None,
+        event=_event("remove", alias, current, None, None, actor, at, reason),
+    )
+
+
+def _with_change(
+    document: dict[str, Any], *, alias: str, entry: dict[str, Any] | None, event: dict[str, Any]
+) -> dict[str, Any]:
+    changed = copy.deepcopy(document)
+    changed["revision"] = document["revision"] + 1
+    event["revision"] = changed["revision"]
+    if entry is None:
+        changed["aliases"].pop(alias, None)
+    else:
+        changed["aliases"][alias] = entry
+    changed["last_event"] = event
+    return changed
+
+
+def _event(
+    action: str,
+    alias: str,
+    current: dict[str, Any] | None,
+    to_version: int | None,
+    weight: float | None,
+    actor: str,
+    at: str,
+    reason: str,
+) -> dict[str, Any]:
+    event: dict[str, Any] = {
+        "action": action,
+        "alias": alias,
+        "from_version": current["version"] if current else None,
+        "to_version": to_version,
+        "actor": actor,
+        "at": at,
+        "reason": reason,
+    }
+    if weight is not None:
+        event["weight"] = weight
+    return event

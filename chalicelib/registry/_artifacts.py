@@ -1,0 +1,131 @@
+"""Model artifacts: serialize, checksum, verify before loading, and a warm-container cache.
+
+A pickled model is code. Its bytes are checked against the sha256 recorded at registration
+before they reach the unpickler, and a model pickled under another scikit-learn major.minor is
+refused (scikit-learn does not support loading across versions).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import platform
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Hashable, Mapping
+from typing import Any, TypeVar
+
+from chalicelib.core._errors import IntegrityError, VersionSkewError
+
+T = TypeVar("T")
+
+
+def runtime_versions() -> dict[str, str]:
+    """Versions of the libraries that decide whether a pickle loads here."""
+    import joblib
+    import numpy
+    import sklearn
+
+    return {
+        "python": platform.python_version(),
+        "scikit-learn": sklearn.__version__,
+        "numpy": numpy.__version__,
+        "joblib": joblib.__version__,
+    }
+
+
+def serialize(estimator: Any) -> bytes:
+    """The estimator as joblib bytes (uncompressed: loading fast matters more than size)."""
+    import joblib
+
+    buffer = io.BytesIO()
+    joblib.dump(estimator, buffer)
+    return buffer.getvalue()
+
+
+def sha256_hex(data: bytes) -> str:
+    """Hex sha256 of `data`."""
+    return hashlib.sha256(data).hexdigest()
+
+
+def check_compatible(recorded: Mapping[str, str], current: Mapping[str, str] | None = None) -> None:
+    """Refuse a model whose scikit-learn major.minor (or numpy major) differs from ours."""
+    current = runtime_versions() if current is None else current
+    problems = []
+    if _major_minor(recorded.get("scikit-learn")) != _major_minor(current["scikit-learn"]):
+        problems.append(
+            f"scikit-learn {recorded.get('scikit-learn')} (model) vs {current['scikit-learn']} "
+            "(here)"
+        )
+    if _major(recorded.get("numpy")) != _major(current["numpy"]):
+        problems.append(f"numpy {recorded.get('numpy')} (model) vs {current['numpy']} (here)")
+    if problems:
+        raise VersionSkewError(
+            "model was saved under other library versions: "
+            + "; ".join(problems)
+            + ". Retrain and register it with the versions this runtime has "
+            "(see requirements.txt), or deploy with the model's versions"
+        )
+
+
+def load_verified(
+    data: bytes,
+    expected_sha256: str,
+    recorded_versions: Mapping[str, str],
+    *,
+    loader: Callable[[io.BytesIO], Any] | None = None,
+    what: str = "model",
+) -> Any:
+    """Deserialize `data` only if its sha256 matches and its versions are compatible."""
+    actual = sha256_hex(data)
+    if actual != expected_sha256:
+        raise IntegrityError(
+            f"{what} artifact does not match its recorded sha256 "
+            f"(expected {expected_sha256[:12]}…, got {actual[:12]}…): it was changed after "
+            "registration; refusing to load it. Register the model again from a trusted file"
+        )
+    check_compatible(recorded_versions)
+    if loader is None:
+        import joblib
+
+        loader = joblib.load
+    return loader(io.BytesIO(data))
+
+
+class ModelCache:
+    """Loaded models per warm container, keyed by (name, version); least recently used goes."""
+
+    def __init__(self, max_entries: int = 8) -> None:
+        self._entries: OrderedDict[Hashable, Any] = OrderedDict()
+        self._max = max_entries
+        self._lock = threading.Lock()
+
+    def get_or_load(self, key: Hashable, load: Callable[[], T]) -> T:
+        """The cached value for `key`, loading (once) on a miss."""
+        with self._lock:
+            if key in self._entries:
+                self._entries.move_to_end(key)
+                return self._entries[key]
+        value = load()
+        with self._lock:
+            self._entries[key] = value
+            self._entries.move_to_end(key)
+            while len(self._entries) > self._max:
+                self._entries.popitem(last=False)
+        return value
+
+    def clear(self) -> None:
+        """Forget every cached model."""
+        with self._lock:
+            self._entries.clear()
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def _major_minor(version: str | None) -> tuple[str, ...]:
+    return tuple((version or "?").split(".")[:2])
+
+
+def _major(version: str | None) -> str:
+    return (version or "?").split(".")[0]

@@ -1,0 +1,71 @@
+"""Per-model serving and monitoring settings, stored beside the model (config.json)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
+from typing import Any
+
+from chalicelib.core._errors import InvalidInputError
+from chalicelib.scoring._validation import UNKNOWN_CATEGORY_POLICIES
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """How a model is served and monitored. Defaults apply until `sklambda configure`."""
+
+    # What to do with a category never seen in training: score it as unknown silently
+    # (accept), score it and say so (warn), or refuse the record (reject).
+    unknown_categories: str = "warn"
+    # Share of requests whose inputs and outputs are captured for monitoring.
+    capture_sample_rate: float = 1.0
+    # Record field naming the entity (customer, account): canary routing is sticky per value.
+    entity_id_field: str | None = None
+    # Batch output keeps only these input columns beside the predictions (all when empty).
+    id_columns: tuple[str, ...] = ()
+    # Drift thresholds that differ from the defaults (see drift.DriftThresholds).
+    drift_thresholds: Mapping[str, Any] = field(default_factory=dict)
+
+    @classmethod
+    def from_dict(cls, document: Mapping[str, Any]) -> ModelConfig:
+        """A config from its stored form; unknown keys (from newer versions) are ignored."""
+        known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in document.items() if k in known}
+        if "id_columns" in values:
+            values["id_columns"] = tuple(values["id_columns"] or ())
+        return cls().with_changes(values)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored (JSON) form."""
+        document = asdict(self)
+        document["id_columns"] = list(self.id_columns)
+        document["drift_thresholds"] = dict(self.drift_thresholds)
+        return document
+
+    def with_changes(self, changes: Mapping[str, Any]) -> ModelConfig:
+        """A copy with `changes` applied, each checked; errors say which value is wrong."""
+        known = {f.name for f in fields(self)}
+        unknown = sorted(set(changes) - known)
+        if unknown:
+            raise InvalidInputError(
+                f"unknown model setting(s): {', '.join(unknown)}; known: {', '.join(sorted(known))}"
+            )
+        changed = replace(self, **changes)
+        if changed.unknown_categories not in UNKNOWN_CATEGORY_POLICIES:
+            raise InvalidInputError(
+                f"unknown_categories must be one of {', '.join(UNKNOWN_CATEGORY_POLICIES)}, "
+                f"got {changed.unknown_categories!r}"
+            )
+        rate = changed.capture_sample_rate
+        if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate <= 1.0:
+            raise InvalidInputError(
+                f"capture_sample_rate must be a share between 0 and 1, got {rate!r}"
+            )
+        if changed.entity_id_field is not None and not str(changed.entity_id_field).strip():
+            raise InvalidInputError("entity_id_field must be a field name or unset")
+        from chalicelib.stats._drift import DriftThresholds
+
+        # Stored as given (only what differs from the defaults), checked in full here.
+        drift = dict(changed.drift_thresholds or {})
+        DriftThresholds().with_changes(drift)
+        return replace(changed, capture_sample_rate=float(rate), drift_thresholds=drift)

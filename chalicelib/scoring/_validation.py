@@ -1,0 +1,382 @@
+"""Records checked against a model's signature before scoring.
+
+Every problem in a request is reported at once, each with its record and field, so a caller
+fixes them in one round trip. Pure and on the hot path: each feature's checker is built once
+per model version, and a valid record is checked in one pass without pandas or numpy.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Callable, Collection, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from chalicelib.core._errors import ConfigError, InvalidInputError
+
+UNKNOWN_CATEGORY_POLICIES = ("accept", "warn", "reject")
+
+MISSING_FIELD = "missing field"
+NON_FINITE = "non-finite number"
+
+# How many levels a "never seen" problem lists, unseen values a warning quotes, and ignored
+# fields the extra-field warning names: enough to act on, short enough to read.
+_LEVELS_SHOWN = 10
+_UNSEEN_SHOWN = 3
+_EXTRA_SHOWN = 10
+_TEXT_SHOWN = 40
+
+_TRUE_TEXT = frozenset({"true", "1"})
+_FALSE_TEXT = frozenset({"false", "0"})
+
+_isfinite = math.isfinite
+
+Check = Callable[[Any], Any]
+
+
+@dataclass(frozen=True)
+class Problem:
+    """Why one field of one record cannot be scored."""
+
+    record: int  # 0-based index of the record in the request
+    field: str
+    problem: str
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form returned in an error's details."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class ValidatedRecords:
+    """Records reduced to the model's features, with values normalized for scoring."""
+
+    rows: list[dict[str, Any]]  # feature → float | bool | str | None, in feature order
+    warnings: list[str]
+    unknown_categories: int  # unseen category values accepted (a metric)
+
+
+class _Invalid(Exception):
+    """A value that cannot be scored; `problem` says why."""
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem)
+        self.problem = problem
+
+
+class _Unseen(Exception):
+    """A category never seen in training, under a policy that scores it anyway."""
+
+    def __init__(self, value: str) -> None:
+        super().__init__(value)
+        self.value = value
+
+
+class Validator:
+    """Checks records against one model version's features; build once per version."""
+
+    def __init__(
+        self,
+        features: Sequence[Mapping[str, Any]],
+        *,
+        unknown_categories: str = "warn",
+        max_problems: int = 100,
+        expected_extra_fields: Collection[str] = (),
+    ) -> None:
+        if unknown_categories not in UNKNOWN_CATEGORY_POLICIES:
+            raise ConfigError(
+                f"unknown_categories must be one of {', '.join(UNKNOWN_CATEGORY_POLICIES)}, "
+                f"got {unknown_categories!r}"
+            )
+        self.features = [dict(f) for f in features]
+        self.names = [str(f["name"]) for f in self.features]
+        self.unknown_categories = unknown_categories
+        self.max_problems = max_problems
+        # Fields the caller sends on purpose (e.g. the entity id): not worth a warning.
+        self._name_set = frozenset(self.names) | frozenset(expected_extra_fields)
+        self._checks = {
+            strings: [(str(f["name"]), _checker(f, unknown_categories, strings)) for f in features]
+            for strings in (False, True)
+        }
+
+    def validate(
+        self, records: Sequence[Mapping[str, Any]], *, strings: bool = False
+    ) -> ValidatedRecords:
+        """Rows of the model's features, normalized; raise InvalidInputError listing problems.
+
+        `strings=True` means values are text (CSV): numbers and booleans are parsed from it.
+        """
+        checks = self._checks[strings]
+        width = len(checks)
+        rows: list[dict[str, Any]] = []
+        findings: _Findings | None = None  # made on the first record that needs a closer look
+        for index, record in enumerate(records):
+            try:
+                row = {name: check(record[name]) for name, check in checks}
+            except (KeyError, _Invalid, _Unseen):
+                findings = findings or _Findings()
+                row = self._check_each_field(index, record, checks, findings)
+            else:
+                # Every feature is present, so only a longer record can hold other fields.
+                if len(record) > width:
+                    findings = findings or _Findings()
+                    findings.extra.update(str(k) for k in record if k not in self._name_set)
+            rows.append(row)
+        if findings is None:
+            return ValidatedRecords(rows, [], 0)
+        if findings.problems_total:
+            raise self._problems_error(findings)
+        return ValidatedRecords(rows, self._warnings(findings), findings.unseen_total)
+
+    def _check_each_field(
+        self,
+        index: int,
+        record: Mapping[str, Any],
+        checks: list[tuple[str, Check]],
+        findings: _Findings,
+    ) -> dict[str, Any]:
+        """The slow path of a record with a problem or an unseen category: look at each field."""
+        row: dict[str, Any] = {}
+        problems_before = findings.problems_total
+        for name, check in checks:
+            if name not in record:
+                findings.add_problem(Problem(index, name, MISSING_FIELD), self.max_problems)
+                continue
+            try:
+                row[name] = check(record[name])
+            except _Invalid as exc:
+                findings.add_problem(Problem(index, name, exc.problem), self.max_problems)
+            except _Unseen as exc:
+                row[name] = exc.value
+                findings.add_unseen(name, exc.value)
+        if findings.problems_total > problems_before:
+            findings.records_with_problems += 1
+        findings.extra.update(str(k) for k in record if k not in self._name_set)
+        return row
+
+    def _problems_error(self, findings: _Findings) -> InvalidInputError:
+        total = findings.problems_total
+        message = (
+            f"{_count(total, 'problem')} in {_count(findings.records_with_problems, 'record')}"
+        )
+        if findings.problems:
+            first = findings.problems[0]
+            message += f" (first: record {first.record}, field {first.field!r}: {first.problem})"
+        message += "; see details"
+        hidden = total - len(findings.problems)
+        if hidden:
+            message += f", which lists the first {len(findings.problems)} ({hidden} more)"
+        return InvalidInputError(message, details=[p.to_dict() for p in findings.problems])
+
+    def _warnings(self, findings: _Findings) -> list[str]:
+        warnings: list[str] = []
+        if findings.extra:
+            warnings.append(
+                "fields not in the model's schema were ignored: "
+                + _listed(sorted(findings.extra), _EXTRA_SHOWN)
+            )
+        if self.unknown_categories == "warn":
+            for name in self.names:
+                unseen = findings.unseen.get(name)
+                if unseen:
+                    warnings.append(_unseen_warning(name, *unseen))
+        return warnings
+
+
+@dataclass
+class _Findings:
+    """What the slow path noticed across one request's records."""
+
+    problems: list[Problem] = field(default_factory=list)
+    problems_total: int = 0
+    records_with_problems: int = 0
+    extra: set[str] = field(default_factory=set)
+    # field → (records with an unseen category, distinct values up to _UNSEEN_SHOWN + 1)
+    unseen: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
+    unseen_total: int = 0
+
+    def add_problem(self, problem: Problem, limit: int) -> None:
+        self.problems_total += 1
+        if len(self.problems) < limit:
+            self.problems.append(problem)
+
+    def add_unseen(self, name: str, value: str) -> None:
+        self.unseen_total += 1
+        count, values = self.unseen.get(name, (0, []))
+        if value not in values and len(values) <= _UNSEEN_SHOWN:
+            values.append(value)
+        self.unseen[name] = (count + 1, values)
+
+
+# -- checkers: value → normalized value, or raise _Invalid / _Unseen ------------------------
+def _checker(feature: Mapping[str, Any], policy: str, strings: bool) -> Check:
+    """The checker of one feature; features of an unknown type pass through unchanged."""
+    kind = feature.get("type")
+    if kind == "number":
+        return _number_from_text if strings else _number
+    if kind == "boolean":
+        return _boolean_from_text if strings else _boolean
+    if kind == "category":
+        return _category_checker(feature.get("levels"), policy)
+    return _passthrough
+
+
+def _passthrough(value: Any) -> Any:
+    return value
+
+
+def _number(value: Any) -> float | None:
+    if type(value) is float:
+        if _isfinite(value):
+            return value
+        raise _Invalid(NON_FINITE)
+    if type(value) is int:
+        return _int_to_float(value)
+    if value is None:
+        return None
+    return _other_number(value)
+
+
+def _number_from_text(value: Any) -> float | None:
+    if type(value) is str:
+        text = value.strip()
+        if not text:
+            return None
+        try:
+            number = float(text)
+        except ValueError:
+            raise _Invalid(f"expected a number, got {_short(value)}") from None
+        if _isfinite(number):
+            return number
+        raise _Invalid(NON_FINITE)
+    return _number(value)
+
+
+def _int_to_float(value: int) -> float:
+    try:
+        return float(value)
+    except OverflowError:
+        raise _Invalid("number too large; numbers must fit a 64-bit float") from None
+
+
+def _other_number(value: Any) -> float:
+    """Numbers that are not plain int or float (numpy scalars from batch frames), or errors."""
+    if isinstance(value, numbers.Real) and not isinstance(value, bool):
+        number = float(value)
+        if _isfinite(number):
+            return number
+        raise _Invalid(NON_FINITE)
+    if type(value) is str and _parses_as_number(value):
+        raise _Invalid(f"expected a number, got string {_short(value)}; send it without quotes")
+    raise _Invalid(f"expected a number, got {_describe(value)}")
+
+
+def _parses_as_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _boolean(value: Any) -> bool | None:
+    if value is True or value is False or value is None:
+        return value
+    raise _Invalid(f"expected true or false, got {_describe(value)}")
+
+
+def _boolean_from_text(value: Any) -> bool | None:
+    if type(value) is str:
+        text = value.strip().lower()
+        if text in _TRUE_TEXT:
+            return True
+        if text in _FALSE_TEXT:
+            return False
+        if not text:
+            return None
+        raise _Invalid(f"expected true, false, 1 or 0, got {_short(value)}")
+    return _boolean(value)
+
+
+def _category_checker(levels: Sequence[Any] | None, policy: str) -> Check:
+    """A checker of one categorical feature; `levels` None means any string is accepted."""
+    if levels is None:
+        return _any_category
+    known = frozenset(str(level) for level in levels)
+    shown = [str(level) for level in levels]
+    expected = f"expected one of: {_listed(shown, _LEVELS_SHOWN)}" if shown else "it had no values"
+    reject = policy == "reject"
+
+    def check(value: Any) -> str | None:
+        if type(value) is str:
+            if value in known:
+                return value
+        elif value is None:
+            return None
+        else:
+            value = _as_level(value, known)
+            if value in known:
+                return value
+        if reject:
+            raise _Invalid(f"category {_short(value)} was never seen in training; {expected}")
+        raise _Unseen(value)
+
+    return check
+
+
+def _any_category(value: Any) -> str | None:
+    if type(value) is str or value is None:
+        return value
+    return _as_level(value, frozenset())
+
+
+def _as_level(value: Any, known: frozenset[str]) -> str:
+    """A category that is not a plain str: a str subclass, or a number written like a level."""
+    if isinstance(value, str):
+        return str(value)
+    # A JSON number can stand for a level written in digits ("3"): score it as that level.
+    if isinstance(value, int | float) and not isinstance(value, bool) and str(value) in known:
+        return str(value)
+    raise _Invalid(f"expected a string (category), got {_describe(value)}")
+
+
+# -- messages -------------------------------------------------------------------------------
+def _describe(value: Any) -> str:
+    """A value as a JSON user would name it: 'string 'abc'', 'number 3', 'boolean true'."""
+    if isinstance(value, bool):
+        return f"boolean {'true' if value else 'false'}"
+    if isinstance(value, str):
+        return f"string {_short(value)}"
+    if isinstance(value, numbers.Number):
+        return f"number {value!r}"
+    if isinstance(value, list | tuple):
+        return "a list"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__
+
+
+def _short(text: str) -> str:
+    """`text` quoted, cut to a readable length."""
+    if len(text) > _TEXT_SHOWN:
+        return repr(text[:_TEXT_SHOWN]) + "..."
+    return repr(text)
+
+
+def _listed(items: Sequence[str], limit: int) -> str:
+    shown = ", ".join(items[:limit])
+    return shown if len(items) <= limit else f"{shown}, ... ({len(items) - limit} more)"
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _unseen_warning(name: str, count: int, values: list[str]) -> str:
+    quoted = ", ".join(_short(v) for v in values[:_UNSEEN_SHOWN])
+    if len(values) > _UNSEEN_SHOWN:
+        quoted += ", ..."
+    had = "record had a category" if count == 1 else "records had categories"
+    they = "it was" if count == 1 else "they were"
+    return f"{name}: {count} {had} never seen in training ({quoted}); {they} scored as unknown"

@@ -1,0 +1,553 @@
+"""Drift of live values against the training profile: PSI, Jensen–Shannon and Wasserstein.
+
+`FeatureDrift` accumulates one feature's live values in chunks (counts and a few sums only, so
+memory stays constant however many values it sees) and `measure()`s them against the feature's
+reference profile (see profiling.py); `judge()` turns the measurements into a verdict.
+
+Default thresholds (`DriftThresholds`):
+
+- psi = 0.2: the usual "significant shift" mark for the population stability index.
+- js = 0.2 (Jensen–Shannon distance, base 2, in [0, 1]) and wasserstein = 0.5 (W1 in reference
+  standard deviations): what a normal feature shifted by about half a standard deviation
+  scores, the same shift that gives PSI about 0.2–0.25 over decile bins. The three metrics
+  therefore flag roughly the same amount of drift; each catches shapes the others miss
+  (PSI and JS: missing values and categories; Wasserstein: a change of scale or far outliers).
+- min_samples = 300: below that, sampling noise alone moves PSI by about (bins − 1) / n, and
+  a verdict would be noise. With 300 values from the training distribution PSI stays under
+  0.2 even with the most bins (21, for categories).
+- consecutive_breaches = 3: one bad window (a holiday, a batch of odd traffic) is a breach;
+  three in a row is drift.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from chalicelib.core._errors import InvalidInputError
+from chalicelib.stats._profiling import bin_index
+
+NUMBER = "number"
+BOOLEAN = "boolean"
+CATEGORY = "category"
+KINDS = (NUMBER, BOOLEAN, CATEGORY)
+METRICS = ("psi", "js", "wasserstein")
+
+# Categories: this many of the most common reference levels get their own bin; the rest pool
+# into "other". Fewer bins keep PSI's sampling noise, about (bins - 1) / n, small.
+CATEGORY_BINS = 19
+MAX_NEW_CATEGORIES = 10
+# Memory bound for counting levels unseen in training (an identifier-like column can have
+# millions); once reached, further unseen levels still count in "other" but are not listed.
+MAX_TRACKED_NEW_LEVELS = 10_000
+# Additive (Jeffreys) smoothing of bin counts: keeps PSI finite when a bin is empty.
+SMOOTHING = 0.5
+MISSING_LABEL = "missing"
+OTHER_LABEL = "other"
+
+
+def smoothed_shares(counts: Iterable[float]) -> np.ndarray:
+    """Bin shares with additive smoothing: (count + 0.5) / (n + 0.5 * bins)."""
+    array = np.asarray(list(counts), dtype=float)
+    return (array + SMOOTHING) / (array.sum() + SMOOTHING * array.size)
+
+
+def psi(reference_counts: Iterable[float], current_counts: Iterable[float]) -> float:
+    """Population stability index of two count vectors over the same bins (smoothed)."""
+    r = smoothed_shares(reference_counts)
+    c = smoothed_shares(current_counts)
+    return float(np.sum((c - r) * np.log(c / r)))
+
+
+def js_distance(reference_counts: Iterable[float], current_counts: Iterable[float]) -> float:
+    """Jensen–Shannon distance (base 2, in [0, 1]) of two count vectors (smoothed)."""
+    r = smoothed_shares(reference_counts)
+    c = smoothed_shares(current_counts)
+    m = (r + c) / 2
+    divergence = 0.5 * np.sum(r * np.log2(r / m)) + 0.5 * np.sum(c * np.log2(c / m))
+    # Rounding can make a zero divergence slightly negative.
+    return float(math.sqrt(min(max(float(divergence), 0.0), 1.0)))
+
+
+class FeatureDrift:
+    """Live values of one feature, accumulated chunk by chunk, against its reference profile."""
+
+    def __init__(self, name: str, profile: Mapping[str, Any], kind: str | None = None) -> None:
+        self.name = name
+        self.profile = profile
+        self.kind = kind or str(profile.get("type") or NUMBER)
+        if self.kind not in KINDS:
+            raise ValueError(f"feature {name!r}: unknown kind {self.kind!r}")
+        if (self.kind == CATEGORY) != ("level_counts" in profile):
+            raise ValueError(f"feature {name!r}: a {self.kind} profile is needed")
+        self._samples = 0
+        self._missing = 0
+        if self.kind == CATEGORY:
+            self._init_categories(profile)
+        elif self.kind == BOOLEAN:
+            self._init_booleans(profile)
+        else:
+            self._init_numbers(profile)
+        self._init_wasserstein(profile)
+
+    # -- bins -------------------------------------------------------------------------------
+
+    def _init_numbers(self, profile: Mapping[str, Any]) -> None:
+        self._edges = [float(e) for e in profile.get("bin_edges") or []]
+        counts = [int(c) for c in profile.get("bin_counts") or []]
+        if not counts:  # no present value in training: one bin holds whatever comes now
+            counts = [0]
+        self._labels = _numeric_labels(self._edges, len(counts)) + [MISSING_LABEL]
+        self._reference = counts + [int(profile.get("missing") or 0)]
+        self._counts = np.zeros(len(counts), dtype=np.int64)
+
+    def _init_booleans(self, profile: Mapping[str, Any]) -> None:
+        # A 0/1 column's quantile bins usually collapse into one bin (most deciles are 0 or
+        # 1), so booleans get their own false/true bins, rebuilt from the present count and
+        # the mean (the share of true).
+        rows = int(profile.get("rows") or 0)
+        missing = int(profile.get("missing") or 0)
+        present = rows - missing
+        true = round(float(profile.get("mean") or 0.0) * present)
+        self._labels = ["false", "true", MISSING_LABEL]
+        self._reference = [present - true, true, missing]
+        self._counts = np.zeros(2, dtype=np.int64)
+
+    def _init_categories(self, profile: Mapping[str, Any]) -> None:
+        levels = {str(k): int(v) for k, v in profile["level_counts"].items()}
+        # Stable sort: ties keep the profile's order.
+        ranked = sorted(levels.items(), key=lambda item: -item[1])
+        kept = ranked[:CATEGORY_BINS]
+        self._known = set(levels)
+        self._bin_of = {level: i for i, (level, _) in enumerate(kept)}
+        other = sum(c for _, c in ranked[CATEGORY_BINS:]) + int(profile.get("other_count") or 0)
+        self._labels = [level for level, _ in kept] + [OTHER_LABEL, MISSING_LABEL]
+        self._reference = [c for _, c in kept] + [other, int(profile.get("missing") or 0)]
+        self._counts = np.zeros(len(kept) + 1, dtype=np.int64)
+        self._new_levels: Counter[str] = Counter()
+
+    def _init_wasserstein(self, profile: Mapping[str, Any]) -> None:
+        quantiles = profile.get("quantiles") or []
+        self._has_quantiles = self.kind != CATEGORY and len(quantiles) >= 2
+        if not self._has_quantiles:
+            return
+        # Guard against floating-point wobble making the percentiles non-monotone.
+        q = np.maximum.accumulate(np.asarray(quantiles, dtype=float))
+        points, first = np.unique(q, return_index=True)
+        last = np.append(first[1:] - 1, q.size - 1)
+        steps = q.size - 1
+        # Reference CDF at each distinct percentile value: just below it and at it. Repeated
+        # percentiles (a zero-width bin) make a jump: a point mass at that value.
+        self._points = points
+        self._ref_below = first / steps
+        self._ref_at = last / steps
+        # Current values: exactly at a point, strictly between two points, or outside.
+        self._at_point = np.zeros(points.size, dtype=np.int64)
+        self._between = np.zeros(max(points.size - 1, 0), dtype=np.int64)
+        # Per fine bin, the sum of (right point - x): makes the area under the current CDF
+        # over the bin exact, whatever the values' spread inside it.
+        self._between_gap = np.zeros(self._between.size, dtype=float)
+        self._below = 0
+        self._above = 0
+        self._below_sum = 0.0  # sum of (q_0 - x) over x < q_0
+        self._above_sum = 0.0  # sum of (x - q_100) over x > q_100
+
+    # -- accumulation -----------------------------------------------------------------------
+
+    @property
+    def samples(self) -> int:
+        """Values seen so far, missing ones included."""
+        return self._samples
+
+    def add(self, values: Iterable[Any]) -> None:
+        """Count a chunk of raw values.
+
+        None and NaN are missing; for numbers and booleans so are infinities and values that
+        are not numeric (the strings "true"/"false" count as 1/0).
+        """
+        if not hasattr(values, "__len__"):
+            values = list(values)
+        if self.kind == CATEGORY:
+            self._add_categories(values)
+            return
+        x = _as_floats(values)
+        # Infinities cannot be binned meaningfully nor written to JSON: count them as missing.
+        finite = np.isfinite(x)
+        present = x[finite]
+        self._samples += int(x.size)
+        self._missing += int(x.size - present.size)
+        if self.kind == BOOLEAN:
+            true = int(np.count_nonzero(present >= 0.5))
+            self._counts += np.array([present.size - true, true], dtype=np.int64)
+        elif self._counts.size == 1:
+            self._counts[0] += present.size
+        else:
+            self._counts += np.bincount(
+                bin_index(self._edges, present), minlength=self._counts.size
+            )
+        if self._has_quantiles:
+            self._add_fine(present)
+
+    def _add_fine(self, x: np.ndarray) -> None:
+        points = self._points
+        left = np.searchsorted(points, x, side="left")  # points strictly below x
+        right = np.searchsorted(points, x, side="right")  # points at or below x
+        at = right > left
+        self._at_point += np.bincount(left[at], minlength=points.size)
+        below = (left == 0) & ~at
+        above = left == points.size
+        inside = ~(at | below | above)
+        self._below += int(np.count_nonzero(below))
+        self._above += int(np.count_nonzero(above))
+        self._below_sum += float(np.sum(points[0] - x[below]))
+        self._above_sum += float(np.sum(x[above] - points[-1]))
+        if self._between.size:
+            bins = left[inside] - 1
+            self._between += np.bincount(bins, minlength=self._between.size)
+            gaps = points[bins + 1] - x[inside]
+            self._between_gap += np.bincount(bins, weights=gaps, minlength=self._between.size)
+
+    def _add_categories(self, values: Iterable[Any]) -> None:
+        seen = _count_values(values)
+        other = 0
+        chunk = 0
+        for level, count in seen.items():
+            chunk += count
+            if level is None:
+                self._missing += count
+                continue
+            index = self._bin_of.get(level)
+            if index is not None:
+                self._counts[index] += count
+                continue
+            other += count
+            if level not in self._known and (
+                level in self._new_levels or len(self._new_levels) < MAX_TRACKED_NEW_LEVELS
+            ):
+                self._new_levels[level] += count
+        self._counts[-1] += other
+        self._samples += chunk
+
+    # -- measurement ------------------------------------------------------------------------
+
+    def measure(self) -> dict[str, Any]:
+        """Metrics, bins and missing rates of what was added so far."""
+        current = [int(c) for c in self._counts] + [self._missing]
+        reference_rows = sum(self._reference)
+        enough = self._samples > 0
+        measured: dict[str, Any] = {
+            "name": self.name,
+            "type": self.kind,
+            "samples": self._samples,
+            "missing_rate": self._missing / self._samples if enough else None,
+            "reference_missing_rate": float(self.profile.get("missing_rate") or 0.0),
+            "psi": psi(self._reference, current) if enough else None,
+            "js": js_distance(self._reference, current) if enough else None,
+            "wasserstein": self._wasserstein() if enough else None,
+            "bins": {
+                "labels": list(self._labels),
+                "reference": _shares(self._reference, reference_rows),
+                "current": _shares(current, self._samples),
+            },
+        }
+        if self.kind == CATEGORY:
+            measured["new_categories"] = dict(self._new_levels.most_common(MAX_NEW_CATEGORIES))
+        return measured
+
+    def _wasserstein(self) -> float | None:
+        """W1 between the reference and current present values, in reference stds."""
+        if not self._has_quantiles:
+            return None
+        n = self._below + self._above + int(self._at_point.sum()) + int(self._between.sum())
+        if n == 0:
+            return None
+        # Outside the reference range the reference CDF is 0 (below) or 1 (above), so the
+        # area between the CDFs there is exactly the mean distance to the range.
+        total = (self._below_sum + self._above_sum) / n
+        if self._between.size:
+            # Current CDF just below each point and at it.
+            before = self._below + np.concatenate(
+                ([0], np.cumsum(self._at_point[:-1] + self._between))
+            )
+            cur_below = before / n
+            cur_at = (before + self._at_point) / n
+            width = np.diff(self._points)
+            # The CDFs differ by d0 just after a bin's left point and by d1 just before its
+            # right point. Inside, the reference CDF is linear between its percentiles.
+            d0 = self._ref_at[:-1] - cur_at[:-1]
+            d1 = self._ref_below[1:] - cur_below[1:]
+            # Signed area between the CDFs, exact for the current one: the integral of F over
+            # (a, b] is F(a) (b - a) + sum of (b - x) over the x inside, / n.
+            reference_area = width * (self._ref_at[:-1] + self._ref_below[1:]) / 2
+            current_area = width * cur_at[:-1] + self._between_gap / n
+            signed = reference_area - current_area
+            # When the CDFs cross inside the bin the signed area undercounts; take the
+            # current CDF as linear there too: two triangles meeting where they cross.
+            a0, a1 = np.abs(d0), np.abs(d1)
+            spread = np.where(a0 + a1 > 0, a0 + a1, 1.0)
+            crossing = width * (d0 * d0 + d1 * d1) / (2 * spread)
+            area = np.where(d0 * d1 >= 0, np.abs(signed), crossing)
+            total += float(np.sum(area))
+        return total / self._scale()
+
+    def _scale(self) -> float:
+        std = self.profile.get("std")
+        if std:
+            return float(std)
+        # A constant training column has no spread to measure against: use its magnitude.
+        return max(abs(float(self.profile.get("mean") or 0.0)), 1.0)
+
+
+def judge(
+    measured: Mapping[str, Any],
+    limits: Mapping[str, float | None],
+    *,
+    min_samples: int,
+    consecutive_needed: int,
+    previous_consecutive: int,
+) -> dict[str, Any]:
+    """`measured` with breached metrics, the run of consecutive breaches and the state."""
+    if measured["samples"] < min_samples:
+        # Too little traffic says nothing either way: keep the run as it was.
+        breached: list[str] = []
+        consecutive = previous_consecutive
+        state = "not_enough_data"
+    else:
+        breached = [
+            metric
+            for metric in METRICS
+            if limits.get(metric) is not None
+            and measured.get(metric) is not None
+            and measured[metric] >= limits[metric]
+        ]
+        consecutive = previous_consecutive + 1 if breached else 0
+        if not breached:
+            state = "ok"
+        elif consecutive >= consecutive_needed:
+            state = "drifted"
+        else:
+            state = "breach"
+    verdict = {"breached": breached, "consecutive": consecutive, "state": state}
+    # Put the verdict right after the metrics, so the JSON reads in order.
+    judged: dict[str, Any] = {}
+    for key, value in measured.items():
+        judged[key] = value
+        if key == "wasserstein":
+            judged.update(verdict)
+    judged.update(verdict)
+    return judged
+
+
+# -- thresholds -----------------------------------------------------------------------------
+
+_SETTINGS = ("psi", "js", "wasserstein", "min_samples", "consecutive_breaches", "features")
+
+
+@dataclass(frozen=True)
+class DriftThresholds:
+    """When a feature counts as drifted; see the module docstring for the defaults."""
+
+    psi: float | None = 0.2
+    js: float | None = 0.2
+    wasserstein: float | None = 0.5
+    min_samples: int = 300
+    consecutive_breaches: int = 3
+    # Per-feature overrides of psi/js/wasserstein; None turns that metric off for the feature.
+    features: Mapping[str, Mapping[str, float | None]] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        for metric in METRICS:
+            _check_limit(metric, getattr(self, metric))
+        _check_count("min_samples", self.min_samples)
+        _check_count("consecutive_breaches", self.consecutive_breaches)
+        if self.features is None:  # "no overrides", as JSON may spell it
+            object.__setattr__(self, "features", {})
+        if not isinstance(self.features, Mapping):
+            raise InvalidInputError(
+                'features must map feature names to overrides, e.g. {"age": {"psi": 0.3}}'
+            )
+        for name, overrides in self.features.items():
+            if not isinstance(overrides, Mapping):
+                raise InvalidInputError(
+                    f'features.{name} must map metrics to thresholds, e.g. {{"psi": 0.3}}'
+                )
+            for metric, limit in overrides.items():
+                if metric not in METRICS:
+                    raise InvalidInputError(
+                        f"features.{name}.{metric}: a feature can only override "
+                        f"{', '.join(METRICS)}"
+                    )
+                _check_limit(f"features.{name}.{metric}", limit)
+        # Copy, so a caller's later change to its dicts cannot alter a frozen instance.
+        copied = {str(n): dict(o) for n, o in self.features.items()}
+        object.__setattr__(self, "features", copied)
+
+    def for_feature(self, name: str) -> dict[str, float | None]:
+        """The psi/js/wasserstein limits of one feature, its overrides applied."""
+        limits: dict[str, float | None] = {m: getattr(self, m) for m in METRICS}
+        limits.update(self.features.get(name, {}))
+        return limits
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready settings (the report's "thresholds")."""
+        return {
+            "psi": self.psi,
+            "js": self.js,
+            "wasserstein": self.wasserstein,
+            "min_samples": self.min_samples,
+            "consecutive_breaches": self.consecutive_breaches,
+            "features": {n: dict(o) for n, o in self.features.items()},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> DriftThresholds:
+        """Settings from `to_dict()` output; unknown keys are ignored, values validated."""
+        if not isinstance(data, Mapping):
+            raise InvalidInputError("drift thresholds must be a JSON object of settings")
+        known = {k: v for k, v in data.items() if k in _SETTINGS}
+        features = known.get("features")
+        if isinstance(features, Mapping):
+            # A feature mapped to None (as with_changes accepts it) has no overrides.
+            known["features"] = {
+                n: {m: v for m, v in o.items() if m in METRICS} if isinstance(o, Mapping) else o
+                for n, o in features.items()
+                if o is not None
+            }
+        return cls(**known)
+
+    def with_changes(self, changes: Mapping[str, Any]) -> DriftThresholds:
+        """A copy with `changes` applied, validated.
+
+        Top-level settings are replaced. Feature overrides merge per feature: {"age":
+        {"psi": 0.3}} changes only age's PSI limit (None turns it off); {"age": None} drops
+        all of age's overrides.
+        """
+        unknown = sorted(set(changes) - set(_SETTINGS))
+        if unknown:
+            raise InvalidInputError(
+                f"unknown threshold setting(s) {', '.join(map(repr, unknown))}; "
+                f"the settings are {', '.join(_SETTINGS)}"
+            )
+        settings = self.to_dict()
+        for key, value in changes.items():
+            if key != "features":
+                settings[key] = value
+                continue
+            if value is None:  # drop every override
+                settings["features"] = {}
+                continue
+            if not isinstance(value, Mapping):
+                raise InvalidInputError(
+                    'features must map feature names to overrides, e.g. {"age": {"psi": 0.3}}'
+                )
+            for name, overrides in value.items():
+                if overrides is None:
+                    settings["features"].pop(name, None)
+                elif isinstance(overrides, Mapping):
+                    settings["features"][name] = {
+                        **settings["features"].get(name, {}),
+                        **overrides,
+                    }
+                else:
+                    settings["features"][name] = overrides  # rejected by validation
+        return DriftThresholds(**settings)
+
+
+def _check_limit(name: str, value: Any) -> None:
+    if value is None:
+        return
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or not math.isfinite(value)
+        or value <= 0
+    ):
+        raise InvalidInputError(
+            f"threshold {name} must be a positive number, or null to turn it off; got {value!r}"
+        )
+
+
+def _check_count(name: str, value: Any) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise InvalidInputError(f"{name} must be a whole number of at least 1; got {value!r}")
+
+
+# -- helpers --------------------------------------------------------------------------------
+
+
+def _as_floats(values: Any) -> np.ndarray:
+    """Values as a float array; None and anything not numeric become NaN (missing)."""
+    try:
+        return np.asarray(values, dtype=float).reshape(-1)
+    except (TypeError, ValueError):
+        pass
+    # Rare slow path (a stray string or pandas.NA among numbers): convert one by one.
+    return np.array([_to_float(v) for v in values], dtype=float)
+
+
+def _to_float(value: Any) -> float:
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in ("true", "false"):
+            return 1.0 if text == "true" else 0.0
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return math.nan
+
+
+def _count_values(values: Iterable[Any]) -> Counter[str | None]:
+    """Counts of str(value) per category level, missing values under None."""
+    items = values.tolist() if isinstance(values, np.ndarray) else values
+    try:
+        # Key by type too: 1, 1.0 and True are equal as dict keys but "1", "1.0", "True" as
+        # levels, the way profiling compares them.
+        raw: Counter[Any] = Counter(zip(map(type, items), items, strict=True))
+    except TypeError:  # unhashable values: fall back to their text
+        raw = Counter((str, None if _is_missing(v) else str(v)) for v in items)
+    # One pass over the distinct values only, so a chunk of repeats costs little.
+    levels: Counter[str | None] = Counter()
+    for (_, value), count in raw.items():
+        levels[None if _is_missing(value) else str(value)] += count
+    return levels
+
+
+def _is_missing(value: Any) -> bool:
+    # What pandas' dropna drops, without importing pandas: None, NaN, pandas.NA and NaT.
+    if value is None:
+        return True
+    if isinstance(value, float | np.floating):
+        return bool(np.isnan(value))
+    if isinstance(value, np.datetime64 | np.timedelta64):
+        return bool(np.isnat(value))
+    return type(value).__name__ in ("NAType", "NaTType")
+
+
+def _shares(counts: list[int], total: int) -> list[float]:
+    return [c / total if total else 0.0 for c in counts]
+
+
+def _numeric_labels(edges: list[float], n_bins: int) -> list[str]:
+    """'< a', 'a – b', ..., '≥ z' for bins cut at the inner edges."""
+    if n_bins == 1:
+        return ["all values"]
+    inner = _compact(edges[1:-1])
+    return (
+        [f"< {inner[0]}"]
+        + [f"{low} – {high}" for low, high in zip(inner, inner[1:], strict=False)]
+        + [f"≥ {inner[-1]}"]
+    )
+
+
+def _compact(numbers: list[float]) -> list[str]:
+    """Numbers with 4 significant digits, or more when needed to tell them apart."""
+    for digits in range(4, 18):
+        texts = [f"{x:.{digits}g}" for x in numbers]
+        if len(set(texts)) == len(texts):
+            return texts
+    return [repr(x) for x in numbers]

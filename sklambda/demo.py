@@ -1,0 +1,211 @@
+"""`sklambda demo`: the tour, against a running `sklambda up` (started if none answers).
+
+Generates a churn-like dataset, trains and registers a model, promotes it, scores records over
+HTTP, drops a batch file and waits for its manifest, then sends drifted traffic and feedback,
+runs the monitor, saying what it does as it goes and ending with what to open next.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from chalicelib.core._errors import SklambdaError
+
+MODEL = "churn"
+
+
+def _step(number: int, text: str) -> None:
+    print(f"\n[{number}/7] {text}", flush=True)
+
+
+def _healthy(api: str) -> bool:
+    try:
+        with urllib.request.urlopen(f"{api}/health", timeout=2) as response:
+            return response.status == 200
+    except (OSError, urllib.error.URLError):
+        return False
+
+
+def ensure_stack(api: str, api_port: int, aws_port: int) -> str | None:
+    """Start `sklambda up` in the background unless one answers; its log file, if started."""
+    if _healthy(api):
+        return None
+    log = Path(tempfile.gettempdir()) / "sklambda-up.log"
+    print(f"no local stack at {api}; starting `sklambda up` (log: {log})…", flush=True)
+    with log.open("w") as out:
+        subprocess.Popen(  # noqa: S603 - our own CLI
+            [
+                sys.executable,
+                "-m",
+                "sklambda.cli",
+                "up",
+                "--api-port",
+                str(api_port),
+                "--aws-port",
+                str(aws_port),
+                "--no-demo",
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + 120
+    while not _healthy(api):
+        if time.monotonic() > deadline:
+            raise SklambdaError(f"the local stack did not start; see {log}")
+        time.sleep(0.5)
+    return str(log)
+
+
+def _post(url: str, body: Any) -> Any:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return json.loads(response.read())
+
+
+def _records(frame: Any) -> list[dict[str, Any]]:
+    return json.loads(frame.to_json(orient="records"))  # NaN → null, numpy → plain
+
+
+def run_demo(api: str, api_port: int, aws_port: int) -> dict[str, Any]:
+    """Run the tour; a summary of what was made."""
+    from chalicelib.batch._keys import BatchLayout
+    from chalicelib.core._config import Settings
+    from chalicelib.registry._registry import open_registry
+    from chalicelib.storage._clients import AwsClients
+    from sklambda.batch_client import BatchClient, ProgressBar, incoming_key
+    from sklambda.local.stack import local_environment
+    from sklambda.sample_data import (
+        FEATURES,
+        ID_COLUMN,
+        TARGET,
+        churn_frame,
+        reference_pipeline,
+    )
+
+    started = ensure_stack(api, api_port, aws_port)
+    os.environ.update(local_environment(aws_port))
+    clients = AwsClients(Settings.from_env())
+    registry = open_registry(clients)
+
+    _step(1, "generating a churn-like dataset (20 numbers and categories, 8,000 customers)")
+    train = churn_frame(8000, seed=21)
+    holdout = churn_frame(2000, seed=22)
+
+    _step(2, "training a pipeline (scaler + one-hot + gradient boosting) and registering it")
+    model = reference_pipeline("hgb").fit(train[FEATURES], train[TARGET])
+    accuracy = float(model.score(holdout[FEATURES], holdout[TARGET]))
+    metadata = registry.register(
+        MODEL,
+        model,
+        train,
+        TARGET,
+        metrics={"accuracy": accuracy},
+        description="sklambda demo",
+        tags={"origin": "sklambda demo"},
+    )
+    version = metadata["version"]
+    registry.promote(MODEL, version, reason="sklambda demo")
+    print(
+        f"  registered {MODEL} version {version} (holdout accuracy {accuracy:.3f}), "
+        "promoted to champion"
+    )
+
+    _step(3, "scoring three customers over HTTP")
+    customers = churn_frame(3, seed=23, with_target=False)
+    answer = _post(f"{api}/models/{MODEL}/predict", {"records": _records(customers[FEATURES])})
+    for cid, proba in zip(customers[ID_COLUMN], answer["probabilities"], strict=True):
+        print(f"  {cid}: churn probability {proba['1']:.2f}")
+
+    _step(4, "dropping a batch file of 5,000 customers and waiting for its manifest")
+    settings = clients.settings
+    layout = BatchLayout.from_settings(settings)
+    batch = BatchClient(clients.s3, settings.require_data_bucket(), layout)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "customers.csv"
+        churn_frame(5000, seed=24, with_target=False).to_csv(path, index=False)
+        uploaded = batch.upload(path, incoming_key(layout, MODEL, "demo/customers.csv", None))
+    bar = ProgressBar(out=sys.stdout)
+    manifest = batch.wait(
+        uploaded,
+        timeout=300,
+        on_progress=lambda p: bar.show(p["state"], None, f"{p.get('rows_read', 0):,} rows"),
+    )
+    bar.show("done", 1.0, manifest["status"])
+    bar.finish()
+    print(
+        f"  {manifest['rows']['scored']:,} rows scored in {manifest['duration_seconds']} s → "
+        f"s3://{settings.data_bucket}/{manifest['outputs']['scored']['key']}"
+    )
+
+    _step(5, "sending drifted traffic (higher charges, longer tenure, a new region) and labels")
+    drifted = churn_frame(2000, seed=25, shift=1.5)
+    drifted.loc[drifted.index[::4], "region"] = "arctic"  # a region the model never saw
+    feedback = []
+    for start in range(0, len(drifted), 100):
+        rows = drifted.iloc[start : start + 100]
+        scored = _post(f"{api}/models/{MODEL}/predict", {"records": _records(rows[FEATURES])})
+        feedback += [
+            {"prediction_id": pid, "actual": int(actual)}
+            for pid, actual in zip(scored["prediction_ids"], rows[TARGET], strict=True)
+        ]
+    _post(f"{api}/models/{MODEL}/feedback", feedback)
+    print(f"  {len(drifted):,} drifted records scored and captured, {len(feedback):,} labels sent")
+
+    _step(6, "running the monitor now (it also runs on its schedule): drift, accuracy, report")
+    from chalicelib.monitoring._monitor import MonitorRun
+    from chalicelib.services import monitor
+
+    service = monitor(clients, registry)
+    outcome = service.run([MODEL], MonitorRun.on_demand(settings.monitor_window_hours))
+    report = service.latest_report(MODEL) if outcome["models"][MODEL]["status"] == "done" else None
+    if report is None:
+        print(f"  the monitor did not finish: {outcome['models'][MODEL].get('reason')}")
+    else:
+        for entry in report["versions"]:
+            breached = [f["name"] for f in entry["features"] if f["breached"]]
+            quality = entry["quality"]["metrics"]
+            print(
+                f"  version {entry['version']}: {entry['traffic']['total']:,} records, "
+                f"over a drift threshold: {', '.join(breached) or 'none'}; "
+                f"accuracy on {entry['quality']['labelled']} labels: "
+                f"{quality.get('accuracy', float('nan')):.3f}"
+            )
+        print(f"  report: {api}/models/{MODEL}/report  (open it in a browser)")
+
+    _step(7, "done")
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    print(f"""
+Open and try next:
+  {api}/models/{MODEL}/report   (in a browser: the monitor's report)
+  curl -s {api}/models/{MODEL}   (metadata, input schema, aliases)
+  sklambda monitor {MODEL} --output table
+  sklambda history {MODEL} --output table
+  sklambda promote {MODEL} {version} --alias canary --weight 0.2
+  aws --endpoint-url {endpoint} s3 ls s3://{settings.data_bucket}/ --recursive
+  aws --endpoint-url {endpoint} cloudwatch list-metrics --namespace sklambda""")
+    if started:
+        print(
+            f"\nThe local stack keeps running in the background (log: {started}); "
+            "stop it with: pkill -f 'sklambda.cli up'"
+        )
+    return {
+        "model": MODEL,
+        "version": version,
+        "batch": manifest["status"],
+        "drifted_records": len(drifted),
+    }

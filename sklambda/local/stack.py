@@ -1,0 +1,305 @@
+"""The whole system on one machine: an embedded AWS and the app's handlers wired to it.
+
+`sklambda up` starts moto's server in this process, creates what the app needs (buckets,
+batch queue and DLQ, the bucket's notification to the queue, the capture Firehose stream),
+serves `app.py`'s HTTP API through Chalice's local server, polls the queue into the batch
+handler the way Lambda's event source mapping does, and forwards what the handlers print (EMF
+metrics, capture lines) to the embedded CloudWatch and Firehose. It stops on Ctrl-C or SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.core._config import Settings, reset_settings
+from chalicelib.core._errors import ConfigError
+from chalicelib.storage._clients import AwsClients
+
+LOCAL_MODELS_BUCKET = "sklambda-models-local"
+LOCAL_DATA_BUCKET = "sklambda-data-local"
+LOCAL_QUEUE = "sklambda-batch"
+LOCAL_STREAM = "sklambda-capture"
+LOCAL_REGION = "us-east-1"
+DEMO_MODEL = "churn"
+MAX_RECEIVES = 3
+
+
+def local_environment(aws_port: int) -> dict[str, str]:
+    """The environment that points AWS clients and sklambda at the embedded AWS."""
+    return {
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{aws_port}",
+        "AWS_ACCESS_KEY_ID": "local",
+        "AWS_SECRET_ACCESS_KEY": "local",
+        "AWS_DEFAULT_REGION": LOCAL_REGION,
+        "SKLAMBDA_MODELS_BUCKET": LOCAL_MODELS_BUCKET,
+        "SKLAMBDA_DATA_BUCKET": LOCAL_DATA_BUCKET,
+        "SKLAMBDA_BATCH_QUEUE": LOCAL_QUEUE,
+    }
+
+
+@contextmanager
+def embedded_aws(port: int) -> Iterator[AwsClients]:
+    """moto's server on 127.0.0.1:`port`, with the environment pointing at it."""
+    import logging
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request is noise
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        os.environ.update(local_environment(port))
+        reset_settings()
+        yield AwsClients(Settings.from_env())
+    finally:
+        server.stop()
+
+
+@dataclass(frozen=True)
+class LocalResources:
+    queue_url: str
+    dlq_url: str
+
+
+def create_resources(clients: AwsClients) -> LocalResources:
+    """Buckets, batch queue with its DLQ, S3 → SQS notification, capture stream."""
+    s3, sqs = clients.s3, clients.client("sqs")
+    settings = clients.settings
+    for bucket in (settings.models_bucket, settings.data_bucket):
+        s3.create_bucket(Bucket=bucket)
+    dlq_url = sqs.create_queue(QueueName=f"{LOCAL_QUEUE}-dlq")["QueueUrl"]
+    dlq_arn = _queue_arn(sqs, dlq_url)
+    queue_url = sqs.create_queue(
+        QueueName=LOCAL_QUEUE,
+        Attributes={
+            "VisibilityTimeout": "60",
+            "RedrivePolicy": json.dumps(
+                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)}
+            ),
+        },
+    )["QueueUrl"]
+    from chalicelib.batch._keys import BatchLayout
+
+    incoming = BatchLayout.from_settings(settings).incoming
+    s3.put_bucket_notification_configuration(
+        Bucket=settings.data_bucket,
+        NotificationConfiguration={
+            "QueueConfigurations": [
+                {
+                    "QueueArn": _queue_arn(sqs, queue_url),
+                    "Events": ["s3:ObjectCreated:*"],
+                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": incoming}]}},
+                }
+            ]
+        },
+    )
+    clients.client("firehose").create_delivery_stream(
+        DeliveryStreamName=LOCAL_STREAM,
+        ExtendedS3DestinationConfiguration={
+            "RoleARN": "arn:aws:iam::123456789012:role/sklambda-capture",
+            "BucketARN": f"arn:aws:s3:::{settings.data_bucket}",
+            "Prefix": settings.capture_prefix,
+        },
+    )
+    return LocalResources(queue_url=queue_url, dlq_url=dlq_url)
+
+
+def _queue_arn(sqs: Any, url: str) -> str:
+    attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    return str(attributes["Attributes"]["QueueArn"])
+
+
+def register_demo_model(clients: AwsClients) -> dict[str, Any]:
+    """Train the reference churn pipeline, register it and promote it to champion."""
+    from chalicelib.registry._registry import open_registry
+    from sklambda.sample_data import FEATURES, TARGET, churn_frame, trained_reference_model
+
+    model, frame = trained_reference_model("hgb", n_rows=5000)
+    registry = open_registry(clients)
+    holdout = churn_frame(2000, seed=99)
+    metadata = registry.register(
+        DEMO_MODEL,
+        model,
+        frame,
+        TARGET,
+        metrics={"accuracy": float(model.score(holdout[FEATURES], holdout[TARGET]))},
+        description="demo churn model (generated data)",
+        tags={"origin": "sklambda up"},
+    )
+    registry.promote(DEMO_MODEL, metadata["version"], reason="demo model of the local stack")
+    return metadata
+
+
+class QueuePoller(threading.Thread):
+    """Lambda's SQS event source mapping: long-poll, invoke, delete what succeeded."""
+
+    def __init__(self, clients: AwsClients, queue_url: str, handler: Any, stop: threading.Event):
+        super().__init__(name="sqs-poller", daemon=True)
+        self._sqs = clients.client("sqs")
+        self._queue_url = queue_url
+        self._handler = handler
+        self._halt = stop
+
+    def run(self) -> None:
+        from sklambda.local.events import deliver_once
+
+        while not self._halt.is_set():
+            try:
+                count = deliver_once(self._sqs, self._queue_url, self._handler, wait_seconds=1)
+            except Exception as exc:  # noqa: BLE001 - keep polling, like the real mapping
+                _say(f"[batch] polling failed: {exc}")
+                self._halt.wait(1)
+                continue
+            if count:
+                _say(f"[batch] delivered {count} message(s) from {LOCAL_QUEUE} to score_batch")
+
+
+class Scheduler(threading.Thread):
+    """EventBridge for the app's scheduled functions: fire each one every `interval` seconds."""
+
+    def __init__(self, app_module: Any, interval: float, stop: threading.Event) -> None:
+        super().__init__(name="scheduler", daemon=True)
+        from chalice.app import ScheduledEventConfig
+
+        self.handlers = [
+            (source.name, getattr(app_module, source.name))
+            for source in app_module.app.event_sources
+            if isinstance(source, ScheduledEventConfig)
+        ]
+        self._interval = interval
+        self._halt = stop
+
+    def run(self) -> None:
+        import uuid
+        from datetime import UTC, datetime
+
+        from sklambda.local.events import scheduled_event
+
+        while self.handlers and not self._halt.wait(self._interval):
+            for name, handler in self.handlers:
+                at = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+                event = scheduled_event(name, LOCAL_REGION, event_id=str(uuid.uuid4()), at=at)
+                _say(f"[schedule] firing {name}")
+                try:
+                    handler(event, None)
+                except Exception as exc:  # noqa: BLE001 - a failed run waits for the next one
+                    _say(f"[schedule] {name} failed: {exc}")
+
+
+def _say(text: str) -> None:
+    # Straight to the terminal: the forwarder in front of stdout is for the handlers' output.
+    terminal = sys.__stdout__
+    if terminal is not None:
+        terminal.write(text + "\n")
+        terminal.flush()
+
+
+def check_ports_free(host: str, ports: dict[str, int]) -> None:
+    """ConfigError naming the option to change when a port is already taken."""
+    import socket
+
+    for option, port in ports.items():
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError:
+                raise ConfigError(
+                    f"port {port} on {host} is in use (another `sklambda up`?); stop it, "
+                    f"or pick a free port with {option}"
+                ) from None
+
+
+def run_local_stack(
+    *,
+    api_port: int = 8000,
+    aws_port: int = 4566,
+    with_demo: bool = True,
+    host: str = "127.0.0.1",
+    monitor_every: float = 60.0,
+) -> None:
+    """Serve everything until interrupted."""
+    check_ports_free(host, {"--api-port": api_port})
+    check_ports_free("127.0.0.1", {"--aws-port": aws_port})
+    stop = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stop.set())
+    os.environ["SKLAMBDA_API_AUTH"] = "none"  # the local gateway has no API keys to check
+    with embedded_aws(aws_port) as clients:
+        resources = create_resources(clients)
+        from sklambda.local.logs import StdoutForwarder
+
+        # Before the app is imported: its logger keeps the stream it finds at import.
+        forwarder = StdoutForwarder(
+            sys.stdout, clients.client("cloudwatch"), clients.client("firehose"), LOCAL_STREAM
+        )
+        sys.stdout = forwarder
+        try:
+            import app as app_module
+
+            app_module.reset()
+            server = _start_http(app_module.app, host, api_port)
+            poller = QueuePoller(clients, resources.queue_url, app_module.score_batch, stop)
+            poller.start()
+            scheduler = Scheduler(app_module, monitor_every, stop)
+            scheduler.start()
+            names = ", ".join(name for name, _ in scheduler.handlers)
+            _say(
+                f"scheduled functions ({names}) fire every {monitor_every:g} s"
+                if names
+                else "no scheduled functions in the app yet"
+            )
+            if with_demo:
+                _say("training and registering the demo model 'churn'…")
+                metadata = register_demo_model(clients)
+                _say(f"registered churn version {metadata['version']}, promoted to champion")
+            _say(_banner(host, api_port, aws_port))
+            stop.wait()
+            _say("stopping…")
+            server.shutdown()
+            poller.join(timeout=5)
+        finally:
+            sys.stdout = sys.__stdout__
+    _say("stopped")
+
+
+def _start_http(app: Any, host: str, port: int) -> Any:
+    from chalice.config import Config
+    from chalice.local import create_local_server
+
+    server = create_local_server(
+        app, Config.create(chalice_stage="dev", app_name="sklambda"), host, port
+    )
+    thread = threading.Thread(target=server.server.serve_forever, name="http", daemon=True)
+    thread.start()
+    return server
+
+
+def _banner(host: str, api_port: int, aws_port: int) -> str:
+    api = f"http://{host}:{api_port}"
+    env = local_environment(aws_port)
+    exports = "\n".join(f"  export {k}={v}" for k, v in env.items())
+    return f"""
+sklambda is up.
+  HTTP API       {api}          (no auth locally)
+  embedded AWS   {env["AWS_ENDPOINT_URL"]}
+  data bucket    s3://{LOCAL_DATA_BUCKET}   models bucket  s3://{LOCAL_MODELS_BUCKET}
+
+In another shell:
+{exports}
+
+  curl -s {api}/models/{DEMO_MODEL}
+  sklambda models --output table
+  sklambda demo                                   # the whole tour against this stack
+  aws s3 cp customers.csv s3://{LOCAL_DATA_BUCKET}/batch/incoming/{DEMO_MODEL}/
+  aws --endpoint-url {env["AWS_ENDPOINT_URL"]} cloudwatch list-metrics --namespace sklambda
+
+Press Ctrl-C to stop."""

@@ -1,0 +1,261 @@
+"""`sklambda up` as a user runs it: a real process on free ports, driven over the network."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import joblib
+import pandas as pd
+import pytest
+
+from sklambda.sample_data import FEATURES, TARGET, churn_frame
+from tests.models import fitted_logreg, training_frame
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Stack:
+    def __init__(self, process: subprocess.Popen[str], api: str, env: dict[str, str]) -> None:
+        self.process = process
+        self.api = api
+        self.env = env
+
+    def client(self, service: str) -> Any:
+        return boto3.client(
+            service,
+            endpoint_url=self.env["AWS_ENDPOINT_URL"],
+            region_name="us-east-1",
+            aws_access_key_id="local",
+            aws_secret_access_key="local",
+        )
+
+    def cli(self, *argv: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-m", "sklambda.cli", *argv],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+
+
+@pytest.fixture(scope="module")
+def stack() -> Iterator[Stack]:
+    api_port, aws_port = free_port(), free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "SKLAMBDA_"))}
+    env.update(
+        {
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{aws_port}",
+            "AWS_ACCESS_KEY_ID": "local",
+            "AWS_SECRET_ACCESS_KEY": "local",
+            "AWS_DEFAULT_REGION": "us-east-1",
+            "SKLAMBDA_MODELS_BUCKET": "sklambda-models-local",
+            "SKLAMBDA_DATA_BUCKET": "sklambda-data-local",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "sklambda.cli",
+            "up",
+            "--api-port",
+            str(api_port),
+            "--aws-port",
+            str(aws_port),
+            "--no-demo",
+            "--monitor-every",
+            "2s",
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    api = f"http://127.0.0.1:{api_port}"
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            with urllib.request.urlopen(f"{api}/health", timeout=2) as response:
+                if response.status == 200:
+                    break
+        except OSError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            pytest.fail(
+                f"sklambda up did not come up:\n{process.stdout.read() if process.stdout else ''}"
+            )
+        time.sleep(0.3)
+    yield Stack(process, api, env)
+    if process.poll() is None:
+        process.kill()
+        process.wait(timeout=10)
+
+
+def post_json(url: str, body: Any) -> dict[str, Any]:
+    request = urllib.request.Request(
+        url,
+        data=json.dumps(body).encode(),
+        method="POST",
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read())
+
+
+def wait_for(get: Any, timeout: float = 60.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = get()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError("timed out")
+
+
+def manifest_of(s3: Any, key: str) -> Any:
+    try:
+        return json.loads(s3.get_object(Bucket="sklambda-data-local", Key=key)["Body"].read())
+    except s3.exceptions.NoSuchKey:
+        return None
+
+
+def test_the_whole_system_runs_locally_and_stops_cleanly(stack: Stack, tmp_path: Path) -> None:
+    model_file, train_file = tmp_path / "model.joblib", tmp_path / "train.csv"
+    joblib.dump(fitted_logreg(), model_file)
+    training_frame().to_csv(train_file, index=False)
+    registered = stack.cli(
+        "register", "churn", str(model_file), "--train-data", str(train_file), "--target", TARGET
+    )
+    assert registered.returncode == 0, registered.stderr
+    assert stack.cli("promote", "churn", "1").returncode == 0
+
+    record = churn_frame(1, seed=4, with_target=False)[FEATURES]
+    row = json.loads(record.to_json(orient="records"))[0]
+    body = post_json(f"{stack.api}/models/churn/predict", {"records": [row]})
+    assert body["model"] == {"name": "churn", "version": 1, "alias": "champion"}
+    assert 0.0 <= body["probabilities"][0]["1"] <= 1.0
+
+    s3 = stack.client("s3")
+    frame = churn_frame(150, seed=8, with_target=False)
+    s3.put_object(
+        Bucket="sklambda-data-local",
+        Key="batch/incoming/churn/by-boto3.csv",
+        Body=frame.to_csv(index=False).encode(),
+    )
+    manifest = wait_for(lambda: manifest_of(s3, "batch/scored/churn/by-boto3.csv.manifest.json"))
+    assert manifest["status"] == "succeeded" and manifest["rows"]["scored"] == 150
+    scored = pd.read_csv(
+        io.BytesIO(
+            s3.get_object(Bucket="sklambda-data-local", Key="batch/scored/churn/by-boto3.csv")[
+                "Body"
+            ].read()
+        )
+    )
+    assert len(scored) == 150 and "proba_1" in scored.columns
+
+    if shutil.which("aws"):
+        csv_file = tmp_path / "by-cli.csv"
+        frame.to_csv(csv_file, index=False)
+        copied = subprocess.run(
+            ["aws", "s3", "cp", str(csv_file), "s3://sklambda-data-local/batch/incoming/churn/"],
+            env=stack.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        assert copied.returncode == 0, copied.stderr
+        assert wait_for(lambda: manifest_of(s3, "batch/scored/churn/by-cli.csv.manifest.json"))
+
+    port = stack.api.rsplit(":", 1)[1]
+    aws_port = stack.env["AWS_ENDPOINT_URL"].rsplit(":", 1)[1]
+    demo = stack.cli("demo", "--api-port", port, "--aws-port", aws_port)
+    assert demo.returncode == 0, demo.stderr
+    assert "[7/7] done" in demo.stdout and "rows scored" in demo.stdout
+    assert "churn probability" in demo.stdout
+    assert "over a drift threshold: " in demo.stdout and "/models/churn/report" in demo.stdout
+
+    # The scheduled monitor runs on its own too, and its report is served over HTTP.
+    with urllib.request.urlopen(f"{stack.api}/models/churn/report", timeout=30) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/html")
+        assert b"<svg" in response.read()
+
+    cloudwatch = stack.client("cloudwatch")
+
+    def scored_records() -> float:
+        now = time.time()
+        result = cloudwatch.get_metric_data(
+            MetricDataQueries=[
+                {
+                    "Id": "r",
+                    "MetricStat": {
+                        "Metric": {
+                            "Namespace": "sklambda",
+                            "MetricName": "RecordsScored",
+                            "Dimensions": [
+                                {"Name": "Model", "Value": "churn"},
+                                {"Name": "Version", "Value": "1"},
+                                {"Name": "Consumer", "Value": "anonymous"},
+                            ],
+                        },
+                        "Period": 60,
+                        "Stat": "Sum",
+                    },
+                }
+            ],
+            StartTime=now - 3600,
+            EndTime=now + 60,
+        )
+        return sum(result["MetricDataResults"][0]["Values"])
+
+    assert wait_for(scored_records) >= 1
+
+    stack.process.send_signal(signal.SIGTERM)
+    assert stack.process.wait(timeout=30) == 0
+    output = stack.process.stdout.read() if stack.process.stdout else ""
+    assert "stopped" in output
+    assert "delivered" in output  # each event it hands over is logged
+    assert "[schedule] firing monitor_models" in output
+    children = subprocess.run(
+        ["pgrep", "-P", str(stack.process.pid)], capture_output=True, text=True, check=False
+    )
+    assert children.stdout.strip() == ""
+
+
+def test_up_refuses_a_port_that_is_taken_and_names_the_option(capsys) -> None:
+    from sklambda.cli import main
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        code = main(["up", "--api-port", str(port), "--aws-port", str(free_port()), "--no-demo"])
+
+    assert code == 2
+    err = capsys.readouterr().err
+    assert f"port {port}" in err and "--api-port" in err
