@@ -12,12 +12,12 @@ from chalice.app import Request
 
 from chalicelib import __version__
 from chalicelib.api import endpoint, reshape_framework_errors, route_auth
-from chalicelib.serving._server import ModelServer, RequestInfo
-from chalicelib.storage._clients import default_clients
+from chalicelib.serving import ModelServer, RequestInfo
+from chalicelib.storage import default_clients
 
 if TYPE_CHECKING:
-    from chalicelib.batch._scorer import BatchScorer
-    from chalicelib.monitoring._monitor import Monitor
+    from chalicelib.batch import BatchScorer
+    from chalicelib.monitoring import Monitor
 
 app = Chalice(app_name="sklambda")
 app.register_middleware(reshape_framework_errors, "http")
@@ -86,7 +86,7 @@ def health() -> dict[str, str]:
 @app.route("/models", methods=["GET"], **AUTH)
 @api
 def list_models(request: RequestInfo) -> dict[str, Any]:
-    from chalicelib.serving._catalog import list_models
+    from chalicelib.serving import list_models
 
     return {"models": list_models(server().registry)}
 
@@ -94,7 +94,7 @@ def list_models(request: RequestInfo) -> dict[str, Any]:
 @app.route("/models/{name}", methods=["GET"], **AUTH)
 @api
 def describe_model(request: RequestInfo, name: str) -> dict[str, Any]:
-    from chalicelib.serving._catalog import describe_model
+    from chalicelib.serving import describe_model
 
     query: Mapping[str, str] = current_request().query_params or {}
     return describe_model(server().registry, name, query.get("version"))
@@ -122,7 +122,7 @@ def predict(request: RequestInfo, name: str) -> dict[str, Any]:
 @api
 def feedback(request: RequestInfo, name: str) -> dict[str, Any]:
     from chalicelib.services import data_store
-    from chalicelib.serving._feedback import parse_feedback, store_feedback
+    from chalicelib.serving import parse_feedback, store_feedback
 
     server().state(name)  # 404 for unknown models before anything is written
     items = parse_feedback(current_request().raw_body)
@@ -149,7 +149,7 @@ def report(request: RequestInfo, name: str) -> Any:
     if wanted == "json":
         return monitor().latest_report(name)
     if wanted != "html":
-        from chalicelib.core._errors import InvalidInputError
+        from chalicelib.core import InvalidInputError
 
         raise InvalidInputError(f"format must be html or json, got {wanted!r}")
     return Response(
@@ -168,7 +168,7 @@ def report(request: RequestInfo, name: str) -> Any:
 @app.schedule(MONITOR_SCHEDULE)
 def monitor_models(event: Any) -> dict[str, Any]:
     """EventBridge → here: drift, accuracy and traffic of every model with a champion."""
-    from chalicelib.monitoring._monitor import MonitorRun
+    from chalicelib.monitoring import MonitorRun
 
     window = default_clients().settings.monitor_window_hours
     run = MonitorRun.from_schedule(event.event_id, event.time, window)
@@ -178,7 +178,7 @@ def monitor_models(event: Any) -> dict[str, Any]:
 @app.on_sqs_message(queue=BATCH_QUEUE, batch_size=5)
 def score_batch(event: Any) -> dict[str, Any]:
     """S3 → SQS → here: score each file named in the messages; report partial failures."""
-    from chalicelib.batch._scorer import handle_messages
+    from chalicelib.batch import handle_messages
 
     messages = [
         (

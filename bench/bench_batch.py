@@ -134,7 +134,7 @@ def child_naive(rows: int) -> dict[str, Any]:
 def child_sklambda(rows: int) -> dict[str, Any]:
     """The Lambda's batch scorer on the uploaded file, after a warm-up on a tiny one."""
     from chalicelib.services import batch_scorer
-    from chalicelib.storage._clients import AwsClients
+    from chalicelib.storage import AwsClients
 
     clients = AwsClients()
     scorer = batch_scorer(clients)
@@ -151,7 +151,7 @@ def child_sklambda(rows: int) -> dict[str, Any]:
 
 def object_event(s3: Any, key: str) -> Any:
     """The ObjectCreated event S3 would send for `key` as it is now."""
-    from chalicelib.batch._scorer import ObjectEvent
+    from chalicelib.batch import ObjectEvent
 
     head = s3.head_object(Bucket=DATA_BUCKET, Key=key)
     return ObjectEvent(
@@ -206,7 +206,7 @@ def free_port() -> int:
 
 def prepare(clients: Any, files: dict[int, Path]) -> None:
     """Buckets, the registered and promoted model, the warm-up file and the inputs."""
-    from chalicelib.registry._registry import open_registry
+    from chalicelib.registry import open_registry
     from sklambda.sample_data import FEATURES, TARGET, churn_frame, trained_reference_model
 
     for bucket in (MODELS_BUCKET, DATA_BUCKET):
@@ -375,8 +375,8 @@ def benchmark(sizes: list[int], repeats: int, naive_everywhere: bool, chunk: int
 
     from moto.server import ThreadedMotoServer
 
-    from chalicelib.core._config import Settings
-    from chalicelib.storage._clients import AwsClients
+    from chalicelib.core import Settings
+    from chalicelib.storage import AwsClients
 
     started = time.perf_counter()
     files = {rows: csv_file(rows) for rows in sizes}

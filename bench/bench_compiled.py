@@ -26,7 +26,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from chalicelib.scoring._compiled import compile_model  # noqa: E402
+from chalicelib.scoring import compile_model
 from sklambda.sample_data import FEATURES, churn_frame, trained_reference_model  # noqa: E402
 
 WARMUP_CALLS = 200

@@ -76,9 +76,9 @@ def percentile(samples: list[float], q: float) -> float:
 def warm(kinds: list[str], iterations: int) -> list[dict[str, Any]]:
     import pandas as pd
 
-    from chalicelib.core._config import reset_settings
-    from chalicelib.registry._registry import open_registry
-    from chalicelib.storage._clients import default_clients
+    from chalicelib.core import reset_settings
+    from chalicelib.registry import open_registry
+    from chalicelib.storage import default_clients
     from sklambda.sample_data import FEATURES, TARGET, churn_frame, trained_reference_model
 
     reset_settings()

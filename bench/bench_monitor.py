@@ -120,8 +120,8 @@ def write_capture(clients: Any, model: Any, records: int) -> list[tuple[str, Any
 
     import numpy as np
 
-    from chalicelib.core._ids import new_prediction_id
-    from chalicelib.serving._capture import capture_lines
+    from chalicelib.core import new_prediction_id
+    from chalicelib.serving import capture_lines
     from sklambda.sample_data import FEATURES, churn_frame
 
     frame = churn_frame(records, seed=1, with_target=False)[FEATURES]
@@ -175,8 +175,8 @@ def write_feedback(clients: Any, pairs: list[tuple[str, Any]]) -> int:
 
     import numpy as np
 
-    from chalicelib.serving._feedback import store_feedback
-    from chalicelib.storage._objects import ObjectStore
+    from chalicelib.serving import store_feedback
+    from chalicelib.storage import ObjectStore
 
     rng = np.random.default_rng(11)
     chosen = rng.choice(len(pairs), size=int(len(pairs) * FEEDBACK_SHARE), replace=False)
@@ -201,10 +201,9 @@ def write_feedback(clients: Any, pairs: list[tuple[str, Any]]) -> int:
 
 def setup(records: int) -> tuple[Any, Any, int]:
     """Buckets, the promoted champion, the capture and the feedback; (clients, registry, labels)."""
-    from chalicelib.core._config import Settings
-    from chalicelib.registry._artifacts import ModelCache
-    from chalicelib.registry._registry import open_registry
-    from chalicelib.storage._clients import AwsClients
+    from chalicelib.core import Settings
+    from chalicelib.registry import ModelCache, open_registry
+    from chalicelib.storage import AwsClients
     from sklambda.sample_data import TARGET, trained_reference_model
 
     settings = Settings(models_bucket=MODELS_BUCKET, data_bucket=DATA_BUCKET, region=REGION)
@@ -244,7 +243,7 @@ def prepare_sklambda(clients: Any, registry: Any) -> Any:
 def run_sklambda(monitor: Any, records: int) -> dict[str, Any]:
     from datetime import UTC, datetime, timedelta
 
-    from chalicelib.monitoring._monitor import MonitorRun
+    from chalicelib.monitoring import MonitorRun
 
     run = MonitorRun(
         f"bench-{records}", datetime.now(UTC) + timedelta(minutes=1), "schedule", WINDOW_HOURS

@@ -178,8 +178,8 @@ def register_reference_model(endpoint: str) -> tuple[str, str]:
     """Register and promote the reference churn model in moto; (model name, request body)."""
     import numpy as np
 
-    from chalicelib.core._config import reset_settings
-    from chalicelib.storage._clients import default_clients
+    from chalicelib.core import reset_settings
+    from chalicelib.storage import default_clients
     from sklambda.local.stack import DEMO_MODEL, register_demo_model
     from sklambda.sample_data import FEATURES, churn_frame
 

@@ -85,8 +85,7 @@ def child_retrain(csv: Path, champion_path: Path) -> dict[str, Any]:
     from sklearn.metrics import accuracy_score, log_loss, roc_auc_score
     from sklearn.model_selection import train_test_split
 
-    from chalicelib.stats._profiling import build_profile
-    from chalicelib.stats._schema import infer_signature
+    from chalicelib.stats import build_profile, infer_signature
     from sklambda.sample_data import FEATURES, TARGET
 
     champion = joblib.load(champion_path)

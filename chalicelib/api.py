@@ -15,9 +15,8 @@ from typing import Any
 
 from chalice import IAMAuthorizer, Response
 
-from chalicelib.core._errors import SklambdaError
-from chalicelib.core._observability import CLIENT_ERRORS, SERVER_ERRORS, logger, publish
-from chalicelib.serving._server import RequestInfo
+from chalicelib.core import CLIENT_ERRORS, SERVER_ERRORS, SklambdaError, logger, publish
+from chalicelib.serving import RequestInfo
 
 ENV_API_AUTH = "SKLAMBDA_API_AUTH"
 API_AUTH_MODES = ("api_key", "iam", "none")

@@ -5,23 +5,22 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from chalicelib.core._errors import ConfigError
-from chalicelib.registry._registry import Registry, open_registry
-from chalicelib.serving._capture import (
+from chalicelib.core import ConfigError
+from chalicelib.registry import Registry, open_registry
+from chalicelib.serving import (
     Capturer,
     CaptureSink,
     FirehoseCaptureSink,
     LogCaptureSink,
+    ModelServer,
     NoCaptureSink,
 )
-from chalicelib.serving._server import ModelServer
-from chalicelib.storage._clients import AwsClients
-from chalicelib.storage._objects import ObjectStore
+from chalicelib.storage import AwsClients, ObjectStore
 
 if TYPE_CHECKING:
-    from chalicelib.batch._scorer import BatchScorer
-    from chalicelib.monitoring._monitor import Monitor
-    from chalicelib.rollout._retraining import Retrainer
+    from chalicelib.batch import BatchScorer
+    from chalicelib.monitoring import Monitor
+    from chalicelib.rollout import Retrainer
 
 
 def capture_sink(clients: AwsClients) -> CaptureSink:
@@ -50,8 +49,7 @@ def model_server(clients: AwsClients, registry: Registry | None = None) -> Model
 
 def batch_scorer(clients: AwsClients) -> BatchScorer:
     """The batch scorer of the data bucket; refuses layouts where outputs re-trigger it."""
-    from chalicelib.batch._keys import BatchLayout
-    from chalicelib.batch._scorer import BatchScorer
+    from chalicelib.batch import BatchLayout, BatchScorer
 
     settings = clients.settings
     return BatchScorer(
@@ -94,11 +92,9 @@ def data_store(clients: AwsClients) -> ObjectStore:
 
 def monitor(clients: AwsClients, registry: Registry | None = None) -> Monitor:
     """The drift, accuracy and traffic monitor of the registry's models."""
-    from chalicelib.batch._keys import BatchLayout
-    from chalicelib.monitoring._metrics import put_metrics
-    from chalicelib.monitoring._monitor import Monitor
-    from chalicelib.monitoring._sources import MonitorSources
-    from chalicelib.rollout._retraining import Retrainer
+    from chalicelib.batch import BatchLayout
+    from chalicelib.monitoring import Monitor, MonitorSources, put_metrics
+    from chalicelib.rollout import Retrainer
 
     settings = clients.settings
     store = data_store(clients)
@@ -123,7 +119,7 @@ def monitor(clients: AwsClients, registry: Registry | None = None) -> Monitor:
 
 def retrainer(clients: AwsClients, registry: Registry | None = None) -> Retrainer:
     """Retraining behind the gate, from the data bucket's training prefix."""
-    from chalicelib.rollout._retraining import Retrainer
+    from chalicelib.rollout import Retrainer
 
     return Retrainer(
         registry or open_registry(clients),

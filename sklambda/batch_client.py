@@ -8,11 +8,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from chalicelib.batch._formats import format_of
-from chalicelib.batch._keys import BatchLayout, BatchTarget, job_id
-from chalicelib.core._errors import InvalidInputError, SklambdaError
-from chalicelib.registry._registry import check_model_name
-from chalicelib.storage._objects import ObjectMissing, ObjectStore, translate_aws_errors
+from chalicelib.batch import BatchLayout, BatchTarget, format_of, job_id
+from chalicelib.core import InvalidInputError, SklambdaError
+from chalicelib.registry import check_model_name
+from chalicelib.storage import ObjectMissing, ObjectStore, translate_aws_errors
 
 
 def incoming_key(layout: BatchLayout, model: str, path: str, selector: str | None) -> str:

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
-from chalicelib.core._errors import SklambdaError
+from chalicelib.core import SklambdaError
 
 EXIT_ERROR = 2
 Handler = Callable[[argparse.Namespace], Any]
@@ -56,7 +56,7 @@ def _logs_to_stderr(*, verbose: bool) -> Iterator[None]:
     """The services' structured logs: off the result's stdout, warnings only unless --debug."""
     import logging
 
-    from chalicelib.core._observability import logger
+    from chalicelib.core import logger
 
     handlers = [h for h in logger.handlers if isinstance(h, logging.StreamHandler)]
     streams = [h.setStream(sys.stderr) for h in handlers]
@@ -406,8 +406,8 @@ def _add_global_options(parser: argparse.ArgumentParser, *, defaults: bool) -> N
 
 # -- wiring ----------------------------------------------------------------------------------
 def _clients(args: argparse.Namespace) -> Any:
-    from chalicelib.core._config import Settings
-    from chalicelib.storage._clients import AwsClients
+    from chalicelib.core import Settings
+    from chalicelib.storage import AwsClients
 
     if args.profile:
         os.environ["AWS_PROFILE"] = args.profile
@@ -421,7 +421,7 @@ def _clients(args: argparse.Namespace) -> Any:
 
 
 def _registry(args: argparse.Namespace) -> Any:
-    from chalicelib.registry._registry import open_registry
+    from chalicelib.registry import open_registry
 
     return open_registry(_clients(args))
 
@@ -694,7 +694,7 @@ def merge_drift_thresholds(current: Any, changes: dict[str, Any]) -> dict[str, A
 
 
 def cmd_monitor(args: argparse.Namespace) -> Any:
-    from chalicelib.monitoring._monitor import MonitorRun
+    from chalicelib.monitoring import MonitorRun
     from chalicelib.services import monitor
 
     clients = _clients(args)
@@ -704,12 +704,12 @@ def cmd_monitor(args: argparse.Namespace) -> Any:
     if hours is None:
         hours = clients.settings.monitor_window_hours
     if hours < 1:
-        from chalicelib.core._errors import InvalidInputError
+        from chalicelib.core import InvalidInputError
 
         raise InvalidInputError(f"--window-hours must be 1 or more, got {hours}")
     outcome = service.run([args.name], MonitorRun.on_demand(hours))["models"][args.name]
     if outcome["status"] == "failed":
-        from chalicelib.core._errors import SklambdaError
+        from chalicelib.core import SklambdaError
 
         raise SklambdaError(f"monitor failed: {outcome['reason']}")
     report = service.latest_report(args.name)
@@ -872,7 +872,7 @@ def cmd_history(args: argparse.Namespace) -> Any:
 
 
 def cmd_batch(args: argparse.Namespace) -> Any:
-    from chalicelib.batch._keys import BatchLayout
+    from chalicelib.batch import BatchLayout
     from sklambda.batch_client import BatchClient, ProgressBar, incoming_key
 
     clients = _clients(args)
@@ -915,7 +915,7 @@ def cmd_batch(args: argparse.Namespace) -> Any:
         "duration_seconds": manifest.get("duration_seconds"),
     }
     if manifest["status"] != "succeeded":
-        from chalicelib.core._errors import SklambdaError
+        from chalicelib.core import SklambdaError
 
         raise SklambdaError(f"batch scoring failed: {manifest.get('reason')}")
     return summary
@@ -929,7 +929,7 @@ def cmd_demo(args: argparse.Namespace) -> Any:
 
 
 def cmd_up(args: argparse.Namespace) -> Any:
-    from chalicelib.core._errors import InvalidInputError
+    from chalicelib.core import InvalidInputError
     from sklambda.local.events import parse_interval
     from sklambda.local.stack import run_local_stack
 
@@ -965,7 +965,7 @@ def cmd_deploy(args: argparse.Namespace) -> Any:
 
 
 def cmd_destroy(args: argparse.Namespace) -> Any:
-    from chalicelib.core._errors import InvalidInputError
+    from chalicelib.core import InvalidInputError
     from sklambda.infra.deploy import destroy, stack_name
 
     name = stack_name(args.stage, args.stack_name)

@@ -18,7 +18,7 @@ import urllib.request
 from pathlib import Path
 from typing import Any
 
-from chalicelib.core._errors import SklambdaError
+from chalicelib.core import SklambdaError
 
 MODEL = "churn"
 
@@ -83,10 +83,10 @@ def _records(frame: Any) -> list[dict[str, Any]]:
 
 def run_demo(api: str, api_port: int, aws_port: int) -> dict[str, Any]:
     """Run the tour; a summary of what was made."""
-    from chalicelib.batch._keys import BatchLayout
-    from chalicelib.core._config import Settings
-    from chalicelib.registry._registry import open_registry
-    from chalicelib.storage._clients import AwsClients
+    from chalicelib.batch import BatchLayout
+    from chalicelib.core import Settings
+    from chalicelib.registry import open_registry
+    from chalicelib.storage import AwsClients
     from sklambda.batch_client import BatchClient, ProgressBar, incoming_key
     from sklambda.local.stack import local_environment
     from sklambda.sample_data import (
@@ -167,7 +167,7 @@ def run_demo(api: str, api_port: int, aws_port: int) -> dict[str, Any]:
     print(f"  {len(drifted):,} drifted records scored and captured, {len(feedback):,} labels sent")
 
     _step(6, "running the monitor now (it also runs on its schedule): drift, accuracy, report")
-    from chalicelib.monitoring._monitor import MonitorRun
+    from chalicelib.monitoring import MonitorRun
     from chalicelib.services import monitor
 
     service = monitor(clients, registry)

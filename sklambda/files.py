@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.core._errors import InvalidInputError
+from chalicelib.core import InvalidInputError
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -7,8 +7,8 @@ from typing import TYPE_CHECKING, Any
 from sklambda.output import render
 
 if TYPE_CHECKING:
-    from chalicelib.monitoring._monitor import Monitor
-    from chalicelib.registry._registry import Registry
+    from chalicelib.monitoring import Monitor
+    from chalicelib.registry import Registry
 
 
 def model_status(

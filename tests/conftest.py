@@ -6,10 +6,9 @@ from collections.abc import Iterator
 
 import pytest
 
-from chalicelib.core._config import Settings
-from chalicelib.registry._artifacts import ModelCache
-from chalicelib.registry._registry import Registry, open_registry
-from chalicelib.storage._clients import AwsClients
+from chalicelib.core import Settings
+from chalicelib.registry import ModelCache, Registry, open_registry
+from chalicelib.storage import AwsClients
 
 MODELS_BUCKET = "test-models"
 DATA_BUCKET = "test-data"

@@ -21,13 +21,12 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 from chalicelib.batch._keys import BatchTarget, parse_incoming_key
 from chalicelib.batch._split import plan_parts
-from chalicelib.core._errors import InvalidInputError
-from chalicelib.core._observability import logger
-from chalicelib.storage._objects import ObjectMissing, PreconditionFailed, translate_aws_errors
+from chalicelib.core import InvalidInputError, logger
+from chalicelib.storage import ObjectMissing, PreconditionFailed, translate_aws_errors
 
 if TYPE_CHECKING:
     from chalicelib.batch._scorer import BatchScorer, ObjectEvent
-    from chalicelib.scoring._scorer import Scorer
+    from chalicelib.scoring import Scorer
 
 CHUNK_MARKER = "sklambda_chunk"
 SPLITTABLE = ("csv", "jsonl")  # gzip cannot be entered mid-stream; Parquet parts don't concatenate
@@ -295,7 +294,7 @@ def _assemble(batch: BatchScorer, part_keys: list[str], key: str, head: bytes) -
             )
             return {"key": key, "etag": str(done["ETag"]).strip('"'), "assembled": "copy"}
         # Small parts (under S3's 5 MiB copy minimum) are streamed: little data by definition.
-        from chalicelib.storage._multipart import MultipartWriter
+        from chalicelib.storage import MultipartWriter
 
         writer = MultipartWriter(s3, bucket, key)
         writer.write(head)

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
-from chalicelib.core._errors import InvalidInputError
+from chalicelib.core import InvalidInputError
 
 if TYPE_CHECKING:
     import numpy.typing as npt

@@ -14,9 +14,8 @@ from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
 from chalicelib.batch._formats import format_of
-from chalicelib.core._config import Settings
-from chalicelib.core._errors import ConfigError, InvalidInputError
-from chalicelib.registry._registry import check_model_name
+from chalicelib.core import ConfigError, InvalidInputError, Settings
+from chalicelib.registry import check_model_name
 
 
 @dataclass(frozen=True)

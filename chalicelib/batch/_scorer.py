@@ -29,12 +29,10 @@ from chalicelib.batch._keys import (
     parse_incoming_key,
 )
 from chalicelib.batch._validation import check_columns, check_frame
-from chalicelib.core._errors import InvalidInputError, NotFoundError
-from chalicelib.core._observability import logger, publish
-from chalicelib.registry._registry import Registry
-from chalicelib.scoring._scorer import Scorer
-from chalicelib.storage._multipart import MultipartWriter
-from chalicelib.storage._objects import ObjectMissing, ObjectStore, PreconditionFailed
+from chalicelib.core import InvalidInputError, NotFoundError, logger, now_iso, parse_iso, publish
+from chalicelib.registry import Registry
+from chalicelib.scoring import Scorer
+from chalicelib.storage import MultipartWriter, ObjectMissing, ObjectStore, PreconditionFailed
 
 # Metric names (namespace sklambda, dimensions Model, Version, Submitter): chargeback.
 FILES = "BatchFiles"
@@ -112,12 +110,8 @@ def new_manifest(event: ObjectEvent, job: str | None = None) -> dict[str, Any]:
             "sequencer": event.sequencer,
             "submitter": event.submitter,
         },
-        "started_at": _now(),
+        "started_at": now_iso(),
     }
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class BatchScorer:
@@ -474,9 +468,9 @@ class BatchScorer:
         manifest["reason"] = failed
         manifest.setdefault("rows", {"read": 0, "scored": 0, "rejected": 0})
         manifest.setdefault("outputs", {"scored": None, "errors": None})
-        manifest["finished_at"] = _now()
+        manifest["finished_at"] = now_iso()
         if started is None:  # scored in parts, by several workers: wall clock since the start
-            begun = datetime.fromisoformat(manifest["started_at"].replace("Z", "+00:00"))
+            begun = parse_iso(manifest["started_at"])
             manifest["duration_seconds"] = round((datetime.now(UTC) - begun).total_seconds(), 3)
         else:
             manifest["duration_seconds"] = round(time.perf_counter() - started, 3)

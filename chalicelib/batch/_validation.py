@@ -23,15 +23,9 @@ import numpy as np
 import pandas as pd
 
 from chalicelib.batch._formats import NA_TEXT
-from chalicelib.core._errors import ConfigError, InvalidInputError
-from chalicelib.scoring._validation import (
-    _UNSEEN_SHOWN,
-    NON_FINITE,
-    UNKNOWN_CATEGORY_POLICIES,
-    _checker,
-    _Invalid,
-    _Unseen,
-)
+from chalicelib.core import ConfigError, InvalidInputError
+from chalicelib.scoring import NON_FINITE, UNKNOWN_CATEGORY_POLICIES
+from chalicelib.scoring._validation import _UNSEEN_SHOWN, _checker, _Invalid, _Unseen
 
 _NA_LIST = sorted(NA_TEXT)
 

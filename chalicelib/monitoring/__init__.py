@@ -1,1 +1,14 @@
-"""TODO"""
+"""The scheduled monitor: per model, drift, accuracy and traffic of the recent window, read
+from capture, batch files and feedback; its report, metrics and run claims.
+"""
+
+from typing import TYPE_CHECKING
+
+from chalicelib._lazy import lazy_exports
+
+if TYPE_CHECKING:  # what lazy_exports loads on first use
+    from chalicelib.monitoring._metrics import put_metrics
+    from chalicelib.monitoring._monitor import Monitor, MonitorRun
+    from chalicelib.monitoring._sources import MonitorSources
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, __file__)

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from chalicelib.core._observability import NAMESPACE
+from chalicelib.core import NAMESPACE
 
 # Metric names: contracts for alarms and dashboards.
 FEATURE_PSI = "FeatureDriftPSI"

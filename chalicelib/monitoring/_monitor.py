@@ -26,22 +26,24 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.core._errors import (
+from chalicelib.core import (
     InvalidInputError,
     NotFoundError,
     SklambdaError,
+    iso,
+    logger,
+    parse_iso,
+    predicted_at,
+    utc_now,
 )
-from chalicelib.core._ids import predicted_at
-from chalicelib.core._observability import logger
 from chalicelib.monitoring._metrics import failure_datapoint, report_datapoints
-from chalicelib.monitoring._reports import ReportStore, iso, utc_now
+from chalicelib.monitoring._reports import ReportStore
 from chalicelib.monitoring._sources import Feedback, MonitorSources, hours_between
 from chalicelib.monitoring._window import VersionWindow, traffic_summary
-from chalicelib.registry._registry import Registry
-from chalicelib.rollout._actions import Rollout
-from chalicelib.stats._drift import DriftThresholds, judge
-from chalicelib.stats._quality import quality
-from chalicelib.storage._objects import ObjectStore
+from chalicelib.registry import Registry
+from chalicelib.rollout import Rollout
+from chalicelib.stats import DriftThresholds, judge, quality
+from chalicelib.storage import ObjectStore
 
 REPORT_FORMAT = 1
 TREND_RUNS = 48  # runs of history carried in each report (two days at the hourly default)
@@ -49,7 +51,7 @@ TREND_RUNS = 48  # runs of history carried in each report (two days at the hourl
 MetricsSink = Callable[[list[dict[str, Any]]], None]
 
 if TYPE_CHECKING:
-    from chalicelib.rollout._retraining import Retrainer
+    from chalicelib.rollout import Retrainer
 
 
 @dataclass(frozen=True)
@@ -74,7 +76,7 @@ class MonitorRun:
     def from_schedule(cls, event_id: str, time: str, window_hours: int) -> MonitorRun:
         """A run for an EventBridge scheduled event (`id`, `time`)."""
         try:
-            at = datetime.fromisoformat(time.replace("Z", "+00:00")).astimezone(UTC)
+            at = parse_iso(time).astimezone(UTC)
         except (AttributeError, ValueError):
             at = utc_now()
         return cls(event_id or uuid.uuid4().hex, at, "schedule", window_hours)
@@ -120,7 +122,7 @@ class Monitor:
         self.publish_metrics = publish_metrics
         self.label_lookback = timedelta(days=label_lookback_days)
         if render_html is None:
-            from chalicelib.monitoring.report._html import render_report_html
+            from chalicelib.monitoring.report import render_report_html
 
             render_html = render_report_html
         self.render_html = render_html

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import re
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.core._errors import NotFoundError
-from chalicelib.core._observability import logger
-from chalicelib.storage._objects import ObjectMissing, ObjectStore, PreconditionFailed
+from chalicelib.core import NotFoundError, iso, logger, parse_time, utc_now
+from chalicelib.storage import ObjectMissing, ObjectStore, PreconditionFailed
 
 CLAIM_LEASE = timedelta(minutes=20)  # longer than the monitor's Lambda timeout (15 min)
 _EVENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -139,19 +138,3 @@ def no_report(name: str) -> NotFoundError:
         f"no monitor report for model {name!r} yet; the monitor writes one on its schedule, "
         f"or run it now: sklambda monitor {name}"
     )
-
-
-def parse_time(text: Any) -> datetime | None:
-    try:
-        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-
-
-def iso(moment: datetime, *, ms: bool = True) -> str:
-    spec = "milliseconds" if ms else "seconds"
-    return moment.astimezone(UTC).isoformat(timespec=spec).replace("+00:00", "Z")
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)

@@ -22,10 +22,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.batch._formats import format_of, read_chunks
-from chalicelib.core._observability import logger
-from chalicelib.serving._capture import parse_capture_line
-from chalicelib.storage._objects import ObjectMissing, ObjectStore
+from chalicelib.batch import format_of, read_chunks
+from chalicelib.core import logger
+from chalicelib.serving import parse_capture_line
+from chalicelib.storage import ObjectMissing, ObjectStore
 
 MANIFEST_SUFFIX = ".manifest.json"
 _GZIP_MAGIC = b"\x1f\x8b"

@@ -11,7 +11,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
-from chalicelib.stats._drift import FeatureDrift
+from chalicelib.stats import FeatureDrift
 
 _FLUSH_RECORDS = 5000  # capture records buffered before they are binned (vectorised adds)
 

@@ -1,1 +1,16 @@
-"""TODO"""
+"""The model registry in S3: immutable numbered versions, verified artifacts, aliases and
+their history, and the per-model serving config and retraining policy.
+"""
+
+from typing import TYPE_CHECKING
+
+from chalicelib._lazy import lazy_exports
+
+if TYPE_CHECKING:  # what lazy_exports loads on first use
+    from chalicelib.registry._aliases import CANARY, CHAMPION, SHADOW
+    from chalicelib.registry._artifacts import ModelCache
+    from chalicelib.registry._model_config import ModelConfig
+    from chalicelib.registry._policy import RetrainPolicy, better
+    from chalicelib.registry._registry import Registry, check_model_name, open_registry
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, __file__)

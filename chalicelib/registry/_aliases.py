@@ -20,7 +20,7 @@ import copy
 import re
 from typing import Any
 
-from chalicelib.core._errors import InvalidInputError, NotFoundError
+from chalicelib.core import InvalidInputError, NotFoundError
 
 CHAMPION = "champion"
 CANARY = "canary"

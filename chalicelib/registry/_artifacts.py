@@ -15,7 +15,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from typing import Any, TypeVar
 
-from chalicelib.core._errors import IntegrityError, VersionSkewError
+from chalicelib.core import IntegrityError, VersionSkewError
 
 T = TypeVar("T")
 

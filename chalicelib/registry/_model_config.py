@@ -6,8 +6,8 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from chalicelib.core._errors import InvalidInputError
-from chalicelib.scoring._validation import UNKNOWN_CATEGORY_POLICIES
+from chalicelib.core import InvalidInputError
+from chalicelib.scoring import UNKNOWN_CATEGORY_POLICIES
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ class ModelConfig:
             )
         if changed.entity_id_field is not None and not str(changed.entity_id_field).strip():
             raise InvalidInputError("entity_id_field must be a field name or unset")
-        from chalicelib.stats._drift import DriftThresholds
+        from chalicelib.stats import DriftThresholds
 
         # Stored as given (only what differs from the defaults), checked in full here.
         drift = dict(changed.drift_thresholds or {})

@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
-from chalicelib.core._errors import InvalidInputError
+from chalicelib.core import InvalidInputError
 
 ACTIONS = ("register", "canary", "promote")
 # Metrics the gate can compare, and which way is better.

@@ -17,10 +17,10 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.core._errors import ConflictError, InvalidInputError, NotFoundError
+from chalicelib.core import ConflictError, InvalidInputError, NotFoundError, iso, parse_iso, utc_now
 from chalicelib.registry import _aliases as alias_state
 from chalicelib.registry._artifacts import (
     ModelCache,
@@ -31,14 +31,13 @@ from chalicelib.registry._artifacts import (
 )
 from chalicelib.registry._model_config import ModelConfig
 from chalicelib.registry._policy import RetrainPolicy
-from chalicelib.stats._profiling import build_profile
-from chalicelib.stats._schema import infer_signature
-from chalicelib.storage._objects import ObjectMissing, ObjectStore, PreconditionFailed
+from chalicelib.stats import build_profile, infer_signature
+from chalicelib.storage import ObjectMissing, ObjectStore, PreconditionFailed
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from chalicelib.storage._clients import AwsClients
+    from chalicelib.storage import AwsClients
 
 METADATA_FORMAT = 1
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -55,10 +54,6 @@ def check_model_name(name: str) -> None:
             f"invalid model name {name!r}: use letters, digits, '.', '_' and '-', "
             "starting with a letter or digit, at most 128 characters"
         )
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True)
@@ -129,7 +124,7 @@ class Registry:
         profile = build_profile(estimator, training_frame, signature)
         artifact = serialize(estimator)
         actor = self._identity()
-        created_at = _iso(self._clock())
+        created_at = iso(self._clock())
         version = self._claim_version(name, actor, created_at)
         metadata = {
             "format": METADATA_FORMAT,
@@ -373,7 +368,7 @@ class Registry:
                 "was changed"
             )
         self._record_event(name, document.get("last_event"))
-        changed = change(document, self._identity(), _iso(self._clock()))
+        changed = change(document, self._identity(), iso(self._clock()))
         if changed is None:
             return document
         key = self._model_key(name, "aliases.json")
@@ -486,7 +481,7 @@ class Registry:
 
     def record_decision(self, name: str, decision: Mapping[str, Any]) -> dict[str, Any]:
         """Keep a retraining or rollout decision (what, why, by whom) in the model's history."""
-        at = _iso(self._clock())
+        at = iso(self._clock())
         event = {"at": at, "actor": self._identity(), **decision}
         stamp = at.replace("-", "").replace(":", "").replace(".", "")
         key = self._model_key(name, "decisions", f"{stamp}-{uuid.uuid4().hex[:8]}.json")
@@ -514,7 +509,7 @@ class Registry:
         except ObjectMissing:
             state, etag = {}, None
         if state.get("state") == "running":
-            started = datetime.fromisoformat(str(state["started_at"]).replace("Z", "+00:00"))
+            started = parse_iso(str(state["started_at"]))
             if (now - started).total_seconds() < float(state.get("lease_seconds", 0)):
                 raise ConflictError(
                     f"a retrain of {name!r} is already running (started {state['started_at']} "
@@ -525,7 +520,7 @@ class Registry:
             "state": "running",
             "trigger": trigger,
             "actor": self._identity(),
-            "started_at": _iso(now),
+            "started_at": iso(now),
             "lease_seconds": lease_seconds,
         }
         try:
@@ -543,7 +538,7 @@ class Registry:
         """Release the retrain lock, keeping when the last retrain ended and how."""
         key = self._model_key(name, "retrain.json")
         state = {k: v for k, v in lock.items() if k != "etag"}
-        state.update(state="idle", finished_at=_iso(self._clock()), last_result=dict(result))
+        state.update(state="idle", finished_at=iso(self._clock()), last_result=dict(result))
         with contextlib.suppress(PreconditionFailed):  # taken over meanwhile: theirs now
             self._store.put_json(key, state, if_match=lock["etag"])
 
@@ -590,10 +585,6 @@ def _describe_estimator(estimator: Any) -> dict[str, str]:
     }
 
 
-def _iso(moment: datetime) -> str:
-    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
 def _ranges(numbers: list[int]) -> str:
     """1,2,3,5 → '1-3, 5': short enough for an error message."""
     parts: list[str] = []
@@ -612,7 +603,7 @@ def open_registry(clients: AwsClients) -> Registry:
     """The registry of the configured models bucket, with the caller's identity resolved once."""
     from functools import cache
 
-    from chalicelib.storage._clients import caller_identity
+    from chalicelib.storage import caller_identity
 
     settings = clients.settings
     store = ObjectStore(clients.s3, settings.require_models_bucket())

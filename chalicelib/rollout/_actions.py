@@ -10,11 +10,8 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.core._errors import ConflictError, RetrainFailed
-from chalicelib.core._observability import logger
-from chalicelib.monitoring._reports import parse_time
-from chalicelib.registry._policy import RetrainPolicy
-from chalicelib.registry._registry import Registry
+from chalicelib.core import ConflictError, RetrainFailed, logger, parse_time
+from chalicelib.registry import Registry, RetrainPolicy
 from chalicelib.rollout._gating import RolloutDecision, VersionStats, judge_rollout
 
 if TYPE_CHECKING:

@@ -7,7 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from chalicelib.registry._policy import RetrainPolicy, better
+from chalicelib.registry import RetrainPolicy, better
 
 
 @dataclass(frozen=True)

@@ -18,13 +18,19 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.core._errors import ConflictError, InvalidInputError, RetrainFailed, SklambdaError
-from chalicelib.core._observability import logger
-from chalicelib.registry._policy import RetrainPolicy
-from chalicelib.registry._registry import Registry, utc_now
+from chalicelib.core import (
+    ConflictError,
+    InvalidInputError,
+    RetrainFailed,
+    SklambdaError,
+    logger,
+    parse_time,
+    utc_now,
+)
+from chalicelib.registry import Registry, RetrainPolicy
 from chalicelib.rollout._gating import Verdict, gate
-from chalicelib.stats._quality import quality
-from chalicelib.storage._objects import ObjectMissing, ObjectStore
+from chalicelib.stats import quality
+from chalicelib.storage import ObjectMissing, ObjectStore
 
 LOCK_LEASE_SECONDS = 20 * 60  # longer than a Lambda can run
 _READERS = (".csv", ".csv.gz", ".parquet", ".jsonl", ".json")
@@ -56,7 +62,7 @@ class Retrainer:
             return None
         state = self.registry.retrain_state(name)
         now = self.clock()
-        last = _time(state.get("started_at"))
+        last = parse_time(state.get("started_at"))
         if last is not None and now - last < timedelta(hours=policy.cooldown_hours):
             return None
         if policy.on_drift and champion.get("drift_detected"):
@@ -74,7 +80,7 @@ class Retrainer:
             )
         if policy.every_days:
             version = int(champion["version"])
-            created = _time(self.registry.get_metadata(name, version)["created_at"])
+            created = parse_time(self.registry.get_metadata(name, version)["created_at"])
             newest = max(t for t in (created, last) if t is not None) if created else last
             if newest is None or now - newest >= timedelta(days=policy.every_days):
                 return f"scheduled: every {policy.every_days:g} days"
@@ -320,15 +326,6 @@ def evaluate(estimator: Any, features: Any, actual: Any, task: str, classes: lis
         probabilities = [dict(zip(keys, row, strict=True)) for row in np.asarray(proba).tolist()]
     measured = quality(task, classes, list(actual), list(predicted), probabilities)
     return dict(measured["metrics"])
-
-
-def _time(text: Any) -> datetime | None:
-    if not text:
-        return None
-    try:
-        return datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        return None
 
 
 def _describe(exc: Exception) -> str:

@@ -1,1 +1,20 @@
-"""TODO"""
+"""Scoring one loaded model: records checked against its signature, then the compiled numpy
+path or the pipeline itself, with the same results. No boto3.
+"""
+
+from typing import TYPE_CHECKING
+
+from chalicelib._lazy import lazy_exports
+
+if TYPE_CHECKING:  # what lazy_exports loads on first use
+    from chalicelib.scoring._compiled import CompiledModel, compile_model
+    from chalicelib.scoring._scorer import Scorer, Scores
+    from chalicelib.scoring._validation import (
+        NON_FINITE,
+        UNKNOWN_CATEGORY_POLICIES,
+        Problem,
+        ValidatedRecords,
+        Validator,
+    )
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, __file__)

@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.core._errors import InvalidInputError
+from chalicelib.core import InvalidInputError
 from chalicelib.scoring._compiled import compile_model
 from chalicelib.scoring._validation import Validator
 

@@ -13,7 +13,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from chalicelib.core._errors import ConfigError, InvalidInputError
+from chalicelib.core import ConfigError, InvalidInputError
 
 UNKNOWN_CATEGORY_POLICIES = ("accept", "warn", "reject")
 

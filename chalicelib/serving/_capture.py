@@ -81,7 +81,7 @@ class Capturer:
         try:
             self._sink.send(capture_lines(records))
         except Exception:  # noqa: BLE001 - capture must never fail the request
-            from chalicelib.core._observability import logger
+            from chalicelib.core import logger
 
             logger.exception("inference capture failed")
             return False

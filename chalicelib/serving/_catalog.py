@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.registry._registry import Registry
+from chalicelib.registry import Registry
 from chalicelib.serving._server import parse_version
-from chalicelib.stats._schema import input_json_schema
+from chalicelib.stats import input_json_schema
 
 
 def _aliases(document: dict[str, Any]) -> dict[str, Any]:

@@ -7,8 +7,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from chalicelib.core._errors import InvalidInputError, PayloadTooLargeError
-from chalicelib.storage._objects import ObjectStore
+from chalicelib.core import InvalidInputError, PayloadTooLargeError, iso
+from chalicelib.storage import ObjectStore
 
 MAX_FEEDBACK_ITEMS = 10_000
 _EXAMPLE = '[{"prediction_id": "3f2a...", "actual": 1}]'
@@ -73,7 +73,7 @@ def store_feedback(
     consumer: str,
 ) -> str:
     """Write the items as JSON lines, one object per request; return its key."""
-    at = received.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+    at = iso(received)
     lines = [
         json.dumps({**item, "model": model, "received_at": at, "consumer": consumer})
         for item in items

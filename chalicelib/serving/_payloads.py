@@ -14,11 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.core._errors import (
-    InvalidInputError,
-    PayloadTooLargeError,
-    UnsupportedMediaTypeError,
-)
+from chalicelib.core import InvalidInputError, PayloadTooLargeError, UnsupportedMediaTypeError
 
 JSON_TYPE = "application/json"
 CSV_TYPE = "text/csv"

@@ -12,8 +12,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.core._errors import NotFoundError, NotReadyError
-from chalicelib.registry._aliases import CANARY, CHAMPION, SHADOW
+from chalicelib.core import NotFoundError, NotReadyError
+from chalicelib.registry import CANARY, CHAMPION, SHADOW
 
 
 @dataclass(frozen=True)

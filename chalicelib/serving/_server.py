@@ -9,25 +9,25 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
-from chalicelib.core._errors import InvalidInputError, NotFoundError, SklambdaError
-from chalicelib.core._ids import new_prediction_id
-from chalicelib.core._observability import (
+from chalicelib.core import (
     CAPTURE_FAILURES,
     LATENCY,
     RECORDS_SCORED,
     REQUEST_COUNT,
     SHADOW_FAILURES,
     UNKNOWN_CATEGORIES,
+    InvalidInputError,
+    NotFoundError,
+    SklambdaError,
     logger,
+    new_prediction_id,
+    now_iso,
     publish,
 )
-from chalicelib.registry._artifacts import ModelCache
-from chalicelib.registry._model_config import ModelConfig
-from chalicelib.registry._registry import Registry
-from chalicelib.scoring._scorer import Scorer, Scores
+from chalicelib.registry import ModelCache, ModelConfig, Registry
+from chalicelib.scoring import Scorer, Scores
 from chalicelib.serving._capture import Capturer
 from chalicelib.serving._deferred_imports import needs_pandas, pandas_deferred
 from chalicelib.serving._payloads import parse_payload
@@ -170,7 +170,7 @@ class ModelServer:
                     "latency_ms": round(request.elapsed_ms(), 3),
                     "consumer": request.consumer,
                     "request_id": request.request_id,
-                    "captured_at": _now_iso(),
+                    "captured_at": now_iso(),
                 }
             ]
         )
@@ -292,7 +292,7 @@ class ModelServer:
                             "error": error,
                             "consumer": request.consumer,
                             "request_id": request.request_id,
-                            "captured_at": _now_iso(),
+                            "captured_at": now_iso(),
                         }
                     ]
                 )
@@ -350,7 +350,7 @@ def _capture_records(
     latency_ms: float,
     request: RequestInfo,
 ) -> list[dict[str, Any]]:
-    at = _now_iso()
+    at = now_iso()
     probabilities: list[Any] = scores.probabilities or [None] * len(ids)
     return [
         {
@@ -372,7 +372,3 @@ def _capture_records(
             ids, rows, scores.predictions, probabilities, strict=True
         )
     ]
-
-
-def _now_iso() -> str:
-    return datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")

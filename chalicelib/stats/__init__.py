@@ -1,1 +1,32 @@
-"""TODO"""
+"""Statistics, pure: the input signature of a model, the reference profile of its training
+data, drift measures against it, and quality from joined ground truth. No boto3.
+"""
+
+from typing import TYPE_CHECKING
+
+from chalicelib._lazy import lazy_exports
+
+if TYPE_CHECKING:  # what lazy_exports loads on first use
+    from chalicelib.stats._drift import (
+        DriftThresholds,
+        FeatureDrift,
+        js_distance,
+        judge,
+        psi,
+        smoothed_shares,
+    )
+    from chalicelib.stats._profiling import (
+        bin_index,
+        build_profile,
+        categorical_profile,
+        numeric_profile,
+    )
+    from chalicelib.stats._quality import (
+        class_key,
+        classification_quality,
+        quality,
+        regression_quality,
+    )
+    from chalicelib.stats._schema import describe_column, infer_signature, input_json_schema
+
+__getattr__, __dir__, __all__ = lazy_exports(__name__, __file__)

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from chalicelib.core._errors import InvalidInputError
+from chalicelib.core import InvalidInputError
 from chalicelib.stats._profiling import bin_index
 
 NUMBER = "number"

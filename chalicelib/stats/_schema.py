@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.core._errors import InvalidInputError
+from chalicelib.core import InvalidInputError
 
 if TYPE_CHECKING:
     import pandas as pd

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.core._errors import AwsAccessError
+from chalicelib.core import AwsAccessError
 
 if TYPE_CHECKING:
     from datetime import datetime

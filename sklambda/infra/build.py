@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chalicelib.core._errors import ConfigError, SklambdaError
+from chalicelib.core import ConfigError, SklambdaError
 from sklambda.infra.resources import StageConfig, merge_template
 from sklambda.infra.template import finish
 

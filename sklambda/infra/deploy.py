@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from chalicelib.core._errors import ConfigError, InvalidInputError
+from chalicelib.core import ConfigError, InvalidInputError
 
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024  # function code + layers, unzipped
 SIZE_TARGET = 200 * 1024 * 1024

@@ -39,8 +39,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, cast
 
-from chalicelib.core._errors import AwsAccessError, SklambdaError
-from chalicelib.storage._objects import translate_aws_errors
+from chalicelib.core import AwsAccessError, SklambdaError
+from chalicelib.storage import translate_aws_errors
 
 if TYPE_CHECKING:
     from mypy_boto3_cloudformation import CloudFormationClient

@@ -13,7 +13,7 @@ import threading
 from collections.abc import Callable
 from typing import Any, TextIO
 
-from chalicelib.serving._capture import parse_capture_line
+from chalicelib.serving import parse_capture_line
 
 _UNITS = {"Milliseconds", "Seconds", "Count", "Bytes", "Percent", "None"}
 

@@ -19,9 +19,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.core._config import Settings, reset_settings
-from chalicelib.core._errors import ConfigError
-from chalicelib.storage._clients import AwsClients
+from chalicelib.core import ConfigError, Settings, reset_settings
+from chalicelib.storage import AwsClients
 
 LOCAL_MODELS_BUCKET = "sklambda-models-local"
 LOCAL_DATA_BUCKET = "sklambda-data-local"
@@ -86,7 +85,7 @@ def create_resources(clients: AwsClients) -> LocalResources:
             ),
         },
     )["QueueUrl"]
-    from chalicelib.batch._keys import BatchLayout
+    from chalicelib.batch import BatchLayout
 
     incoming = BatchLayout.from_settings(settings).incoming
     s3.put_bucket_notification_configuration(
@@ -119,7 +118,7 @@ def _queue_arn(sqs: Any, url: str) -> str:
 
 def register_demo_model(clients: AwsClients) -> dict[str, Any]:
     """Train the reference churn pipeline, register it and promote it to champion."""
-    from chalicelib.registry._registry import open_registry
+    from chalicelib.registry import open_registry
     from sklambda.sample_data import FEATURES, TARGET, churn_frame, trained_reference_model
 
     model, frame = trained_reference_model("hgb", n_rows=5000)

@@ -12,10 +12,10 @@ import pandas as pd
 import pytest
 from chalice.test import Client
 
-from chalicelib.core._config import reset_settings
-from chalicelib.registry._registry import Registry
-from chalicelib.serving._capture import parse_capture_line
-from chalicelib.storage._clients import AwsClients
+from chalicelib.core import reset_settings
+from chalicelib.registry import Registry
+from chalicelib.serving import parse_capture_line
+from chalicelib.storage import AwsClients
 from sklambda.sample_data import FEATURES, TARGET
 from tests.conftest import DATA_BUCKET, MODELS_BUCKET
 from tests.models import fitted_logreg, training_frame

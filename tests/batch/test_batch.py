@@ -12,12 +12,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from chalicelib.batch._keys import BatchLayout
-from chalicelib.batch._scorer import BatchScorer, JobInProgress, ObjectEvent
-from chalicelib.core._config import Settings, reset_settings
-from chalicelib.core._errors import ConfigError
-from chalicelib.registry._registry import Registry
-from chalicelib.storage._clients import AwsClients
+from chalicelib.batch import BatchLayout, BatchScorer, JobInProgress, ObjectEvent
+from chalicelib.core import ConfigError, Settings, reset_settings
+from chalicelib.registry import Registry
+from chalicelib.storage import AwsClients
 from sklambda.local.events import drain
 from sklambda.sample_data import FEATURES, TARGET, churn_frame
 from tests.app.test_api import emf_documents
@@ -200,7 +198,7 @@ def test_concurrent_duplicate_backs_off_while_the_first_holds_the_job(world: Bat
     scorer: BatchScorer = app_module.batch_scorer()
     with scorer.claim("unused"):  # sanity: claims are per job
         pass
-    from chalicelib.batch._keys import job_id
+    from chalicelib.batch import job_id
 
     job = job_id(event.bucket, event.key, event.version_id, event.etag)
     with scorer.claim(job), pytest.raises(JobInProgress):

@@ -15,15 +15,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from chalicelib.batch._formats import (
-    FORMATS,
-    Chunk,
-    ParquetWriter,
-    format_of,
-    read_chunks,
-    write_chunk,
-)
-from chalicelib.core._errors import InvalidInputError
+from chalicelib.batch import FORMATS, Chunk, ParquetWriter, format_of, read_chunks, write_chunk
+from chalicelib.core import InvalidInputError
 from sklambda.sample_data import churn_frame
 
 

@@ -10,11 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from chalicelib.batch._formats import read_chunks
-from chalicelib.batch._validation import FrameCheck, check_columns, check_frame
-from chalicelib.core._errors import ConfigError, InvalidInputError
-from chalicelib.scoring._validation import NON_FINITE, Validator
-from chalicelib.stats._schema import describe_column, infer_signature
+from chalicelib.batch import FrameCheck, check_columns, check_frame, read_chunks
+from chalicelib.core import ConfigError, InvalidInputError
+from chalicelib.scoring import NON_FINITE, Validator
+from chalicelib.stats import describe_column, infer_signature
 from sklambda.sample_data import (
     CATEGORICAL_FEATURES,
     FEATURES,
@@ -349,7 +348,7 @@ def test_an_empty_chunk() -> None:
 
 def test_read_check_write_round_trip() -> None:
     """A CSV with extra columns and bad rows: the good rows come back, inputs intact."""
-    from chalicelib.batch._formats import write_chunk
+    from chalicelib.batch import write_chunk
 
     _, features = churn_model()
     original = churn_frame(60, seed=4)

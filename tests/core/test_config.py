@@ -2,8 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.core._config import Settings
-from chalicelib.core._errors import ConfigError
+from chalicelib.core import ConfigError, Settings
 
 
 def test_defaults_are_sane_when_only_buckets_are_set() -> None:

@@ -1,7 +1,7 @@
 import uuid
 from datetime import UTC, datetime
 
-from chalicelib.core._ids import new_prediction_id, predicted_at
+from chalicelib.core import new_prediction_id, predicted_at
 
 
 def test_ids_are_rfc_uuid7_and_carry_their_time():

@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 import pytest
 
-from chalicelib.core._observability import logger
+from chalicelib.core import logger
 from sklambda.cli import main
 
 # The logger's handler is made on import; made under capsys it would keep a closed stream.

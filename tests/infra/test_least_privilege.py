@@ -40,12 +40,9 @@ import pytest
 from botocore.exceptions import ClientError
 from chalice.test import Client
 
-from chalicelib.core._config import reset_settings
-from chalicelib.core._errors import AwsAccessError
-from chalicelib.registry._artifacts import ModelCache
-from chalicelib.registry._registry import Registry, open_registry
-from chalicelib.storage._clients import AwsClients, default_clients
-from chalicelib.storage._objects import ObjectStore
+from chalicelib.core import AwsAccessError, reset_settings
+from chalicelib.registry import ModelCache, Registry, open_registry
+from chalicelib.storage import AwsClients, ObjectStore, default_clients
 from sklambda.local.events import drain, scheduled_event
 from sklambda.sample_data import FEATURES, TARGET, churn_frame
 from tests.conftest import DATA_BUCKET, MODELS_BUCKET, REGION

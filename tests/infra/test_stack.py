@@ -13,7 +13,7 @@ import boto3
 import pytest
 from botocore.stub import ANY, Stubber
 
-from chalicelib.storage._clients import AwsClients
+from chalicelib.storage import AwsClients
 from sklambda.infra import stack
 from sklambda.infra.stack import (
     StackError,

@@ -18,8 +18,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from chalicelib.batch._keys import decode_event_key
-from chalicelib.serving._capture import capture_lines
+from chalicelib.batch import decode_event_key
+from chalicelib.serving import capture_lines
 from sklambda.infra.build import build
 from sklambda.infra.resources import StageConfig, merge_template
 from sklambda.infra.template import wildcard_grants

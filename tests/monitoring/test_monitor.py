@@ -12,14 +12,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from chalicelib.monitoring._monitor import MonitorRun
-from chalicelib.registry._registry import Registry
+from chalicelib.monitoring import MonitorRun
+from chalicelib.registry import Registry
 from chalicelib.services import monitor as build_monitor
-from chalicelib.serving._capture import Capturer, LogCaptureSink
-from chalicelib.serving._feedback import store_feedback
-from chalicelib.serving._server import ModelServer, RequestInfo
-from chalicelib.storage._clients import AwsClients
-from chalicelib.storage._objects import ObjectStore
+from chalicelib.serving import Capturer, LogCaptureSink, ModelServer, RequestInfo, store_feedback
+from chalicelib.storage import AwsClients, ObjectStore
 from sklambda.local.events import scheduled_event
 from sklambda.sample_data import FEATURES, TARGET, churn_frame
 from tests.conftest import DATA_BUCKET
@@ -349,7 +346,7 @@ def test_canary_and_shadow_versions_are_monitored_beside_the_champion(
 def test_batch_files_scored_in_the_window_count_as_traffic(
     world: MonitorWorld, aws: AwsClients
 ) -> None:
-    from chalicelib.batch._scorer import ObjectEvent
+    from chalicelib.batch import ObjectEvent
     from chalicelib.services import batch_scorer
 
     frame = drifted_frame(n=500)
@@ -445,7 +442,7 @@ def api(aws: AwsClients, tmp_path):
     from chalice.test import Client
 
     import app as app_module
-    from chalicelib.core._config import reset_settings
+    from chalicelib.core import reset_settings
 
     (tmp_path / ".chalice").mkdir()
     (tmp_path / ".chalice" / "config.json").write_text('{"version": "2.0", "app_name": "t"}')

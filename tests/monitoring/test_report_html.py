@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.monitoring.report._html import render_report_html
+from chalicelib.monitoring.report import render_report_html
 
 CHROMIUM = Path("/usr/bin/chromium")
 HOSTILE = "<script>alert(1)</script>"

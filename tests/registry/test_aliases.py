@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.core._errors import InvalidInputError, NotFoundError
+from chalicelib.core import InvalidInputError, NotFoundError
 from chalicelib.registry import _aliases as aliases
 
 AT = "2026-01-01T00:00:00.000Z"

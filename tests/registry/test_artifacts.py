@@ -4,7 +4,7 @@ from unittest import mock
 
 import pytest
 
-from chalicelib.core._errors import IntegrityError, VersionSkewError
+from chalicelib.core import IntegrityError, VersionSkewError
 from chalicelib.registry import _artifacts as artifacts
 from tests.models import fitted_logreg
 

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.core._errors import InvalidInputError
-from chalicelib.registry._model_config import ModelConfig
+from chalicelib.core import InvalidInputError
+from chalicelib.registry import ModelConfig
 
 
 def test_defaults_warn_on_unknown_categories_and_capture_everything() -> None:

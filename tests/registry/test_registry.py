@@ -8,7 +8,7 @@ from unittest import mock
 
 import pytest
 
-from chalicelib.core._errors import (
+from chalicelib.core import (
     AwsAccessError,
     ConflictError,
     IntegrityError,
@@ -16,10 +16,8 @@ from chalicelib.core._errors import (
     NotFoundError,
     VersionSkewError,
 )
-from chalicelib.registry._artifacts import ModelCache
-from chalicelib.registry._registry import Registry, open_registry
-from chalicelib.storage._clients import AwsClients
-from chalicelib.storage._objects import ObjectStore
+from chalicelib.registry import ModelCache, Registry, open_registry
+from chalicelib.storage import AwsClients, ObjectStore
 from sklambda.sample_data import TARGET
 from tests.conftest import MODELS_BUCKET
 from tests.models import fitted_logreg, training_frame

@@ -1,8 +1,8 @@
 import pytest
 
-from chalicelib.core._errors import InvalidInputError
-from chalicelib.registry._policy import RetrainPolicy
-from chalicelib.rollout._gating import VersionStats, gate, judge_rollout
+from chalicelib.core import InvalidInputError
+from chalicelib.registry import RetrainPolicy
+from chalicelib.rollout import VersionStats, gate, judge_rollout
 
 
 def test_the_gate_needs_a_real_gain_on_the_primary_metric() -> None:

@@ -12,11 +12,11 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from chalicelib.core._errors import ConflictError, RetrainFailed
-from chalicelib.monitoring._monitor import MonitorRun
-from chalicelib.registry._registry import Registry
+from chalicelib.core import ConflictError, RetrainFailed
+from chalicelib.monitoring import MonitorRun
+from chalicelib.registry import Registry
 from chalicelib.services import retrainer
-from chalicelib.serving._server import RequestInfo
+from chalicelib.serving import RequestInfo
 from sklambda.sample_data import FEATURES, TARGET, churn_frame
 from tests.conftest import DATA_BUCKET, MODELS_BUCKET
 from tests.monitoring.test_monitor import MODEL, MonitorWorld, as_records

@@ -37,7 +37,7 @@ from sklearn.preprocessing import (
 from sklearn.tree import DecisionTreeClassifier
 from threadpoolctl import threadpool_limits
 
-from chalicelib.scoring._compiled import CompiledModel, compile_model
+from chalicelib.scoring import CompiledModel, compile_model
 from sklambda.sample_data import (
     CATEGORICAL_LEVELS,
     FEATURES,

@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from chalicelib.core._errors import InvalidInputError
-from chalicelib.scoring._scorer import Scorer
-from chalicelib.stats._schema import infer_signature
+from chalicelib.core import InvalidInputError
+from chalicelib.scoring import Scorer
+from chalicelib.stats import infer_signature
 from sklambda.sample_data import FEATURES, TARGET
 from tests.models import fitted_logreg, fitted_regressor, training_frame
 

@@ -9,15 +9,10 @@ from typing import Any
 import pandas as pd
 import pytest
 
-from chalicelib.core._errors import ConfigError, InvalidInputError
-from chalicelib.scoring._validation import (
-    UNKNOWN_CATEGORY_POLICIES,
-    Problem,
-    ValidatedRecords,
-    Validator,
-)
-from chalicelib.serving._payloads import parse_payload
-from chalicelib.stats._schema import describe_column, infer_signature
+from chalicelib.core import ConfigError, InvalidInputError
+from chalicelib.scoring import UNKNOWN_CATEGORY_POLICIES, Problem, ValidatedRecords, Validator
+from chalicelib.serving import parse_payload
+from chalicelib.stats import describe_column, infer_signature
 from sklambda.sample_data import FEATURES, TARGET, churn_frame, reference_pipeline
 
 

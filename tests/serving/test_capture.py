@@ -3,7 +3,7 @@ from __future__ import annotations
 import io
 import json
 
-from chalicelib.serving._capture import Capturer, LogCaptureSink, parse_capture_line
+from chalicelib.serving import Capturer, LogCaptureSink, parse_capture_line
 
 
 def test_log_sink_writes_one_marked_line_per_record() -> None:

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.core._errors import NotFoundError
-from chalicelib.registry._registry import Registry
-from chalicelib.serving._capture import Capturer, NoCaptureSink
-from chalicelib.serving._server import UNKNOWN_MODEL_TTL, ModelServer
+from chalicelib.core import NotFoundError
+from chalicelib.registry import Registry
+from chalicelib.serving import UNKNOWN_MODEL_TTL, Capturer, ModelServer, NoCaptureSink
 from sklambda.sample_data import TARGET
 from tests.models import fitted_logreg, training_frame
 

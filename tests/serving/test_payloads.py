@@ -8,12 +8,8 @@ from typing import Any
 
 import pytest
 
-from chalicelib.core._errors import (
-    InvalidInputError,
-    PayloadTooLargeError,
-    UnsupportedMediaTypeError,
-)
-from chalicelib.serving._payloads import ParsedPayload, parse_payload
+from chalicelib.core import InvalidInputError, PayloadTooLargeError, UnsupportedMediaTypeError
+from chalicelib.serving import ParsedPayload, parse_payload
 
 FEATURES = ["age", "plan", "tenure"]
 RECORDS = [

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from chalicelib.core._errors import NotFoundError, NotReadyError
-from chalicelib.serving._routing import Route, choose_route, entity_share
+from chalicelib.core import NotFoundError, NotReadyError
+from chalicelib.serving import Route, choose_route, entity_share
 
 CHAMPION_ONLY = {"champion": {"version": 3}}
 WITH_CANARY = {"champion": {"version": 3}, "canary": {"version": 4, "weight": 0.2}}

@@ -9,16 +9,17 @@ import numpy as np
 import pytest
 from scipy.stats import wasserstein_distance
 
-from chalicelib.core._errors import InvalidInputError
-from chalicelib.stats._drift import (
+from chalicelib.core import InvalidInputError
+from chalicelib.stats import (
     DriftThresholds,
     FeatureDrift,
+    categorical_profile,
     js_distance,
     judge,
+    numeric_profile,
     psi,
     smoothed_shares,
 )
-from chalicelib.stats._profiling import categorical_profile, numeric_profile
 
 LEVELS = ["Mailed check", "Electronic check", "Bank transfer", "Credit card"]
 MIX = [0.4, 0.3, 0.2, 0.1]

@@ -3,13 +3,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from chalicelib.stats._profiling import (
+from chalicelib.stats import (
     bin_index,
     build_profile,
     categorical_profile,
+    infer_signature,
     numeric_profile,
 )
-from chalicelib.stats._schema import infer_signature
 from sklambda.sample_data import CATEGORICAL_FEATURES, NUMERIC_FEATURES, TARGET
 from tests.models import fitted_logreg, fitted_regressor, training_frame
 

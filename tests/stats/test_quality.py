@@ -12,12 +12,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from chalicelib.stats._quality import (
-    class_key,
-    classification_quality,
-    quality,
-    regression_quality,
-)
+from chalicelib.stats import class_key, classification_quality, quality, regression_quality
 
 CLASSES = [0, 1]
 

@@ -3,8 +3,8 @@ from __future__ import annotations
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from chalicelib.core._errors import InvalidInputError
-from chalicelib.stats._schema import infer_signature
+from chalicelib.core import InvalidInputError
+from chalicelib.stats import infer_signature
 from sklambda.sample_data import CATEGORICAL_LEVELS, FEATURES, TARGET
 from tests.models import fitted_logreg, fitted_regressor, training_frame
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import joblib
 import pytest
 
-from chalicelib.storage._clients import AwsClients
+from chalicelib.storage import AwsClients
 from sklambda.cli import main
 from sklambda.sample_data import TARGET
 from tests.conftest import MODELS_BUCKET

@@ -15,6 +15,8 @@ from datetime import datetime
 from html import escape
 from typing import Any
 
+from chalicelib.core import parse_time
+
 DASH = "–"
 MAX_BARS = 16  # a chart shows at most this many bins; the rest are pooled in one row
 
@@ -968,7 +970,7 @@ def _metric_name(metric: Any) -> str:
 
 def _when(value: Any) -> str:
     """A timestamp as '23 Nov 2026, 10:00 UTC' (escaped text as is when not ISO 8601)."""
-    moment = _parse_time(value)
+    moment = parse_time(value)
     if moment is None:
         return _e(value) if value else DASH
     return moment.strftime("%d %b %Y, %H:%M UTC").lstrip("0")
@@ -976,15 +978,11 @@ def _when(value: Any) -> str:
 
 def _short_when(value: Any) -> str:
     """A timestamp as '23 Nov 10:00' for chart axes (not escaped: charts escape labels)."""
-    moment = _parse_time(value)
+    moment = parse_time(value)
     if moment is None:
         return _str(value)
     return moment.strftime("%d %b %H:%M").lstrip("0")
 
-
-def _parse_time(value: Any) -> datetime | None:
-    if not isinstance(value, str):
-        return None
     try:
         return datetime.fromisoformat(value)
     except ValueError:
