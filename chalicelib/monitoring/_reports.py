@@ -11,11 +11,18 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.core import NotFoundError, iso, logger, parse_time, utc_now
-from chalicelib.storage import ObjectMissing, ObjectStore, PreconditionFailed
+from chalicelib.storage import (
+    LeaseHeld,
+    ObjectMissing,
+    ObjectStore,
+    PreconditionFailed,
+    take_lease,
+)
 
 CLAIM_LEASE = timedelta(minutes=20)  # longer than the monitor's Lambda timeout (15 min)
 _EVENT_ID = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -36,24 +43,19 @@ class ReportStore:
 
     def claim(self, name: str, event_id: str) -> str | None:
         """The claim's ETag, or None when this event was (or is being) handled already."""
-        key = self._claim_key(name, event_id)
         claim = {"event_id": event_id, "status": "running", "started_at": iso(utc_now())}
+
+        def live(held: Mapping[str, Any]) -> bool:
+            # A run that died without finishing goes stale after the lease: taken over.
+            started = parse_time(held.get("started_at"))
+            fresh = started is not None and utc_now() - started < CLAIM_LEASE
+            return held.get("status") == "done" or fresh
+
         try:
-            return self.data.put_json(key, claim, if_none_match=True)
-        except PreconditionFailed:
-            pass
-        try:
-            existing, etag = self.data.get_json(key)
-        except ObjectMissing:  # released between our write and read: try once more
-            return self.data.put_json(key, claim, if_none_match=True)
-        started = parse_time(existing.get("started_at"))
-        fresh = started is not None and utc_now() - started < CLAIM_LEASE
-        if existing.get("status") == "done" or fresh:
-            logger.info("monitor run already handled", extra={"model": name, "claim": existing})
-            return None
-        try:  # a run that died without finishing: take it over
-            return self.data.put_json(key, claim, if_match=etag)
-        except PreconditionFailed:
+            key = self._claim_key(name, event_id)
+            return take_lease(self.data, key, lambda _: claim, live=live).etag
+        except LeaseHeld as held:
+            logger.info("monitor run already handled", extra={"model": name, "claim": held.holder})
             return None
 
     def release(self, name: str, event_id: str) -> None:
@@ -87,17 +89,11 @@ class ReportStore:
     def _point_latest(self, name: str, at: datetime, base: str) -> None:
         key = f"{self.prefix}{name}/latest.json"
         pointer = {"at": iso(at, ms=False), "json": f"{base}.json", "html": f"{base}.html"}
-        try:
-            current, etag = self.data.get_json(key)
-        except ObjectMissing:
-            current, etag = None, None
+        current, etag = self.data.read_json(key)
         if current and str(current.get("at", "")) > pointer["at"]:
             return  # a late retry of an older event must not hide a newer report
         try:
-            if etag is None:
-                self.data.put_json(key, pointer, if_none_match=True)
-            else:
-                self.data.put_json(key, pointer, if_match=etag)
+            self.data.replace_json(key, pointer, etag)
         except PreconditionFailed:
             logger.warning("latest report pointer changed meanwhile", extra={"model": name})
 

@@ -11,6 +11,7 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
     from chalicelib.registry._artifacts import ModelCache
     from chalicelib.registry._model_config import ModelConfig
     from chalicelib.registry._policy import RetrainPolicy, better
-    from chalicelib.registry._registry import Registry, check_model_name, open_registry
+    from chalicelib.registry._registry import Registry, open_registry
+    from chalicelib.registry._versions import check_model_name
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, __file__)

@@ -8,6 +8,7 @@ from chalicelib._lazy import lazy_exports
 
 if TYPE_CHECKING:  # what lazy_exports loads on first use
     from chalicelib.storage._clients import AwsClients, caller_identity, default_clients
+    from chalicelib.storage._leases import Lease, LeaseHeld, take_lease
     from chalicelib.storage._multipart import MultipartWriter
     from chalicelib.storage._objects import (
         ObjectMissing,

@@ -150,6 +150,21 @@ class ObjectStore:
         body = json.dumps(document, sort_keys=True, indent=1, default=str).encode()
         return self.put_bytes(key, body, content_type="application/json", **conditions)
 
+    def read_json(self, key: str) -> tuple[Any, str | None]:
+        """(document, etag) of `key`, or (None, None) when it is absent: the read half of
+        `replace_json`."""
+        try:
+            return self.get_json(key)
+        except ObjectMissing:
+            return None, None
+
+    def replace_json(self, key: str, document: Any, etag: str | None) -> str:
+        """Write `document` only if `key` is as it was read: unchanged since `etag`, or
+        still absent when `etag` is None. Its new ETag; PreconditionFailed otherwise."""
+        if etag is None:
+            return self.put_json(key, document, if_none_match=True)
+        return self.put_json(key, document, if_match=etag)
+
     def exists(self, key: str) -> bool:
         """Whether `key` exists."""
         from botocore.exceptions import ClientError

@@ -206,7 +206,7 @@ class Stack:
     def act_as(self, who: str) -> AwsClients:
         """Make the app's handlers run as `who`: a cold container with that role's credentials."""
         import app as app_module
-        from chalicelib.registry import _registry as registry_module
+        from chalicelib.registry import _versions as registry_module
 
         for name, value in self.keys[who].items():
             self.monkeypatch.setenv(name, value)

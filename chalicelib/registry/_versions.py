@@ -1,0 +1,308 @@
+"""Immutable numbered versions of every model: register, list, read, load verified.
+
+Layout under the models prefix (see docs/architecture.md):
+
+    <name>/versions/<n>/_claim.json     who took number n (written first, If-None-Match)
+    <name>/versions/<n>/model.joblib    the artifact
+    <name>/versions/<n>/profile.json    reference profile of the training data
+    <name>/versions/<n>/metadata.json   written last: a version exists once this exists
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from chalicelib.core import ConflictError, InvalidInputError, NotFoundError, iso, utc_now
+from chalicelib.registry._artifacts import (
+    ModelCache,
+    load_verified,
+    runtime_versions,
+    serialize,
+    sha256_hex,
+)
+from chalicelib.stats import build_profile, infer_signature
+from chalicelib.storage import ObjectMissing, ObjectStore, PreconditionFailed
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+METADATA_FORMAT = 1
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_CLAIM_ATTEMPTS = 50
+
+# Models loaded in this process, shared by every Registry (one per warm Lambda container).
+_model_cache = ModelCache()
+
+
+def check_model_name(name: str) -> None:
+    """Refuse names that cannot be an S3 folder and a URL path segment as they are."""
+    if not _NAME.match(name):
+        raise InvalidInputError(
+            f"invalid model name {name!r}: use letters, digits, '.', '_' and '-', "
+            "starting with a letter or digit, at most 128 characters"
+        )
+
+
+@dataclass(frozen=True)
+class LoadedModel:
+    """A verified, deserialized model version and its metadata."""
+
+    name: str
+    version: int
+    estimator: Any
+    metadata: dict[str, Any]
+
+
+class VersionStore:
+    """The versions of every model in one bucket and prefix; the base of `Registry`."""
+
+    def __init__(
+        self,
+        store: ObjectStore,
+        prefix: str = "models/",
+        *,
+        identity: Callable[[], str] = lambda: "unknown",
+        clock: Callable[[], datetime] = utc_now,
+        cache: ModelCache | None = None,
+    ) -> None:
+        self._store = store
+        self._prefix = prefix
+        self._identity = identity
+        self._clock = clock
+        self._cache = _model_cache if cache is None else cache
+
+    # -- keys ---------------------------------------------------------------------------
+    def _model_key(self, name: str, *parts: str) -> str:
+        return self._prefix + "/".join((name, *parts))
+
+    def _version_key(self, name: str, version: int, filename: str) -> str:
+        return self._model_key(name, "versions", str(version), filename)
+
+    def artifact_uri(self, name: str, version: int) -> str:
+        """s3:// URI of a version's artifact (for people, not for loading)."""
+        return f"s3://{self._store.bucket}/{self._version_key(name, version, 'model.joblib')}"
+
+    # -- versions -----------------------------------------------------------------------
+    def register(
+        self,
+        name: str,
+        estimator: Any,
+        training_frame: pd.DataFrame,
+        target: str,
+        *,
+        metrics: Mapping[str, float] | None = None,
+        description: str = "",
+        tags: Mapping[str, str] | None = None,
+        training_data_uri: str | None = None,
+        training_data_sha256: str | None = None,
+        parent_version: int | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Store a fitted estimator as the next version of `name`; return its metadata.
+
+        Everything is checked before anything is written, and the metadata is written last,
+        so a failure leaves no version behind.
+        """
+        check_model_name(name)
+        signature = infer_signature(estimator, training_frame, target)
+        metrics = _check_metrics(metrics)
+        if parent_version is not None:
+            self.get_metadata(name, parent_version)
+        profile = build_profile(estimator, training_frame, signature)
+        artifact = serialize(estimator)
+        actor = self._identity()
+        created_at = iso(self._clock())
+        version = self._claim_version(name, actor, created_at)
+        metadata = {
+            "format": METADATA_FORMAT,
+            "name": name,
+            "version": version,
+            "artifact": {
+                "file": "model.joblib",
+                "format": "joblib",
+                "sha256": sha256_hex(artifact),
+                "size_bytes": len(artifact),
+            },
+            "runtime": runtime_versions(),
+            "estimator": _describe_estimator(estimator),
+            **signature,
+            "metrics": metrics,
+            "training_data": {
+                "uri": training_data_uri,
+                "sha256": training_data_sha256 or frame_sha256(training_frame),
+                "rows": int(len(training_frame)),
+            },
+            "created_at": created_at,
+            "created_by": actor,
+            "parent_version": parent_version,
+            "description": description,
+            "tags": dict(tags or {}),
+            **dict(extra or {}),
+        }
+        written: list[str] = []
+        try:
+            for filename, write in (
+                (
+                    "model.joblib",
+                    lambda key: self._store.put_bytes(
+                        key, artifact, if_none_match=True, checksum_sha256=True
+                    ),
+                ),
+                (
+                    "profile.json",
+                    lambda key: self._store.put_json(key, profile, if_none_match=True),
+                ),
+                (
+                    "metadata.json",
+                    lambda key: self._store.put_json(key, metadata, if_none_match=True),
+                ),
+            ):
+                key = self._version_key(name, version, filename)
+                write(key)
+                written.append(key)
+        except BaseException:
+            self._abandon(name, version, written)
+            raise
+        return metadata
+
+    def _claim_version(self, name: str, actor: str, at: str) -> int:
+        """Take the next free version number; concurrent callers each get their own."""
+        numbers = self._version_numbers(name, committed_only=False)
+        candidate = max(numbers, default=0) + 1
+        for _ in range(_CLAIM_ATTEMPTS):
+            try:
+                self._store.put_json(
+                    self._version_key(name, candidate, "_claim.json"),
+                    {"claimed_by": actor, "claimed_at": at},
+                    if_none_match=True,
+                )
+                return candidate
+            except PreconditionFailed:
+                candidate += 1
+        raise ConflictError(
+            f"could not allocate a version number for {name!r}: too many registrations at once; "
+            "try again"
+        )
+
+    def _abandon(self, name: str, version: int, written: list[str]) -> None:
+        # Best effort: free the number and remove partial files. A crash here at worst leaves
+        # an unused claim, which only skips a number; metadata.json is never among `written`
+        # objects that stay, because it is the last write.
+        for key in [*reversed(written), self._version_key(name, version, "_claim.json")]:
+            with contextlib.suppress(Exception):  # the original error matters more
+                self._store.delete(key)
+
+    def _version_numbers(self, name: str, *, committed_only: bool = True) -> list[int]:
+        wanted = "metadata.json" if committed_only else None
+        prefix = self._model_key(name, "versions") + "/"
+        numbers = set()
+        for key in self._store.list_keys(prefix):
+            folder, _, filename = key[len(prefix) :].partition("/")
+            if folder.isdigit() and (wanted is None or filename == wanted):
+                numbers.add(int(folder))
+        return sorted(numbers)
+
+    def list_models(self) -> list[str]:
+        """Names of every model with at least one folder in the registry."""
+        return sorted(self._store.list_folders(self._prefix))
+
+    def list_versions(self, name: str, *, missing_ok: bool = False) -> list[int]:
+        """The committed versions of `name`, oldest first; NotFoundError for unknown models."""
+        check_model_name(name)
+        versions = self._version_numbers(name)
+        if not versions and not missing_ok:
+            raise self._unknown_model(name)
+        return versions
+
+    def get_metadata(self, name: str, version: int) -> dict[str, Any]:
+        """Metadata of one version; NotFoundError that names what exists otherwise."""
+        check_model_name(name)
+        try:
+            metadata, _ = self._store.get_json(self._version_key(name, version, "metadata.json"))
+        except ObjectMissing:
+            versions = self._version_numbers(name)
+            if not versions:
+                raise self._unknown_model(name) from None
+            raise NotFoundError(
+                f"model {name!r} has no version {version} (versions: {_ranges(versions)}); "
+                f"list them with `sklambda versions {name}`"
+            ) from None
+        return metadata
+
+    def get_profile(self, name: str, version: int) -> dict[str, Any]:
+        """The reference profile stored with a version."""
+        self.get_metadata(name, version)
+        profile, _ = self._store.get_json(self._version_key(name, version, "profile.json"))
+        return profile
+
+    def load(self, name: str, version: int, *, loader: Any = None) -> LoadedModel:
+        """Load a version, verified against its sha256 and versions; cached per process."""
+
+        def load_from_s3() -> LoadedModel:
+            metadata = self.get_metadata(name, version)
+            data, _ = self._store.get_bytes(self._version_key(name, version, "model.joblib"))
+            estimator = load_verified(
+                data,
+                metadata["artifact"]["sha256"],
+                metadata["runtime"],
+                loader=loader,
+                what=f"{name} version {version}",
+            )
+            return LoadedModel(name, version, estimator, metadata)
+
+        return self._cache.get_or_load(
+            (self._store.bucket, self._prefix, name, version), load_from_s3
+        )
+
+    def _unknown_model(self, name: str) -> NotFoundError:
+        return NotFoundError(
+            f"no model named {name!r} in the registry; list models with `sklambda models`"
+        )
+
+
+def frame_sha256(frame: pd.DataFrame) -> str:
+    """A content hash of a DataFrame, for training data given as a frame and not a file."""
+    import pandas as pd
+
+    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
+    header = ",".join(map(str, frame.columns)).encode()
+    return sha256_hex(header + hashed.tobytes())
+
+
+def _check_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
+    checked = {}
+    for key, value in (metrics or {}).items():
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise InvalidInputError(
+                f"metric {key!r} must be a number, got {value!r}; "
+                'pass metrics as JSON like {"auc": 0.91}'
+            )
+        checked[str(key)] = float(value)
+    return checked
+
+
+def _describe_estimator(estimator: Any) -> dict[str, str]:
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    return {
+        "class": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
+        "final_estimator": type(final).__name__,
+    }
+
+
+def _ranges(numbers: list[int]) -> str:
+    """1,2,3,5 → '1-3, 5': short enough for an error message."""
+    parts: list[str] = []
+    start = prev = numbers[0]
+    for n in [*numbers[1:], None]:
+        if n is not None and n == prev + 1:
+            prev = n
+            continue
+        parts.append(str(start) if start == prev else f"{start}-{prev}")
+        if n is not None:
+            start = prev = n
+    return ", ".join(parts)
