@@ -11,6 +11,7 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from chalicelib.registry import VersionMetadata
 from chalicelib.stats import FeatureDrift
 
 _FLUSH_RECORDS = 5000  # capture records buffered before they are binned (vectorised adds)
@@ -19,7 +20,7 @@ _FLUSH_RECORDS = 5000  # capture records buffered before they are binned (vector
 class VersionWindow:
     """Accumulates one version's traffic in the window against its reference profile."""
 
-    def __init__(self, version: int, metadata: Mapping[str, Any], profile: Mapping[str, Any]):
+    def __init__(self, version: int, metadata: VersionMetadata, profile: Mapping[str, Any]):
         self.version = version
         self.task: str = metadata.get("task") or "classification"
         self.classes: list[Any] = list(metadata.get("classes") or [])

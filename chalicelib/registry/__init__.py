@@ -7,8 +7,16 @@ from typing import TYPE_CHECKING
 from chalicelib._lazy import lazy_exports
 
 if TYPE_CHECKING:  # what lazy_exports loads on first use
-    from chalicelib.registry._aliases import CANARY, CHAMPION, SHADOW
+    from chalicelib.registry._aliases import (
+        CANARY,
+        CHAMPION,
+        SHADOW,
+        AliasEntry,
+        AliasesDocument,
+        AliasEvent,
+    )
     from chalicelib.registry._artifacts import ModelCache
+    from chalicelib.registry._metadata import VersionMetadata
     from chalicelib.registry._model_config import ModelConfig
     from chalicelib.registry._policy import RetrainPolicy, better
     from chalicelib.registry._registry import Registry, open_registry

@@ -14,6 +14,7 @@ from typing import Any
 
 from chalicelib.core import ConflictError, NotFoundError, iso
 from chalicelib.registry import _aliases as alias_state
+from chalicelib.registry._aliases import AliasesDocument, AliasEvent
 from chalicelib.registry._versions import VersionStore, check_model_name
 from chalicelib.storage import ObjectMissing, PreconditionFailed
 
@@ -35,11 +36,11 @@ class AliasBook(VersionStore):
             )
         return int(entry["version"])
 
-    def get_aliases(self, name: str) -> dict[str, Any]:
+    def get_aliases(self, name: str) -> AliasesDocument:
         """The aliases document of `name` (empty when no alias was ever set)."""
         return self._read_aliases(name)[0]
 
-    def _read_aliases(self, name: str) -> tuple[dict[str, Any], str | None]:
+    def _read_aliases(self, name: str) -> tuple[AliasesDocument, str | None]:
         check_model_name(name)
         try:
             document, etag = self._store.get_json(self._model_key(name, "aliases.json"))
@@ -56,7 +57,7 @@ class AliasBook(VersionStore):
         weight: float | None = None,
         reason: str = "",
         expected_revision: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> AliasesDocument:
         """Point `alias` at `version`; ConflictError if the aliases changed meanwhile.
 
         `expected_revision`: only if the aliases are still at that revision (what an
@@ -79,7 +80,7 @@ class AliasBook(VersionStore):
 
     def rollback(
         self, name: str, *, alias: str = alias_state.CHAMPION, reason: str = ""
-    ) -> dict[str, Any]:
+    ) -> AliasesDocument:
         """Move `alias` back to the version it pointed to before its last promotion."""
         self.list_versions(name)
         return self._change_aliases(
@@ -96,7 +97,7 @@ class AliasBook(VersionStore):
         alias: str,
         reason: str = "",
         expected_revision: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> AliasesDocument:
         """Remove a canary or shadow alias."""
         self.list_versions(name)
         return self._change_aliases(
@@ -110,9 +111,9 @@ class AliasBook(VersionStore):
     def _change_aliases(
         self,
         name: str,
-        change: Callable[[dict[str, Any], str, str], dict[str, Any] | None],
+        change: Callable[[AliasesDocument, str, str], AliasesDocument | None],
         expected_revision: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> AliasesDocument:
         document, etag = self._read_aliases(name)
         if expected_revision is not None and document.get("revision", 0) != expected_revision:
             raise ConflictError(
@@ -135,7 +136,7 @@ class AliasBook(VersionStore):
         self._record_event(name, changed["last_event"])
         return changed
 
-    def _record_event(self, name: str, event: dict[str, Any] | None) -> None:
+    def _record_event(self, name: str, event: AliasEvent | None) -> None:
         # Idempotent: the object for a revision is written once. Called again before the next
         # change, so a history write that failed after its alias move is repaired.
         if not event:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import copy
 import re
-from typing import Any
+from typing import NotRequired, TypedDict
 
 from chalicelib.core import InvalidInputError, NotFoundError
 
@@ -31,7 +31,39 @@ DEFAULT_CANARY_WEIGHT = 0.1
 _ALIAS_NAME = re.compile(r"^[a-z][a-z0-9-]{0,31}$")
 
 
-def empty_document() -> dict[str, Any]:
+class AliasEntry(TypedDict):
+    """Where one alias points, and the stack of versions it pointed to before."""
+
+    version: int
+    previous: list[int]
+    updated_at: str
+    updated_by: str
+    weight: NotRequired[float]  # the canary's share of traffic
+
+
+class AliasEvent(TypedDict):
+    """One alias move: what, who, when and why (also stored as history/<revision>.json)."""
+
+    action: str  # promote | rollback | remove
+    alias: str
+    from_version: int | None
+    to_version: int | None
+    actor: str
+    at: str
+    reason: str
+    weight: NotRequired[float]
+    revision: NotRequired[int]
+
+
+class AliasesDocument(TypedDict):
+    """aliases.json: every alias of one model, its revision and its last move."""
+
+    revision: int
+    aliases: dict[str, AliasEntry]
+    last_event: AliasEvent | None
+
+
+def empty_document() -> AliasesDocument:
     """The aliases document of a model that has never had an alias."""
     return {"revision": 0, "aliases": {}, "last_event": None}
 
@@ -64,7 +96,7 @@ def check_weight(alias: str, weight: float | None) -> float | None:
 
 
 def promote(
-    document: dict[str, Any],
+    document: AliasesDocument,
     *,
     alias: str,
     version: int,
@@ -72,7 +104,7 @@ def promote(
     actor: str,
     at: str,
     reason: str,
-) -> dict[str, Any] | None:
+) -> AliasesDocument | None:
     """The document with `alias` moved to `version`; None when it already points there."""
     check_alias_name(alias)
     weight = check_weight(alias, weight)
@@ -82,7 +114,12 @@ def promote(
     previous = list(current["previous"]) if current else []
     if current and current["version"] != version:
         previous.append(current["version"])
-    entry = {"version": version, "previous": previous, "updated_at": at, "updated_by": actor}
+    entry: AliasEntry = {
+        "version": version,
+        "previous": previous,
+        "updated_at": at,
+        "updated_by": actor,
+    }
     if weight is not None:
         entry["weight"] = weight
     return _with_change(
@@ -94,8 +131,8 @@ def promote(
 
 
 def rollback(
-    document: dict[str, Any], *, model: str, alias: str, actor: str, at: str, reason: str
-) -> dict[str, Any]:
+    document: AliasesDocument, *, model: str, alias: str, actor: str, at: str, reason: str
+) -> AliasesDocument:
     """The document with `alias` moved back to the version it pointed to before."""
     check_alias_name(alias)
     current = document["aliases"].get(alias)
@@ -111,7 +148,12 @@ def rollback(
             f"promote another version with `sklambda promote {model} VERSION --alias {alias}`"
         )
     *rest, target = current["previous"]
-    entry = {"version": target, "previous": rest, "updated_at": at, "updated_by": actor}
+    entry: AliasEntry = {
+        "version": target,
+        "previous": rest,
+        "updated_at": at,
+        "updated_by": actor,
+    }
     if "weight" in current:
         entry["weight"] = current["weight"]
     return _with_change(
@@ -123,8 +165,8 @@ def rollback(
 
 
 def remove(
-    document: dict[str, Any], *, model: str, alias: str, actor: str, at: str, reason: str
-) -> dict[str, Any]:
+    document: AliasesDocument, *, model: str, alias: str, actor: str, at: str, reason: str
+) -> AliasesDocument:
     """The document without `alias` (ends a canary or shadow; the champion cannot go)."""
     check_alias_name(alias)
     if alias == CHAMPION:
@@ -143,8 +185,8 @@ def remove(
 
 
 def _with_change(
-    document: dict[str, Any], *, alias: str, entry: dict[str, Any] | None, event: dict[str, Any]
-) -> dict[str, Any]:
+    document: AliasesDocument, *, alias: str, entry: AliasEntry | None, event: AliasEvent
+) -> AliasesDocument:
     changed = copy.deepcopy(document)
     changed["revision"] = document["revision"] + 1
     event["revision"] = changed["revision"]
@@ -159,14 +201,14 @@ def _with_change(
 def _event(
     action: str,
     alias: str,
-    current: dict[str, Any] | None,
+    current: AliasEntry | None,
     to_version: int | None,
     weight: float | None,
     actor: str,
     at: str,
     reason: str,
-) -> dict[str, Any]:
-    event: dict[str, Any] = {
+) -> AliasEvent:
+    event: AliasEvent = {
         "action": action,
         "alias": alias,
         "from_version": current["version"] if current else None,

@@ -13,14 +13,17 @@ import platform
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalicelib.core import IntegrityError, VersionSkewError
+
+if TYPE_CHECKING:
+    from chalicelib.registry._metadata import RuntimeVersions
 
 T = TypeVar("T")
 
 
-def runtime_versions() -> dict[str, str]:
+def runtime_versions() -> RuntimeVersions:
     """Versions of the libraries that decide whether a pickle loads here."""
     import joblib
     import numpy
@@ -48,7 +51,7 @@ def sha256_hex(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def check_compatible(recorded: Mapping[str, str], current: Mapping[str, str] | None = None) -> None:
+def check_compatible(recorded: Mapping[str, Any], current: Mapping[str, Any] | None = None) -> None:
     """Refuse a model whose scikit-learn major.minor (or numpy major) differs from ours."""
     current = runtime_versions() if current is None else current
     problems = []
@@ -71,7 +74,7 @@ def check_compatible(recorded: Mapping[str, str], current: Mapping[str, str] | N
 def load_verified(
     data: bytes,
     expected_sha256: str,
-    recorded_versions: Mapping[str, str],
+    recorded_versions: Mapping[str, Any],
     *,
     loader: Callable[[io.BytesIO], Any] | None = None,
     what: str = "model",

@@ -25,13 +25,13 @@ from chalicelib.registry._artifacts import (
     serialize,
     sha256_hex,
 )
+from chalicelib.registry._metadata import METADATA_FORMAT, EstimatorInfo, VersionMetadata
 from chalicelib.stats import build_profile, infer_signature
 from chalicelib.storage import ObjectMissing, ObjectStore, PreconditionFailed
 
 if TYPE_CHECKING:
     import pandas as pd
 
-METADATA_FORMAT = 1
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _CLAIM_ATTEMPTS = 50
 
@@ -55,7 +55,7 @@ class LoadedModel:
     name: str
     version: int
     estimator: Any
-    metadata: dict[str, Any]
+    metadata: VersionMetadata
 
 
 class VersionStore:
@@ -101,8 +101,8 @@ class VersionStore:
         training_data_uri: str | None = None,
         training_data_sha256: str | None = None,
         parent_version: int | None = None,
-        extra: Mapping[str, Any] | None = None,
-    ) -> dict[str, Any]:
+        retraining: Mapping[str, Any] | None = None,
+    ) -> VersionMetadata:
         """Store a fitted estimator as the next version of `name`; return its metadata.
 
         Everything is checked before anything is written, and the metadata is written last,
@@ -118,7 +118,7 @@ class VersionStore:
         actor = self._identity()
         created_at = iso(self._clock())
         version = self._claim_version(name, actor, created_at)
-        metadata = {
+        metadata: VersionMetadata = {
             "format": METADATA_FORMAT,
             "name": name,
             "version": version,
@@ -142,8 +142,9 @@ class VersionStore:
             "parent_version": parent_version,
             "description": description,
             "tags": dict(tags or {}),
-            **dict(extra or {}),
         }
+        if retraining is not None:
+            metadata["retraining"] = dict(retraining)
         written: list[str] = []
         try:
             for filename, write in (
@@ -219,7 +220,7 @@ class VersionStore:
             raise self._unknown_model(name)
         return versions
 
-    def get_metadata(self, name: str, version: int) -> dict[str, Any]:
+    def get_metadata(self, name: str, version: int) -> VersionMetadata:
         """Metadata of one version; NotFoundError that names what exists otherwise."""
         check_model_name(name)
         try:
@@ -286,7 +287,7 @@ def _check_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
     return checked
 
 
-def _describe_estimator(estimator: Any) -> dict[str, str]:
+def _describe_estimator(estimator: Any) -> EstimatorInfo:
     final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
     return {
         "class": f"{type(estimator).__module__}.{type(estimator).__qualname__}",

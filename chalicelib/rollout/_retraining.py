@@ -164,16 +164,14 @@ class Retrainer:
             tags={"origin": "retrain", "trigger": trigger},
             training_data_uri=uri,
             parent_version=champion,
-            extra={
-                "retraining": {
-                    "trigger": trigger,
-                    "reason": reason,
-                    "files": files,
-                    "rows": {"train": int(len(train)), "holdout": int(len(holdout))},
-                    "holdout_metrics": {"challenger": ours, "champion": theirs},
-                    "champion_version": champion,
-                    "gate": verdict.to_dict(),
-                }
+            retraining={
+                "trigger": trigger,
+                "reason": reason,
+                "files": files,
+                "rows": {"train": int(len(train)), "holdout": int(len(holdout))},
+                "holdout_metrics": {"challenger": ours, "champion": theirs},
+                "champion_version": champion,
+                "gate": verdict.to_dict(),
             },
         )
         version = int(registered["version"])

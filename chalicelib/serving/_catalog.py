@@ -4,12 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.registry import Registry
+from chalicelib.registry import AliasesDocument, Registry
 from chalicelib.serving._server import parse_version
 from chalicelib.stats import input_json_schema
 
 
-def _aliases(document: dict[str, Any]) -> dict[str, Any]:
+def _aliases(document: AliasesDocument) -> dict[str, Any]:
     return {
         alias: {k: entry[k] for k in ("version", "weight", "updated_at") if k in entry}
         for alias, entry in sorted(document["aliases"].items())

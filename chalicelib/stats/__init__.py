@@ -27,6 +27,12 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
         quality,
         regression_quality,
     )
-    from chalicelib.stats._schema import describe_column, infer_signature, input_json_schema
+    from chalicelib.stats._schema import (
+        Feature,
+        Signature,
+        describe_column,
+        infer_signature,
+        input_json_schema,
+    )
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, __file__)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from chalicelib.stats._schema import CATEGORY, to_json_scalar
+from chalicelib.stats._schema import CATEGORY, Signature, to_json_scalar
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -86,7 +86,7 @@ def categorical_profile(values: Sequence[Any]) -> dict[str, Any]:
     }
 
 
-def build_profile(estimator: Any, frame: pd.DataFrame, signature: dict[str, Any]) -> dict[str, Any]:
+def build_profile(estimator: Any, frame: pd.DataFrame, signature: Signature) -> dict[str, Any]:
     """The reference profile: every feature of the signature, and the training predictions."""
     names = [f["name"] for f in signature["features"]]
     features: dict[str, Any] = {}
@@ -105,7 +105,7 @@ def build_profile(estimator: Any, frame: pd.DataFrame, signature: dict[str, Any]
 
 
 def prediction_profile(
-    estimator: Any, inputs: pd.DataFrame, signature: dict[str, Any]
+    estimator: Any, inputs: pd.DataFrame, signature: Signature
 ) -> dict[str, Any]:
     """Distribution of the model's predictions on its training inputs.
 

@@ -6,7 +6,8 @@ each version's metadata; scoring validates records against it.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
 
 from chalicelib.core import InvalidInputError
 
@@ -20,6 +21,33 @@ MAX_LEVELS = 1000
 NUMBER = "number"
 BOOLEAN = "boolean"
 CATEGORY = "category"
+
+
+class Feature(TypedDict):
+    """One input column as registered: its kind, dtype, nullability and levels seen."""
+
+    name: str
+    type: str  # number | boolean | category
+    dtype: str
+    nullable: bool
+    levels: NotRequired[list[str] | None]  # categories; None when there were too many
+    n_levels: NotRequired[int]
+
+
+class Target(TypedDict):
+    """The target column: its name and kind."""
+
+    name: str
+    type: str
+
+
+class Signature(TypedDict):
+    """What a model reads and predicts: its features in order, target, task and classes."""
+
+    features: list[Feature]
+    target: Target
+    task: str  # classification | regression
+    classes: list[Any] | None
 
 
 def check_estimator(estimator: Any) -> None:
@@ -48,7 +76,7 @@ def check_estimator(estimator: Any) -> None:
         )
 
 
-def infer_signature(estimator: Any, frame: pd.DataFrame, target: str) -> dict[str, Any]:
+def infer_signature(estimator: Any, frame: pd.DataFrame, target: str) -> Signature:
     """The signature of `estimator` given the frame it was trained on and its target column."""
     from sklearn.base import is_classifier
 
@@ -62,17 +90,16 @@ def infer_signature(estimator: Any, frame: pd.DataFrame, target: str) -> dict[st
         raise InvalidInputError("the training data has no rows")
     names = feature_names(estimator, frame, target)
     features = [describe_column(name, frame[name]) for name in names]
-    signature: dict[str, Any] = {
-        "features": features,
-        "target": {"name": target, "type": column_type(frame[target])},
-    }
+    target_column: Target = {"name": target, "type": column_type(frame[target])}
     if is_classifier(estimator):
-        signature["task"] = "classification"
-        signature["classes"] = [to_json_scalar(c) for c in getattr(estimator, "classes_", [])]
-    else:
-        signature["task"] = "regression"
-        signature["classes"] = None
-    return signature
+        classes = [to_json_scalar(c) for c in getattr(estimator, "classes_", [])]
+        return {
+            "features": features,
+            "target": target_column,
+            "task": "classification",
+            "classes": classes,
+        }
+    return {"features": features, "target": target_column, "task": "regression", "classes": None}
 
 
 def feature_names(estimator: Any, frame: pd.DataFrame, target: str) -> list[str]:
@@ -115,10 +142,10 @@ def column_type(series: pd.Series) -> str:
     return CATEGORY
 
 
-def describe_column(name: str, series: pd.Series) -> dict[str, Any]:
+def describe_column(name: str, series: pd.Series) -> Feature:
     """One feature of the signature: name, type, nullability and, for categories, levels."""
     kind = column_type(series)
-    described: dict[str, Any] = {
+    described: Feature = {
         "name": name,
         "type": kind,
         "dtype": str(series.dtype),
@@ -139,7 +166,7 @@ def to_json_scalar(value: Any) -> Any:
     return value.item() if hasattr(value, "item") else value
 
 
-def input_json_schema(features: list[dict[str, Any]]) -> dict[str, Any]:
+def input_json_schema(features: Sequence[Feature]) -> dict[str, Any]:
     """A JSON Schema of one input record, for clients and documentation."""
     properties: dict[str, Any] = {}
     for feature in features:
@@ -149,9 +176,10 @@ def input_json_schema(features: list[dict[str, Any]]) -> dict[str, Any]:
             spec = {"type": ["boolean", "null"]}
         else:
             spec = {"type": ["string", "null"]}
-            if feature.get("levels") is not None:
-                spec["examples"] = feature["levels"][:20]
-                spec["x-levels-seen"] = feature["levels"]
+            levels = feature.get("levels")
+            if levels is not None:
+                spec["examples"] = levels[:20]
+                spec["x-levels-seen"] = levels
         properties[feature["name"]] = spec
     return {
         "type": "object",

@@ -17,10 +17,13 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.core import ConfigError, Settings, reset_settings
 from chalicelib.storage import AwsClients
+
+if TYPE_CHECKING:
+    from chalicelib.registry import VersionMetadata
 
 LOCAL_MODELS_BUCKET = "sklambda-models-local"
 LOCAL_DATA_BUCKET = "sklambda-data-local"
@@ -116,7 +119,7 @@ def _queue_arn(sqs: Any, url: str) -> str:
     return str(attributes["Attributes"]["QueueArn"])
 
 
-def register_demo_model(clients: AwsClients) -> dict[str, Any]:
+def register_demo_model(clients: AwsClients) -> VersionMetadata:
     """Train the reference churn pipeline, register it and promote it to champion."""
     from chalicelib.registry import open_registry
     from sklambda.sample_data import FEATURES, TARGET, churn_frame, trained_reference_model

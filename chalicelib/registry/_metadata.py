@@ -1,0 +1,56 @@
+"""metadata.json of a version: what was registered, from what, by whom, under which libraries.
+
+Written once at registration (last, so a version exists once it does) and never changed; the
+API's describe route, scoring, batch, the monitor and retraining all read it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NotRequired, TypedDict
+
+from chalicelib.stats import Signature
+
+METADATA_FORMAT = 1
+
+
+class ArtifactInfo(TypedDict):
+    """The model file: its name, serialization, sha256 and size."""
+
+    file: str
+    format: str
+    sha256: str
+    size_bytes: int
+
+
+# Functional form: the keys are not identifiers ("scikit-learn", "class").
+RuntimeVersions = TypedDict(
+    "RuntimeVersions", {"python": str, "scikit-learn": str, "numpy": str, "joblib": str}
+)
+EstimatorInfo = TypedDict("EstimatorInfo", {"class": str, "final_estimator": str})
+
+
+class TrainingData(TypedDict):
+    """Where the training data came from and its content hash."""
+
+    uri: str | None
+    sha256: str
+    rows: int
+
+
+class VersionMetadata(Signature):
+    """One registered version (the signature's fields are at the top level too)."""
+
+    format: int
+    name: str
+    version: int
+    artifact: ArtifactInfo
+    runtime: RuntimeVersions
+    estimator: EstimatorInfo
+    metrics: dict[str, float]
+    training_data: TrainingData
+    created_at: str
+    created_by: str
+    parent_version: int | None
+    description: str
+    tags: dict[str, str]
+    retraining: NotRequired[dict[str, Any]]  # versions made by retraining: trigger, gate, ...
