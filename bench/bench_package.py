@@ -4,11 +4,11 @@
         [--with-docstrings] [--env KEY=VALUE ...]
 
 Builds the package the way a deploy does (`chalice package --stage prod`), slims a copy with
-infra/bundle.py and compares the two:
+sklambda/infra/bundle.py and compares the two:
   size     zip and unzipped MiB (unzipped as Lambda counts it: the sum of the file sizes)
            against Lambda's 250 MiB limit for function code + layers and the 200 MiB target;
            the largest top-level packages; what each pruning rule removed.
-  imports  infra.bundle.verify_imports on both: the app, every public scikit-learn module,
+  imports  sklambda.infra.bundle.verify_imports on both: the app, every public scikit-learn module,
            pandas, fastparquet, and the native libraries run once. A failure in the slim
            package that the raw one does not have means pruning broke something: exit 1.
   cold     both unpacked into read-only directories (chmod -R a-w; as root that does not
@@ -26,7 +26,7 @@ infra/bundle.py and compares the two:
 Medians of --repeats runs; x_raw is slim / raw; cpu_s is the child's user + system CPU
 time, steadier than wall time on a busy machine (OpenMP threads spin while they wait, so it
 can exceed the wall time). --with-docstrings adds slim-docs: slim, but SciPy's bytecode keeps
-its docstrings (what infra/bundle.py's DOCSTRING_FREE buys). --env sets variables in every
+its docstrings (what sklambda/infra/bundle.py's DOCSTRING_FREE buys). --env sets variables in every
 cold run, over the stage's: OMP_NUM_THREADS=1 shows what OpenMP's thread start-up and
 spinning cost the first prediction (HistGradientBoosting predicts with OpenMP threads).
 """

@@ -11,7 +11,7 @@ with joblib.
 Every measured run is a fresh child process that loads the champion and imports everything
 first, so its peak RSS (VmHWM from /proc/self/status: on Linux ru_maxrss carries the spawning
 parent's peak across exec) is that run's alone. Two paths, alternating within each repeat:
-  retrain    the steps of chalicelib/retraining.py, done directly, each timed:
+  retrain    the steps of chalicelib/rollout/_retraining.py, done directly, each timed:
                read       pandas.read_csv of the local file
                fit        stratified 20 % holdout split (random_state=0), clone(champion).fit
                evaluate   champion and challenger: predict_proba on the holdout, accuracy,

@@ -1,4 +1,4 @@
-"""infra/bundle.py on a small synthetic deployment zip (no chalice package, no network)."""
+"""sklambda/infra/bundle.py on a small synthetic deployment zip (no chalice package, no network)."""
 
 from __future__ import annotations
 

@@ -134,7 +134,7 @@ class Stack:
         s3, sqs = root.s3, root.client("sqs")
         for bucket in (MODELS_BUCKET, DATA_BUCKET, OTHER_BUCKET):
             s3.create_bucket(Bucket=bucket)
-        for bucket in (MODELS_BUCKET, DATA_BUCKET):  # as infra/resources.py deploys them
+        for bucket in (MODELS_BUCKET, DATA_BUCKET):  # as sklambda/infra/resources.py deploys them
             s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
         dlq = sqs.create_queue(QueueName=f"{QUEUE}-dlq")["QueueUrl"]
         self.queue_url = sqs.create_queue(

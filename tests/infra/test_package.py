@@ -1,6 +1,6 @@
 """The real package of a stage, with its dependencies: what Lambda would unpack and import.
 
-Built by `infra.build` exactly as `sklambda deploy` builds it (Chalice downloads the
+Built by `sklambda.infra.build` exactly as `sklambda deploy` builds it (Chalice downloads the
 manylinux wheels for python3.12), then checked against Lambda's size limit and imported
 from the unpacked zip in a fresh interpreter that sees nothing else (`python -S`).
 """

@@ -1,7 +1,7 @@
 """The deployable template: what `sklambda deploy` would send to CloudFormation.
 
-Built by the same code as the deploy (`infra.build`), without the dependencies (the template
-does not depend on them), then linted, read like a reviewer would, and its plain
+Built by the same code as the deploy (`sklambda.infra.build`), without the dependencies (the
+template does not depend on them), then linted, read like a reviewer would, and its plain
 CloudFormation part deployed into moto to check the resources it makes.
 """
 
