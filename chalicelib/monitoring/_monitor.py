@@ -36,6 +36,14 @@ from chalicelib.core import (
     predicted_at,
     utc_now,
 )
+from chalicelib.monitoring._document import (
+    REPORT_FORMAT,
+    MonitorReport,
+    VersionReport,
+    previous_consecutive,
+    previous_version,
+    trend,
+)
 from chalicelib.monitoring._metrics import failure_datapoint, report_datapoints
 from chalicelib.monitoring._reports import ReportStore
 from chalicelib.monitoring._sources import Feedback, MonitorSources, hours_between
@@ -44,9 +52,6 @@ from chalicelib.registry import Registry
 from chalicelib.rollout import Rollout
 from chalicelib.stats import DriftThresholds, judge, quality
 from chalicelib.storage import ObjectStore
-
-REPORT_FORMAT = 1
-TREND_RUNS = 48  # runs of history carried in each report (two days at the hourly default)
 
 MetricsSink = Callable[[list[dict[str, Any]]], None]
 
@@ -112,7 +117,7 @@ class Monitor:
         reports_prefix: str,
         publish_metrics: MetricsSink,
         label_lookback_days: int = 14,
-        render_html: Callable[[dict[str, Any]], str] | None = None,
+        render_html: Callable[[MonitorReport], str] | None = None,
         retrainer: Retrainer | None = None,
     ) -> None:
         self.registry = registry
@@ -288,20 +293,20 @@ class Monitor:
         return {"status": "done", "report": key, "flagged": report["flagged"]}
 
     def _build_report(
-        self, job: _Job, run: MonitorRun, previous: dict[str, Any] | None
-    ) -> dict[str, Any]:
+        self, job: _Job, run: MonitorRun, previous: Mapping[str, Any] | None
+    ) -> MonitorReport:
         limits = job.thresholds
         entries = []
         for version, window in job.windows.items():
             measured, prediction = window.measure()
-            before = _previous_version(previous, version)
+            before = previous_version(previous, version)
             features = [
                 judge(
                     m,
                     limits.for_feature(m["name"]),
                     min_samples=limits.min_samples,
                     consecutive_needed=limits.consecutive_breaches,
-                    previous_consecutive=_previous_consecutive(before, m["name"]),
+                    previous_consecutive=previous_consecutive(before, m["name"]),
                 )
                 for m in measured
             ]
@@ -316,7 +321,7 @@ class Monitor:
                     ),
                 )
             entries.append(self._version_entry(job, window, features, prediction))
-        report = {
+        report: MonitorReport = {
             "format": REPORT_FORMAT,
             "model": job.name,
             "run": {
@@ -341,8 +346,9 @@ class Monitor:
                 "joined": len({pid for pid, _ in job.joined}),
                 "unusable_rows": job.feedback.unusable_rows,
             },
+            "trend": [],
         }
-        report["trend"] = _trend(previous, report)
+        report["trend"] = trend(previous, report)
         return report
 
     def _version_entry(
@@ -351,7 +357,7 @@ class Monitor:
         window: VersionWindow,
         features: list[dict[str, Any]],
         prediction: dict[str, Any] | None,
-    ) -> dict[str, Any]:
+    ) -> VersionReport:
         enough = [f for f in features if f["state"] != "not_enough_data"]
         drifted = [f for f in enough if f["state"] == "drifted"]
         detected = bool(drifted) or bool(prediction and prediction["state"] == "drifted")
@@ -411,41 +417,3 @@ class Monitor:
         except Exception:  # noqa: BLE001 - the log line above still records it
             logger.warning("could not count the monitor failure", extra={"model": name})
         return {"status": "failed", "reason": message}
-
-
-def _previous_version(previous: Mapping[str, Any] | None, version: int) -> dict[str, Any] | None:
-    for entry in (previous or {}).get("versions", []):
-        if entry.get("version") == version:
-            return dict(entry)
-    return None
-
-
-def _previous_consecutive(before: Mapping[str, Any] | None, feature: str) -> int:
-    for entry in (before or {}).get("features", []):
-        if entry.get("name") == feature:
-            return int(entry.get("consecutive") or 0)
-    return 0
-
-
-def _trend(previous: Mapping[str, Any] | None, report: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """The previous report's trend plus this run, at most TREND_RUNS long."""
-    point: dict[str, Any] = {"at": report["run"]["at"], "versions": {}}
-    for entry in report["versions"]:
-        prediction = entry.get("prediction") or {}
-        point["versions"][str(entry["version"])] = {
-            "samples": entry["traffic"]["total"],
-            "labelled": entry["quality"]["labelled"],
-            "drifted_share": entry["drifted_share"],
-            "prediction_psi": _psi_if_enough(prediction),
-            "features": {f["name"]: _psi_if_enough(f) for f in entry["features"]},
-            "quality": dict(entry["quality"].get("metrics", {})),
-        }
-    earlier = [p for p in (previous or {}).get("trend", []) if str(p.get("at", "")) < point["at"]]
-    return [*earlier, point][-TREND_RUNS:]
-
-
-def _psi_if_enough(feature: Mapping[str, Any]) -> float | None:
-    if not feature or feature.get("state") == "not_enough_data":
-        return None
-    value = feature.get("psi")
-    return None if value is None else float(value)

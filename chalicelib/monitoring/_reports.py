@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.core import NotFoundError, iso, logger, parse_time, utc_now
+from chalicelib.monitoring._document import MonitorReport
 from chalicelib.storage import (
     LeaseHeld,
     ObjectMissing,
@@ -78,7 +79,7 @@ class ReportStore:
             logger.warning("monitor claim was taken over", extra={"model": name})
 
     # -- reports --------------------------------------------------------------------------
-    def write(self, name: str, at: datetime, report: dict[str, Any], html: str) -> str:
+    def write(self, name: str, at: datetime, report: MonitorReport, html: str) -> str:
         """Store a run's report and page, then point `latest.json` at them; the JSON key."""
         base = f"{self.prefix}{name}/{at.strftime('%Y%m%dT%H%M%SZ')}"
         self.data.put_json(f"{base}.json", report)

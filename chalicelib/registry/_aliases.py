@@ -114,14 +114,7 @@ def promote(
     previous = list(current["previous"]) if current else []
     if current and current["version"] != version:
         previous.append(current["version"])
-    entry: AliasEntry = {
-        "version": version,
-        "previous": previous,
-        "updated_at": at,
-        "updated_by": actor,
-    }
-    if weight is not None:
-        entry["weight"] = weight
+    entry = _entry(version, previous, actor, at, weight)
     return _with_change(
         document,
         alias=alias,
@@ -148,14 +141,7 @@ def rollback(
             f"promote another version with `sklambda promote {model} VERSION --alias {alias}`"
         )
     *rest, target = current["previous"]
-    entry: AliasEntry = {
-        "version": target,
-        "previous": rest,
-        "updated_at": at,
-        "updated_by": actor,
-    }
-    if "weight" in current:
-        entry["weight"] = current["weight"]
+    entry = _entry(target, rest, actor, at, current.get("weight"))
     return _with_change(
         document,
         alias=alias,
@@ -182,6 +168,20 @@ def remove(
         entry=None,
         event=_event("remove", alias, current, None, None, actor, at, reason),
     )
+
+
+def _entry(
+    version: int, previous: list[int], actor: str, at: str, weight: float | None
+) -> AliasEntry:
+    entry: AliasEntry = {
+        "version": version,
+        "previous": previous,
+        "updated_at": at,
+        "updated_by": actor,
+    }
+    if weight is not None:
+        entry["weight"] = weight
+    return entry
 
 
 def _with_change(

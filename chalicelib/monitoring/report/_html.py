@@ -10,7 +10,7 @@ gaps in charts and "–" in tables.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from html import escape
 from typing import Any
@@ -112,7 +112,7 @@ footer dt{font-weight:600}footer dd{margin:0}
 """
 
 
-def render_report_html(report: dict[str, Any]) -> str:
+def render_report_html(report: Mapping[str, Any]) -> str:
     """One self-contained HTML page for a monitor report (format 1)."""
     model = _str(report.get("model")) or "model"
     run = _dict(report.get("run"))
