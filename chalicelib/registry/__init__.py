@@ -9,8 +9,12 @@ from chalicelib._lazy import lazy_exports
 if TYPE_CHECKING:  # what lazy_exports loads on first use
     from chalicelib.registry._aliases import CANARY, CHAMPION, SHADOW
     from chalicelib.registry._artifacts import ModelCache
-    from chalicelib.registry._model_config import ModelConfig
-    from chalicelib.registry._policy import RetrainPolicy, better
+    from chalicelib.registry._model_config import (
+        RESTORE_DEFAULT,
+        ModelConfig,
+        merge_drift_overrides,
+    )
+    from chalicelib.registry._policy import RetrainPolicy, better, merge_max_regression
     from chalicelib.registry._registry import Registry, check_model_name, open_registry
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, __file__)
