@@ -1,5 +1,6 @@
 """The scheduled monitor: per model, drift, accuracy and traffic of the recent window, read
-from capture, batch files and feedback; its report, metrics and run claims.
+from capture, batch files and feedback; its report, metrics and run claims; and the status of
+a model for operators.
 """
 
 from typing import TYPE_CHECKING
@@ -10,5 +11,6 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
     from chalicelib.monitoring._metrics import put_metrics
     from chalicelib.monitoring._monitor import Monitor, MonitorRun
     from chalicelib.monitoring._sources import MonitorSources
+    from chalicelib.monitoring._status import model_status
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, __file__)

@@ -17,8 +17,12 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
     )
     from chalicelib.registry._artifacts import ModelCache
     from chalicelib.registry._metadata import VersionMetadata
-    from chalicelib.registry._model_config import ModelConfig
-    from chalicelib.registry._policy import RetrainPolicy, better
+    from chalicelib.registry._model_config import (
+        RESTORE_DEFAULT,
+        ModelConfig,
+        merge_drift_overrides,
+    )
+    from chalicelib.registry._policy import RetrainPolicy, better, merge_max_regression
     from chalicelib.registry._registry import Registry, open_registry
     from chalicelib.registry._versions import check_model_name
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
-from typing import Any
+from typing import Any, Final
 
 from chalicelib.core import InvalidInputError
 from chalicelib.scoring import UNKNOWN_CATEGORY_POLICIES
@@ -69,3 +69,46 @@ class ModelConfig:
         drift = dict(changed.drift_thresholds or {})
         DriftThresholds().with_changes(drift)
         return replace(changed, capture_sample_rate=float(rate), drift_thresholds=drift)
+
+
+class _RestoreDefault:
+    """The type of RESTORE_DEFAULT."""
+
+    def __repr__(self) -> str:
+        return "RESTORE_DEFAULT"
+
+
+# A drift override's value that removes the override, so the default applies again.
+RESTORE_DEFAULT: Final = _RestoreDefault()
+
+
+def merge_drift_overrides(
+    current: Mapping[str, Any] | None, changes: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The stored drift overrides (`ModelConfig.drift_thresholds`) with `changes` applied.
+
+    Both have the stored shape, `{"psi": 0.25, "features": {"age": {"js": None}}}`. A value
+    replaces the override (None turns that metric off); RESTORE_DEFAULT removes it, and a
+    feature left without overrides is dropped.
+    """
+    merged = dict(current or {})
+    features = {name: dict(limits) for name, limits in (merged.get("features") or {}).items()}
+    for key, value in changes.items():
+        if key == "features":
+            for feature, limits in value.items():
+                entry = features.setdefault(feature, {})
+                for metric, limit in limits.items():
+                    if limit is RESTORE_DEFAULT:
+                        entry.pop(metric, None)
+                    else:
+                        entry[metric] = limit
+                if not entry:
+                    features.pop(feature)
+        elif value is RESTORE_DEFAULT:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    merged.pop("features", None)
+    if features:  # only what differs from the defaults is stored
+        merged["features"] = features
+    return merged

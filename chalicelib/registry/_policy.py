@@ -166,3 +166,16 @@ def _share(name: str, value: Any, *, low: float, high: float, open_low: bool = F
         raise InvalidInputError(
             f"{name} must be {bound} {low:g} and at most {high:g}, got {value!r}"
         )
+
+
+def merge_max_regression(
+    current: Mapping[str, float], changes: Mapping[str, float | None]
+) -> dict[str, float]:
+    """`current` secondary-metric tolerances with `changes` applied; None removes a metric."""
+    merged = dict(current)
+    for metric, tolerance in changes.items():
+        if tolerance is None:
+            merged.pop(metric, None)
+        else:
+            merged[metric] = tolerance
+    return merged

@@ -1,26 +1,28 @@
-"""`sklambda status`: what is live, at which weights, how it is doing, and what was decided."""
+"""One model's status for an operator: what is live, at which weights, how it is doing, what
+the policy says and what was decided. Read from the registry and the latest monitor report.
+"""
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sklambda.output import render
-
 if TYPE_CHECKING:
-    from chalicelib.monitoring import Monitor
-    from chalicelib.registry import Registry
+    from chalicelib.monitoring._monitor import Monitor
+    from chalicelib.registry import Registry, RetrainPolicy
+
+_LIVE_ALIASES = ("champion", "canary", "shadow")
 
 
 def model_status(
     registry: Registry, monitor: Monitor, name: str, *, decisions: int = 10
 ) -> dict[str, Any]:
-    """Everything an operator asks first about one model, from the registry and reports."""
+    """Everything an operator asks first about one model; the last `decisions` decisions."""
     registry.list_versions(name)  # NotFoundError naming the model
     aliases = registry.get_aliases(name).get("aliases", {})
     report = monitor.latest_report(name, missing_ok=True)
     seen = {e["version"]: e for e in (report or {}).get("versions", [])}
     live = []
-    for alias in ("champion", "canary", "shadow"):
+    for alias in _LIVE_ALIASES:
         entry = aliases.get(alias)
         if entry is None:
             continue
@@ -72,30 +74,7 @@ def model_status(
     }
 
 
-def status_text(status: dict[str, Any]) -> str:
-    """The status as a few titled tables, for --output table."""
-    policy, retrain = status["policy"], status["retrain"]
-    parts = [
-        f"{status['model']}: last monitor report {status['last_report'] or 'none yet'}",
-        "",
-        render(status["live"], "table"),
-        "",
-        "policy: "
-        + (
-            f"retrain when {policy['retrain_when']}; after the gate: {policy['after_gate']}"
-            if policy["set"]
-            else "none set (sklambda policy NAME ...): canaries are watched, never acted on"
-        ),
-        f"retrain: {retrain['state']}"
-        + (f", last started {retrain['started_at']}" if retrain["started_at"] else "")
-        + (f", {retrain['outcome']}" if retrain["outcome"] else ""),
-        "",
-        render(status["decisions"], "table", ["at", "action", "version", "outcome", "reason"]),
-    ]
-    return "\n".join(parts)
-
-
-def _triggers(policy: Any) -> str:
+def _triggers(policy: RetrainPolicy) -> str:
     found = []
     if policy.every_days:
         found.append(f"every {policy.every_days:g} days")

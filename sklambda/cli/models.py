@@ -1,0 +1,182 @@
+"""Registry commands that add and read versions: register, models, versions, describe."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sklambda.cli.command import command
+from sklambda.cli.factory import CliFactory
+from sklambda.cli.output import Result
+
+if TYPE_CHECKING:
+    from chalicelib.registry import VersionMetadata
+
+from sklambda.cli.params import JsonObject, KeyValue, PathType, argument, option
+
+
+@command("register", help="Register a fitted model as a new version.")
+@argument("name", help="model name, e.g. churn")
+@argument("model_file", type=PathType(), help="the fitted estimator, saved with joblib")
+@option(
+    "--train-data",
+    "--train",
+    "train_data",
+    type=PathType(),
+    required=True,
+    help="training data the model was fitted on (.csv, .csv.gz, .parquet)",
+)
+@option("--target", required=True, help="the target column in --train-data")
+@option("--metrics", type=JsonObject(), help="metrics as JSON, e.g. '{\"auc\": 0.91}'")
+@option("--description", default="", help="free text")
+@option("--tag", type=KeyValue(), multiple=True, metavar="K=V", help="a tag (repeatable)")
+@option(
+    "--parent",
+    "parent_version",
+    type=int,
+    help="the version this one was derived from",
+)
+def register(
+    factory: CliFactory,
+    name: str,
+    model_file: Path,
+    train_data: Path,
+    target: str,
+    metrics: dict[str, Any] | None,
+    description: str,
+    tag: tuple[tuple[str, str], ...],
+    parent_version: int | None,
+) -> Result:
+    # joblib and pandas load here, for this command only.
+    from sklambda.files import load_model_file, read_table
+
+    estimator = load_model_file(model_file)
+    frame, sha256 = read_table(train_data)
+    registry = factory.create_registry()
+    metadata = registry.register(
+        name,
+        estimator,
+        frame,
+        target,
+        metrics=metrics or {},
+        description=description,
+        tags=dict(tag),
+        training_data_uri=train_data.resolve().as_uri(),
+        training_data_sha256=sha256,
+        parent_version=parent_version,
+    )
+    return Result(
+        metadata,
+        table=lambda: version_summary(metadata, registry.artifact_uri(name, metadata["version"])),
+    )
+
+
+def version_summary(metadata: VersionMetadata, uri: str) -> dict[str, Any]:
+    """The facts of a version a table shows."""
+    return {
+        "name": metadata["name"],
+        "version": metadata["version"],
+        "task": metadata["task"],
+        "classes": metadata["classes"],
+        "features": len(metadata["features"]),
+        "target": metadata["target"]["name"],
+        "sha256": metadata["artifact"]["sha256"],
+        "size_bytes": metadata["artifact"]["size_bytes"],
+        "scikit-learn": metadata["runtime"]["scikit-learn"],
+        "metrics": metadata["metrics"],
+        "training_rows": metadata["training_data"]["rows"],
+        "created_at": metadata["created_at"],
+        "created_by": metadata["created_by"],
+        "artifact": uri,
+    }
+
+
+@command("models", help="List models with their latest version and aliases.")
+def models(factory: CliFactory) -> Result:
+    registry = factory.create_registry()
+    rows = []
+    for name in registry.list_models():
+        versions = registry.list_versions(name, missing_ok=True)
+        if not versions:
+            continue
+        aliases = registry.get_aliases(name)["aliases"]
+        rows.append(
+            {
+                "name": name,
+                "versions": len(versions),
+                "latest": versions[-1],
+                "champion": _alias_version(aliases, "champion"),
+                "canary": _alias_version(aliases, "canary"),
+                "shadow": _alias_version(aliases, "shadow"),
+            }
+        )
+    return Result(rows, columns=["name", "versions", "latest", "champion", "canary", "shadow"])
+
+
+def _alias_version(aliases: dict[str, Any], alias: str) -> Any:
+    entry = aliases.get(alias)
+    if entry is None:
+        return None
+    return f"{entry['version']}@{entry['weight']:g}" if "weight" in entry else entry["version"]
+
+
+@command("versions", help="List the versions of a model.")
+@argument("name", help="model name")
+def versions(factory: CliFactory, name: str) -> Result:
+    registry = factory.create_registry()
+    by_version: dict[int, list[str]] = {}
+    for alias, entry in registry.get_aliases(name)["aliases"].items():
+        by_version.setdefault(entry["version"], []).append(alias)
+    rows = []
+    for version in registry.list_versions(name):
+        metadata = registry.get_metadata(name, version)
+        rows.append(
+            {
+                "version": version,
+                "aliases": ",".join(sorted(by_version.get(version, []))) or None,
+                "created_at": metadata["created_at"],
+                "created_by": metadata["created_by"],
+                "sha256": metadata["artifact"]["sha256"][:12],
+                "metrics": metadata["metrics"] or None,
+                "description": metadata["description"] or None,
+            }
+        )
+    columns = ["version", "aliases", "created_at", "created_by", "sha256", "metrics", "description"]
+    return Result(rows, columns=columns)
+
+
+@command(
+    "describe",
+    help="Show a version's metadata and input schema.",
+    exclusive=[("version", "alias")],
+)
+@argument("name", help="model name")
+@option("--version", type=int, help="default: the champion, else the latest")
+@option("--alias", help="describe the version this alias points to")
+def describe(factory: CliFactory, name: str, version: int | None, alias: str | None) -> Result:
+    registry = factory.create_registry()
+    document = registry.get_aliases(name)
+    if version is not None:
+        chosen = version
+    elif alias:
+        chosen = registry.resolve(name, alias=alias)
+    elif "champion" in document["aliases"]:
+        chosen = document["aliases"]["champion"]["version"]
+    else:
+        chosen = registry.list_versions(name)[-1]
+    metadata = registry.get_metadata(name, chosen)
+    pointing = sorted(a for a, e in document["aliases"].items() if e["version"] == chosen)
+
+    def table() -> dict[str, Any]:
+        summary = version_summary(metadata, registry.artifact_uri(name, chosen))
+        summary["aliases"] = ",".join(pointing) or None
+        summary["description"] = metadata["description"] or None
+        summary["tags"] = metadata["tags"] or None
+        summary["parent_version"] = metadata["parent_version"]
+        summary["inputs"] = ", ".join(f"{f['name']}:{f['type']}" for f in metadata["features"])
+        return summary
+
+    return Result({**metadata, "aliases": pointing}, table=table)
+
+
+COMMANDS = [register, models, versions, describe]
