@@ -44,6 +44,8 @@ class Text:
 
 @dataclass(frozen=True, slots=True)
 class Line:
+    """An axis, a grid line or a threshold, styled by `css`."""
+
     kind: ClassVar[str] = "line"
     css: str
     x1: float
@@ -68,6 +70,8 @@ class Rect:
 
 @dataclass(frozen=True, slots=True)
 class Circle:
+    """A dot on a line: a lone run, the latest run, or a run over the threshold."""
+
     kind: ClassVar[str] = "circle"
     cx: float
     cy: float
