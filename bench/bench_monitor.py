@@ -27,7 +27,7 @@ Timed, one variant per child:
              profile's bin edges (outer bins open, as the monitor's) or value_counts for
              categories: the naive approach, whose memory grows with N.
 Before the timer: setup done, the generated data freed, gc and malloc_trim, the monitor built
-and the modules it imports lazily (sklearn.metrics, report_html) and the CloudWatch client
+and the modules it imports lazily (sklearn.metrics, the HTML report) and the CloudWatch client
 loaded. Peak RSS is the timed part's own: /proc/self/clear_refs resets VmHWM just before the
 timer. peak_rss_mib therefore still counts what every variant holds alike (moto's copy of the
 capture, the model, the interpreter); added_mib is the peak over the RSS at the start.
@@ -233,9 +233,10 @@ def capture_keys(s3: Any) -> list[str]:
 def prepare_sklambda(clients: Any, registry: Any) -> Any:
     import sklearn.metrics  # noqa: F401 - quality imports it on first use
 
-    import chalicelib.monitoring.report._html  # noqa: F401
+    from chalicelib.monitoring.report import render_report_html
     from chalicelib.services import monitor
 
+    render_report_html({})  # loads Jinja2 and compiles the report's templates, once per process
     clients.client("cloudwatch")
     return monitor(clients, registry)
 

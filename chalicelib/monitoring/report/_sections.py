@@ -1,0 +1,333 @@
+"""What the page's upper sections show, computed from the report: run header, banner, status
+by version, traffic, accuracy, serving and rollout. Plain data and plain text; the templates
+lay it out and escape it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from chalicelib.monitoring.report._charts import Chart, line_chart
+from chalicelib.monitoring.report._format import (
+    DASH,
+    STATUS_TEXT,
+    TRIGGERS,
+    fmt_axis_time,
+    fmt_count,
+    fmt_metric,
+    fmt_ms,
+    fmt_number,
+    fmt_share,
+    fmt_time,
+    metric_name,
+)
+from chalicelib.monitoring.report._values import as_dict, as_list, dicts, num, text
+from chalicelib.monitoring.report._versions import (
+    role_chips,
+    trend_version,
+    version_key,
+    version_name,
+)
+
+
+@dataclass(frozen=True)
+class Column:
+    """A table header cell; numeric columns are right-aligned."""
+
+    text: str
+    numeric: bool = False
+
+
+@dataclass(frozen=True)
+class Value:
+    """A number as shown; `bad` when it breached, `limit` when the feature has its own."""
+
+    text: str
+    bad: bool = False
+    limit: str | None = None
+
+
+@dataclass(frozen=True)
+class Header:
+    run: str
+    window: str
+    trigger: str
+    event: str | None
+
+
+@dataclass(frozen=True)
+class Banner:
+    """The verdict at the top: state is 'none' (no live version), 'drift', 'not_enough_data'
+    or 'ok'; `names` the drifted versions."""
+
+    state: str
+    names: str = ""
+
+
+@dataclass(frozen=True)
+class VersionCard:
+    version: str
+    chips: list[str]
+    css: str
+    status: str
+    facts: list[str]
+
+
+@dataclass(frozen=True)
+class TrafficRow:
+    version: str
+    color: str
+    chips: list[str]
+    cells: list[str]
+
+
+@dataclass(frozen=True)
+class Traffic:
+    rows: list[TrafficRow]
+    totals: list[str] | None  # a total row when there is more than one version
+    chart: Chart | None
+
+
+@dataclass(frozen=True)
+class MetricChart:
+    metric: str
+    chart: Chart | None
+
+
+@dataclass(frozen=True)
+class Quality:
+    """This window's metrics per version (when there are versions) and their trends."""
+
+    model: str
+    columns: list[Column]
+    rows: list[tuple[str, list[str]]]  # a metric, its value per version; none without versions
+    unlabelled: list[str]  # versions with no ground truth in this window
+    charts: list[MetricChart]
+
+
+@dataclass(frozen=True)
+class ServingRow:
+    version: str
+    requests: str
+    errors: str
+    error_rate: Value
+    p50: str
+    p95: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str
+    subject: str
+    outcome: str
+    reasons: list[str]
+
+
+@dataclass(frozen=True)
+class Rollout:
+    rows: list[ServingRow]
+    decisions: list[Decision]
+
+
+def header(run: dict[str, Any]) -> Header:
+    """When the run was, over which window, what started it."""
+    window = as_dict(run.get("window"))
+    hours = num(window.get("hours"))
+    span = f"{fmt_time(window.get('start'))} → {fmt_time(window.get('end'))}"
+    if hours is not None:
+        span += f" ({fmt_number(hours)} h)"
+    trigger = text(run.get("trigger"))
+    event = text(run.get("event_id")) if run.get("event_id") else None
+    return Header(fmt_time(run.get("at")), span, TRIGGERS.get(trigger, trigger) or DASH, event)
+
+
+def banner(versions: list[dict[str, Any]], flagged: bool) -> Banner:
+    """Drift anywhere, not enough data anywhere, or all clear."""
+    if not versions:
+        return Banner("none")
+    drifted = [v for v in versions if v.get("drift_detected") or v.get("status") == "drift"]
+    if flagged or drifted:
+        return Banner("drift", ", ".join(version_name(v) for v in drifted) or "a live version")
+    if all(v.get("status") == "not_enough_data" for v in versions):
+        return Banner("not_enough_data")
+    return Banner("ok")
+
+
+def overview(
+    versions: list[dict[str, Any]], aliases: dict[str, Any], thresholds: dict[str, Any]
+) -> list[VersionCard]:
+    """A card per live version: its status and the few numbers behind it."""
+    cards = []
+    for version in versions:
+        status = text(version.get("status"))
+        states = [text(f.get("state")) for f in dicts(version.get("features"))]
+        judged = sum(1 for s in states if s != "not_enough_data")
+        facts = []
+        if status == "not_enough_data" or not judged:
+            need = num(thresholds.get("min_samples"))
+            needed = f"at least {fmt_count(need)} values per feature" if need else "more data"
+            facts.append(f"Drift needs {needed}")
+        else:
+            facts.append(f"{states.count('drifted')} of {judged} features drifted")
+            if states.count("breach"):
+                facts.append(f"{states.count('breach')} over a threshold")
+        if as_dict(version.get("prediction")).get("state") == "drifted":
+            facts.append("prediction drifted")
+        facts.append(f"{fmt_count(num(as_dict(version.get('traffic')).get('total')))} rows")
+        quality = as_dict(version.get("quality"))
+        metrics = as_dict(quality.get("metrics"))
+        if metrics:
+            name, value = next(iter(metrics.items()))
+            facts.append(f"{metric_name(name)} {fmt_metric(value)}")
+        facts.append(f"{fmt_count(num(quality.get('labelled')) or 0)} labelled")
+        cards.append(
+            VersionCard(
+                version=text(version.get("version")),
+                chips=role_chips(version, aliases),
+                css={"drift": "s-drift", "ok": "s-ok"}.get(status, "s-nodata"),
+                status=STATUS_TEXT.get(status, status or DASH),
+                facts=facts,
+            )
+        )
+    return cards
+
+
+def traffic(
+    versions: list[dict[str, Any]],
+    trend: list[dict[str, Any]],
+    colors: dict[str, str],
+    labels: dict[str, str],
+    aliases: dict[str, Any],
+) -> Traffic:
+    """HTTP and batch rows per version in this window, and rows per run over the trend."""
+    rows = []
+    totals = [0.0, 0.0, 0.0]
+    for version in versions:
+        counts = as_dict(version.get("traffic"))
+        values = [num(counts.get(k)) for k in ("http", "batch", "total")]
+        for i, value in enumerate(values):
+            totals[i] += value or 0.0
+        rows.append(
+            TrafficRow(
+                version=text(version.get("version")),
+                color=colors.get(version_key(version.get("version")), "#999"),
+                chips=role_chips(version, aliases, short=True),
+                cells=[fmt_count(v) for v in values],
+            )
+        )
+    series = [
+        (labels[key], colors[key], [num(trend_version(t, key).get("samples")) for t in trend])
+        for key in colors
+    ]
+    chart = line_chart(
+        series,
+        [fmt_axis_time(t.get("at")) for t in trend],
+        title="Rows per run, by version",
+        include_zero=True,
+        counts=True,
+    )
+    return Traffic(rows, [fmt_count(v) for v in totals] if len(versions) > 1 else None, chart)
+
+
+def quality(
+    model: str,
+    versions: list[dict[str, Any]],
+    trend: list[dict[str, Any]],
+    colors: dict[str, str],
+    labels: dict[str, str],
+) -> Quality:
+    """Metrics against the ground truth fed back: this window's table, then their trends."""
+    seen: list[Any] = []
+    for entry in trend:
+        for item in as_dict(entry.get("versions")).values():
+            _add_new(seen, as_dict(as_dict(item).get("quality")))
+    for version in versions:
+        _add_new(seen, as_dict(as_dict(version.get("quality")).get("metrics")))
+    # Accuracy says the most to most readers; a regressor's errors come as a pair.
+    if "accuracy" in seen:
+        charted = ["accuracy"]
+    elif "mae" in seen or "rmse" in seen:
+        charted = [k for k in ("mae", "rmse") if k in seen]
+    else:
+        charted = seen[:1]
+    x_labels = [fmt_axis_time(t.get("at")) for t in trend]
+    charts = []
+    for metric in charted:
+        series = [
+            (
+                labels[key],
+                colors[key],
+                [num(as_dict(trend_version(t, key).get("quality")).get(metric)) for t in trend],
+            )
+            for key in colors
+        ]
+        chart = line_chart(series, x_labels, title=metric_name(metric))
+        charts.append(MetricChart(metric_name(metric), chart))
+    current: list[Any] = []
+    for version in versions:
+        _add_new(current, as_dict(as_dict(version.get("quality")).get("metrics")))
+    unlabelled = []
+    columns = []
+    for version in versions:
+        numbers = as_dict(version.get("quality"))
+        metrics = as_dict(numbers.get("metrics"))
+        labelled = num(numbers.get("labelled"))
+        if not labelled or not metrics:
+            unlabelled.append(text(version.get("version")))
+        columns.append([fmt_count(labelled or 0)] + [fmt_metric(metrics.get(k)) for k in current])
+    names = ["Labelled rows"] + [metric_name(k) for k in current]
+    return Quality(
+        model=model,
+        columns=[Column("Metric")]
+        + [Column(f"Version {text(v.get('version'))}", True) for v in versions],
+        rows=[(name, [c[i] for c in columns]) for i, name in enumerate(names)] if versions else [],
+        unlabelled=unlabelled,
+        charts=charts,
+    )
+
+
+def rollout(versions: list[dict[str, Any]], decisions: list[Any]) -> Rollout | None:
+    """Requests, server errors and latency per version, and what the monitor decided."""
+    served = [v for v in versions if as_dict(v.get("serving"))]
+    if not served and not decisions:
+        return None
+    rows = []
+    for version in served:
+        serving = as_dict(version.get("serving"))
+        rate = num(serving.get("error_rate"))
+        rows.append(
+            ServingRow(
+                version=version_name(version),
+                requests=fmt_count(num(serving.get("requests"))),
+                errors=fmt_count(num(serving.get("errors"))),
+                error_rate=Value(fmt_share(rate), bad=bool(rate)),
+                p50=fmt_ms(num(serving.get("latency_p50_ms"))),
+                p95=fmt_ms(num(serving.get("latency_p95_ms"))),
+            )
+        )
+    return Rollout(rows, [_decision(as_dict(d)) for d in decisions])
+
+
+def _decision(entry: dict[str, Any]) -> Decision:
+    if entry.get("role"):
+        subject = f"{text(entry.get('role'))} version {text(entry.get('version'))}"
+    elif entry.get("version") is not None:
+        subject = f"version {text(entry.get('version'))}"
+    else:
+        subject = ""
+    reasons = [text(r) for r in as_list(entry.get("reasons"))]
+    reasons += [text(r) for r in as_list(as_dict(entry.get("gate")).get("reasons"))]
+    if entry.get("error"):
+        reasons.append(text(entry.get("error")))
+    return Decision(
+        action=text(entry.get("action")),
+        subject=subject,
+        outcome=text(entry.get("outcome") or entry.get("note") or ""),
+        reasons=reasons,
+    )
+
+
+def _add_new(names: list[Any], found: dict[Any, Any]) -> None:
+    """Append the keys of `found` not in `names` yet, keeping first-seen order."""
+    names.extend(k for k in found if k not in names)

@@ -1,0 +1,89 @@
+"""How the report page spells numbers, shares, times and names; reading untrusted values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from chalicelib.monitoring.report._format import (
+    DASH,
+    fmt_axis_time,
+    fmt_compact,
+    fmt_count,
+    fmt_limit,
+    fmt_metric,
+    fmt_ms,
+    fmt_share,
+    fmt_time,
+    limit_text,
+    metric_name,
+    missing_text,
+)
+from chalicelib.monitoring.report._values import as_dict, as_list, dicts, num, text
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(1, 1.0), (0.5, 0.5), (None, None), (True, None), ("1", None), (float("nan"), None)],
+)
+def test_num_keeps_finite_numbers_only(value: Any, expected: float | None) -> None:
+    assert num(value) == expected
+
+
+def test_num_refuses_infinities_and_huge_ints() -> None:
+    assert num(float("inf")) is None and num(10**400) is None
+
+
+def test_containers_of_the_wrong_type_read_as_empty() -> None:
+    assert as_dict([1]) == {} and as_list({"a": 1}) == [] and text(None) == ""
+    assert dicts([{"a": 1}, "x", None, {}]) == [{"a": 1}, {}]
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), [(6200, "6,200"), (12.5, "12.5"), (0, "0"), (None, DASH)]
+)
+def test_counts(value: float | None, expected: str) -> None:
+    assert fmt_count(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(0.3104, "0.310"), (12.44, "12.4"), (1234.4, "1,234"), (-0.5, "-0.500"), ("x", DASH)],
+)
+def test_metrics_get_decimals_by_size(value: Any, expected: str) -> None:
+    assert fmt_metric(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [(0.125, "12.5%"), (0.0004, "<0.1%"), (0.0, "0.0%"), (1.0, "100.0%"), (None, DASH)],
+)
+def test_shares_are_percentages(value: float | None, expected: str) -> None:
+    assert fmt_share(value) == expected
+
+
+def test_limits_latencies_and_axis_counts() -> None:
+    assert fmt_limit(0.2) == "0.2" and fmt_limit(None) == "off" and fmt_limit("x") == "off"
+    assert fmt_ms(4.2) == "4.2 ms" and fmt_ms(None) == DASH
+    assert [fmt_compact(v) for v in (12, 6200, 1.5e6, 2e9)] == ["12", "6.2k", "1.5M", "2B"]
+
+
+def test_times_read_in_utc_and_other_text_stays_as_is() -> None:
+    assert fmt_time("2026-11-23T10:00:00Z") == "23 Nov 2026, 10:00 UTC"
+    assert fmt_time("2026-11-03T09:05:00Z") == "3 Nov 2026, 09:05 UTC"
+    assert fmt_time("yesterday") == "yesterday" and fmt_time(None) == DASH
+    assert fmt_time(1234) == "1234"
+    assert fmt_axis_time("2026-11-03T09:05:00Z") == "3 Nov 09:05"
+    assert fmt_axis_time(None) == ""
+
+
+def test_metric_names_and_limits_read_well() -> None:
+    assert metric_name("roc_auc") == "ROC AUC" and metric_name("r2") == "R²"
+    assert metric_name("my_metric") == "My metric"
+    assert limit_text("psi", 0.2) == "PSI ≥ 0.2" and limit_text("js", None) == "JS off"
+
+
+def test_missing_shares_this_window_then_training() -> None:
+    feature = {"missing_rate": 0.01, "reference_missing_rate": None}
+    assert missing_text(feature) == f"1.0% ({DASH})"
