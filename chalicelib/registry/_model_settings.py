@@ -16,6 +16,10 @@ from chalicelib.registry._versions import VersionStore, check_model_name
 from chalicelib.storage import PreconditionFailed
 
 _Document = TypeVar("_Document", ModelConfig, RetrainPolicy)
+# Changes, or how to compute them from the document as read: a merge (of drift overrides,
+# say) must see the same version the conditional write replaces, or a concurrent change
+# made between two reads would be lost.
+Changes = Mapping[str, Any] | Callable[[_Document], Mapping[str, Any]]
 
 
 class ModelSettings(VersionStore):
@@ -25,7 +29,7 @@ class ModelSettings(VersionStore):
         """How `name` is served (defaults until configured)."""
         return self._read_setting(name, "config.json", ModelConfig.from_dict)
 
-    def configure(self, name: str, changes: Mapping[str, Any]) -> ModelConfig:
+    def configure(self, name: str, changes: Changes[ModelConfig]) -> ModelConfig:
         """Apply `changes` to the serving config; ConflictError if it changed meanwhile."""
         return self._change_setting(
             name, "config.json", ModelConfig.from_dict, changes, f"the settings of {name!r} were"
@@ -39,7 +43,7 @@ class ModelSettings(VersionStore):
         """Whether someone set a policy (until then the monitor only watches rollouts)."""
         return self._store.exists(self._model_key(name, "policy.json"))
 
-    def set_policy(self, name: str, changes: Mapping[str, Any]) -> RetrainPolicy:
+    def set_policy(self, name: str, changes: Changes[RetrainPolicy]) -> RetrainPolicy:
         """Apply `changes` to the policy; ConflictError if it changed meanwhile."""
         return self._change_setting(
             name, "policy.json", RetrainPolicy.from_dict, changes, f"the policy of {name!r} was"
@@ -57,13 +61,14 @@ class ModelSettings(VersionStore):
         name: str,
         filename: str,
         parse: Callable[[Mapping[str, Any]], _Document],
-        changes: Mapping[str, Any],
+        changes: Changes[_Document],
         subject: str,
     ) -> _Document:
         self.list_versions(name)  # unknown model → NotFoundError
         key = self._model_key(name, filename)
         document, etag = self._store.read_json(key)
-        changed = parse(document or {}).with_changes(changes)
+        current = parse(document or {})
+        changed = current.with_changes(changes(current) if callable(changes) else changes)
         try:
             self._store.replace_json(key, changed.to_dict(), etag)
         except PreconditionFailed:

@@ -183,7 +183,11 @@ def logs_to_stderr(*, verbose: bool) -> Iterator[None]:
     from chalicelib.core import logger
 
     handlers = [h for h in logger.handlers if isinstance(h, logging.StreamHandler)]
-    streams = [h.setStream(sys.stderr) for h in handlers]
+    streams = [h.stream for h in handlers]
+    # Assigned rather than setStream(), which flushes the old stream first: the logger may
+    # have been created while stdout was something since closed (a test's captured output).
+    for handler in handlers:
+        handler.stream = sys.stderr
     level = logger.log_level
     logger.setLevel(logging.DEBUG if verbose else logging.WARNING)
     try:
@@ -191,8 +195,7 @@ def logs_to_stderr(*, verbose: bool) -> Iterator[None]:
     finally:
         logger.setLevel(level)
         for handler, stream in zip(handlers, streams, strict=True):
-            if stream is not None:
-                handler.setStream(stream)
+            handler.stream = stream
 
 
 def _flag(command: click.Command, name: str) -> str:

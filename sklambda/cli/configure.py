@@ -74,15 +74,20 @@ def configure(
     if id_columns is not None:
         changes["id_columns"] = tuple(c.strip() for c in id_columns.split(",") if c.strip())
     drift = _drift_changes(drift_threshold, drift_min_samples, drift_consecutive_breaches)
-    if drift:
-        from chalicelib.registry import merge_drift_overrides
-
-        current = registry.get_config(name).drift_thresholds
-        changes["drift_thresholds"] = merge_drift_overrides(current, drift)
-    if not changes:
+    if not changes and not drift:
         registry.list_versions(name)  # NotFoundError naming the model
         return registry.get_config(name).to_dict()
-    return registry.configure(name, changes).to_dict()
+    if not drift:
+        return registry.configure(name, changes).to_dict()
+    from chalicelib.registry import ModelConfig, merge_drift_overrides
+
+    def merged(current: ModelConfig) -> dict[str, Any]:
+        return {
+            **changes,
+            "drift_thresholds": merge_drift_overrides(current.drift_thresholds, drift),
+        }
+
+    return registry.configure(name, merged).to_dict()
 
 
 def _drift_changes(
@@ -248,15 +253,18 @@ def policy(
             changes[field] = None if value is OFF else value
     if trainer is not None:
         changes["trainer"] = trainer or None
-    if max_regression:
-        from chalicelib.registry import merge_max_regression
-
-        current = registry.get_policy(name).max_regression
-        changes["max_regression"] = merge_max_regression(current, dict(max_regression))
-    if not changes:
+    if not changes and not max_regression:
         registry.list_versions(name)  # NotFoundError naming the model
         return registry.get_policy(name).to_dict()
-    return registry.set_policy(name, changes).to_dict()
+    if not max_regression:
+        return registry.set_policy(name, changes).to_dict()
+    from chalicelib.registry import RetrainPolicy, merge_max_regression
+
+    def merged(current: RetrainPolicy) -> dict[str, Any]:
+        limits = merge_max_regression(current.max_regression, dict(max_regression))
+        return {**changes, "max_regression": limits}
+
+    return registry.set_policy(name, merged).to_dict()
 
 
 COMMANDS = [configure, policy]
