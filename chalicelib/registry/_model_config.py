@@ -23,7 +23,7 @@ class ModelConfig:
     entity_id_field: str | None = None
     # Batch output keeps only these input columns beside the predictions (all when empty).
     id_columns: tuple[str, ...] = ()
-    # Drift thresholds that differ from the defaults (see drift.DriftThresholds).
+    # Drift thresholds that differ from the defaults (see stats.DriftThresholds).
     drift_thresholds: Mapping[str, Any] = field(default_factory=dict)
 
     @classmethod

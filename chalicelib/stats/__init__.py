@@ -7,14 +7,7 @@ from typing import TYPE_CHECKING
 from chalicelib._lazy import lazy_exports
 
 if TYPE_CHECKING:  # what lazy_exports loads on first use
-    from chalicelib.stats._drift import (
-        DriftThresholds,
-        FeatureDrift,
-        js_distance,
-        judge,
-        psi,
-        smoothed_shares,
-    )
+    from chalicelib.stats._drift import FeatureDrift, js_distance, psi, smoothed_shares
     from chalicelib.stats._profiling import (
         bin_index,
         build_profile,
@@ -34,5 +27,6 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
         infer_signature,
         input_json_schema,
     )
+    from chalicelib.stats._thresholds import DriftThresholds, judge
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, __file__)
