@@ -14,12 +14,12 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from chalicelib.core import ConfigError, SklambdaError
+from sklambda.infra.progress import Progress, quiet
 from sklambda.infra.resources import StageConfig, merge_template
 from sklambda.infra.template import finish
 
@@ -27,7 +27,6 @@ RUNTIME = (3, 12)
 CODE_ZIP = "deployment.zip"
 # What the functions' code is made of; the rest of the project never ships.
 APP_FILES = ("app.py", "chalicelib", ".chalice", "requirements.txt")
-Progress = Callable[[str], None]
 
 
 class PackagingError(SklambdaError):
@@ -64,7 +63,7 @@ def build(
     *,
     with_dependencies: bool = True,
     slim: bool = True,
-    progress: Progress = lambda line: None,
+    progress: Progress = quiet,
 ) -> Build:
     """Package `stage` of the app in `project_dir` into `out_dir` (created if needed).
 

@@ -11,19 +11,19 @@ from __future__ import annotations
 
 import re
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from chalicelib.core import ConfigError, InvalidInputError
+from sklambda.infra.progress import Progress
 
 LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024  # function code + layers, unzipped
 SIZE_TARGET = 200 * 1024 * 1024
 # 63 (bucket name) - len("-models-") - 12 (account) - 14 (longest region) - 1 (hyphen)
 MAX_STACK_NAME = 28
 _STACK_NAME = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
