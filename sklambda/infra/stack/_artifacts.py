@@ -11,6 +11,7 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from sklambda.infra.progress import Progress, quiet
+from sklambda.infra.resources import BLOCK_PUBLIC_ACCESS, tls_only_statement
 from sklambda.infra.stack._errors import StackError, aws_call, error_code, is_not_found
 
 if TYPE_CHECKING:
@@ -80,13 +81,7 @@ def bucket_exists(s3: S3Client, bucket: str) -> bool:
 def _protect_bucket(s3: S3Client, bucket: str, region: str) -> None:
     with aws_call(f"configure artifacts bucket {bucket}"):
         s3.put_public_access_block(
-            Bucket=bucket,
-            PublicAccessBlockConfiguration={
-                "BlockPublicAcls": True,
-                "IgnorePublicAcls": True,
-                "BlockPublicPolicy": True,
-                "RestrictPublicBuckets": True,
-            },
+            Bucket=bucket, PublicAccessBlockConfiguration=BLOCK_PUBLIC_ACCESS
         )
         s3.put_bucket_encryption(
             Bucket=bucket,
@@ -112,8 +107,6 @@ def _protect_bucket(s3: S3Client, bucket: str, region: str) -> None:
 
 
 def _tls_only_policy(bucket: str, region: str) -> dict[str, Any]:
-    from sklambda.infra.resources import tls_only_statement
-
     arn = f"arn:{_partition(region)}:s3:::{bucket}"
     return {"Version": "2012-10-17", "Statement": [tls_only_statement("s3", [arn, f"{arn}/*"])]}
 
