@@ -32,6 +32,7 @@ def extract(source_zip: Path, root: Path) -> dict[str, int]:
 
 
 def tree_files(root: Path) -> Iterator[tuple[Path, PurePosixPath]]:
+    """Every file under `root`, with its path relative to `root`."""
     for directory, _, names in os.walk(root):
         for name in names:
             path = Path(directory, name)

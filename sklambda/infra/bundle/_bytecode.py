@@ -34,6 +34,7 @@ from pathlib import Path
 
 from sklambda.infra.bundle._archive import tree_files
 
+# The Lambda runtime's Python: bytecode is compiled for it, and Chalice packages for it.
 TARGET_PYTHON = (3, 12)
 # Where Lambda unpacks the code; recorded in the bytecode so tracebacks name the real files.
 TASK_ROOT = "/var/task"

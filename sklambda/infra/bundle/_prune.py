@@ -101,6 +101,7 @@ def prune_rules(services: frozenset[str] = AWS_SERVICES) -> tuple[PruneRule, ...
 
 
 def prune(root: Path, rules: Iterable[PruneRule]) -> tuple[Removal, ...]:
+    """Delete every file under `root` a rule matches (the first one counts it)."""
     rules = tuple(rules)
     files: Counter[str] = Counter()
     sizes: Counter[str] = Counter()

@@ -1,4 +1,4 @@
-"""Debug symbols out of the shared objects, except where the loader would refuse the result.
+"""Debug symbols stripped from the package's shared objects.
 
 `strip --strip-unneeded` on every shared object, except where the loader would refuse the
 stripped copy: scipy.libs' OpenBLAS and libgfortran, which auditwheel's patchelf edited,

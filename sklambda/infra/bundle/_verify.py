@@ -1,5 +1,8 @@
-"""The import sweep: the app and every public scikit-learn and SciPy module, imported from
-the package in a bare interpreter, each native library run once, a client per AWS service.
+"""The import sweep: the package checked in a bare interpreter, as Lambda will load it.
+
+`verify_imports` imports the app, what it loads lazily and every public scikit-learn and SciPy
+module, runs each native library once and creates a client per AWS service; `verify_zip`
+does the same on a zip.
 """
 
 from __future__ import annotations

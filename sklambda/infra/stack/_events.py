@@ -108,6 +108,7 @@ def stack_failure(
     events: Sequence[StackEventTypeDef],
     stack_reason: str | None,
 ) -> StackFailedError:
+    """The error for a failed operation: the first failed resource and its reason, what next."""
     culprit = _first_failed_resource(events)
     if culprit is None:
         what = stack_reason or "CloudFormation gave no reason"
