@@ -14,20 +14,20 @@ import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from chalicelib.core import ConfigError, SklambdaError
+from sklambda.infra.bundle import TARGET_PYTHON, slim_package
+from sklambda.infra.progress import Progress, quiet
 from sklambda.infra.resources import StageConfig, merge_template
 from sklambda.infra.template import finish
 
-RUNTIME = (3, 12)
+RUNTIME = TARGET_PYTHON  # Chalice packages for the Python that runs it
 CODE_ZIP = "deployment.zip"
 # What the functions' code is made of; the rest of the project never ships.
 APP_FILES = ("app.py", "chalicelib", ".chalice", "requirements.txt")
-Progress = Callable[[str], None]
 
 
 class PackagingError(SklambdaError):
@@ -64,7 +64,7 @@ def build(
     *,
     with_dependencies: bool = True,
     slim: bool = True,
-    progress: Progress = lambda line: None,
+    progress: Progress = quiet,
 ) -> Build:
     """Package `stage` of the app in `project_dir` into `out_dir` (created if needed).
 
@@ -89,8 +89,6 @@ def build(
     code_zip = out_dir / CODE_ZIP
     sizes: dict[str, Any] = {"raw_zip_bytes": raw_zip.stat().st_size}
     if slim:
-        from sklambda.infra.bundle import slim_package
-
         progress("slimming the package: tests and stubs out, symbols stripped, bytecode in")
         report = slim_package(raw_zip, code_zip)
         sizes.update(_report_sizes(report))

@@ -9,7 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-NAMESPACE = "sklambda"
+from chalicelib.core import NAMESPACE
+
 ALARM_NAMES = (
     "api-5xx-rate",
     "api-p99-latency",

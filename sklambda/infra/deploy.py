@@ -10,20 +10,18 @@ and `<stack>-data-...`, so the stack name must fit in a bucket name.
 from __future__ import annotations
 
 import re
-import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from chalicelib.core import ConfigError, InvalidInputError
+from sklambda.infra.bundle import LAMBDA_UNZIPPED_LIMIT, measure_zip
+from sklambda.infra.progress import Progress
 
-LAMBDA_UNZIPPED_LIMIT = 250 * 1024 * 1024  # function code + layers, unzipped
-SIZE_TARGET = 200 * 1024 * 1024
 # 63 (bucket name) - len("-models-") - 12 (account) - 14 (longest region) - 1 (hyphen)
 MAX_STACK_NAME = 28
 _STACK_NAME = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -67,8 +65,8 @@ def project_dir(start: Path) -> Path:
 
 
 def unzipped_bytes(code_zip: Path) -> int:
-    with zipfile.ZipFile(code_zip) as archive:
-        return sum(info.file_size for info in archive.infolist())
+    """The package's size as Lambda checks it: the sum of its files' sizes."""
+    return measure_zip(code_zip).unzipped_bytes
 
 
 def deploy(request: DeployRequest, clients: Any, progress: Progress) -> dict[str, Any]:

@@ -353,7 +353,7 @@ def test_destroy_with_delete_data_removes_every_version_then_the_bucket(
     aws.s3.put_object(Bucket=bucket, Key="capture/b.json", Body=b"b")
     aws.s3.delete_object(Bucket=bucket, Key="capture/b.json")  # leaves a delete marker
     assert object_versions(aws, bucket) == 5
-    monkeypatch.setattr(stack, "DELETE_BATCH", 2)  # exercise batching without 1000 objects
+    monkeypatch.setattr(stack._destroy, "DELETE_BATCH", 2)  # exercise batching without 1000 objects
     lines: list[str] = []
 
     destroyed = destroy_stack(

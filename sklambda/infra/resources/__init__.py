@@ -1,0 +1,71 @@
+"""The CloudFormation resources beside the functions, as the template Chalice merges.
+
+`merge_template(stage)` returns the document `chalice package --merge-template` deep-merges
+into its SAM template: new resources (buckets, batch queue and DLQ, capture stream, alarms,
+dashboard, API key) plus additions to Chalice's own (function names, bucket and queue
+environment, the SQS trigger's queue and partial-batch responses). One deploy creates all of it.
+
+One module a resource family: `_buckets` (models and data buckets, their KMS key),
+`_batch_queue` (queue and DLQ), `_capture` (log subscription, Firehose, their roles),
+`_alarms` (topic, alarms, dashboard), `_api` (usage plan and key), `_functions` (log groups,
+additions to Chalice's functions and API); `_chalice` holds what the template takes from
+Chalice, `_intrinsics` the small builders they all use, `_merge` the whole document.
+"""
+
+from sklambda.infra.resources._alarms import NAMESPACE, alarms, dashboard
+from sklambda.infra.resources._api import api_auth
+from sklambda.infra.resources._batch_queue import VISIBILITY_FACTOR, batch_queue
+from sklambda.infra.resources._buckets import (
+    BLOCK_PUBLIC_ACCESS,
+    DATA_BUCKET_NAME,
+    MODELS_BUCKET_NAME,
+    buckets,
+    encryption_key,
+)
+from sklambda.infra.resources._capture import CAPTURE_FILTER, capture
+from sklambda.infra.resources._chalice import (
+    API_FUNCTION,
+    API_STAGE,
+    BATCH_FUNCTION,
+    DEFAULT_TIMEOUT,
+    FUNCTION_SUFFIXES,
+    MONITOR_FUNCTION,
+    REST_API,
+    StageConfig,
+)
+from sklambda.infra.resources._functions import function_additions, log_groups
+from sklambda.infra.resources._intrinsics import arn_of, ref, sub, tls_only_statement
+from sklambda.infra.resources._merge import merge_template, outputs, parameters
+
+__all__ = [
+    "API_FUNCTION",
+    "API_STAGE",
+    "BATCH_FUNCTION",
+    "BLOCK_PUBLIC_ACCESS",
+    "CAPTURE_FILTER",
+    "DATA_BUCKET_NAME",
+    "DEFAULT_TIMEOUT",
+    "FUNCTION_SUFFIXES",
+    "MODELS_BUCKET_NAME",
+    "MONITOR_FUNCTION",
+    "NAMESPACE",
+    "REST_API",
+    "VISIBILITY_FACTOR",
+    "StageConfig",
+    "alarms",
+    "api_auth",
+    "arn_of",
+    "batch_queue",
+    "buckets",
+    "capture",
+    "dashboard",
+    "encryption_key",
+    "function_additions",
+    "log_groups",
+    "merge_template",
+    "outputs",
+    "parameters",
+    "ref",
+    "sub",
+    "tls_only_statement",
+]

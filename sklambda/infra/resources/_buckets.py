@@ -1,0 +1,194 @@
+"""The models and data buckets, and the customer key that encrypts them in KMS mode.
+
+Buckets get fixed names, `<stack>-models-<account>-<region>` and `-data-`, because the
+batch queue's policy must name the data bucket before the bucket exists (the bucket's
+notification needs the policy first: a Ref would be a cycle). Both are kept when the stack
+is deleted (DeletionPolicy Retain): data outlives deployments.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from sklambda.infra.resources._chalice import StageConfig
+from sklambda.infra.resources._intrinsics import arn_of, ref, sub, tls_only_statement
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3.type_defs import PublicAccessBlockConfigurationTypeDef
+
+MODELS_BUCKET_NAME = "${AWS::StackName}-models-${AWS::AccountId}-${AWS::Region}"
+DATA_BUCKET_NAME = "${AWS::StackName}-data-${AWS::AccountId}-${AWS::Region}"
+# Every bucket sklambda makes has all four public-access blocks: the stack's buckets here,
+# the artifacts bucket through the S3 API, which takes the same configuration.
+BLOCK_PUBLIC_ACCESS: PublicAccessBlockConfigurationTypeDef = {
+    "BlockPublicAcls": True,
+    "BlockPublicPolicy": True,
+    "IgnorePublicAcls": True,
+    "RestrictPublicBuckets": True,
+}
+
+
+def encryption_key() -> dict[str, Any]:
+    """A customer key for the buckets when EncryptionMode is KMS.
+
+    Like S3's managed key, it may be used by principals of this account through S3 only;
+    what they can read is still decided by their S3 permissions.
+    """
+    admin = [
+        "kms:Create*",
+        "kms:Describe*",
+        "kms:Enable*",
+        "kms:List*",
+        "kms:Put*",
+        "kms:Update*",
+        "kms:Revoke*",
+        "kms:Disable*",
+        "kms:Get*",
+        "kms:Delete*",
+        "kms:TagResource",
+        "kms:UntagResource",
+        "kms:ScheduleKeyDeletion",
+        "kms:CancelKeyDeletion",
+    ]
+    use = ["kms:Encrypt", "kms:Decrypt", "kms:ReEncrypt*", "kms:GenerateDataKey*"]
+    policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "AccountAdministers",
+                "Effect": "Allow",
+                "Principal": {"AWS": sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:root")},
+                "Action": admin,
+                "Resource": "*",
+            },
+            {
+                "Sid": "UseThroughS3InThisAccount",
+                "Effect": "Allow",
+                "Principal": {"AWS": "*"},
+                "Action": [*use, "kms:DescribeKey"],
+                "Resource": "*",
+                "Condition": {
+                    "StringEquals": {
+                        "kms:CallerAccount": ref("AWS::AccountId"),
+                        "kms:ViaService": sub("s3.${AWS::Region}.amazonaws.com"),
+                    }
+                },
+            },
+        ],
+    }
+    return {
+        "DataKey": {
+            "Type": "AWS::KMS::Key",
+            "Condition": "UseKms",
+            "DeletionPolicy": "Retain",
+            "UpdateReplacePolicy": "Retain",
+            "Properties": {
+                "Description": sub("sklambda ${AWS::StackName}: model and data buckets"),
+                "EnableKeyRotation": True,
+                "KeyPolicy": policy,
+            },
+        }
+    }
+
+
+def _bucket_encryption() -> dict[str, Any]:
+    kms = {
+        "SSEAlgorithm": "aws:kms",
+        "KMSMasterKeyID": arn_of("DataKey"),
+    }
+    return {
+        "ServerSideEncryptionConfiguration": [
+            {
+                "ServerSideEncryptionByDefault": {
+                    "Fn::If": ["UseKms", kms, {"SSEAlgorithm": "AES256"}]
+                },
+                # Bucket keys cut KMS requests (and cost) by orders of magnitude.
+                "BucketKeyEnabled": {"Fn::If": ["UseKms", True, False]},
+            }
+        ]
+    }
+
+
+def buckets(config: StageConfig) -> dict[str, Any]:
+    """Private, encrypted, versioned buckets, TLS only; data is kept when the stack goes."""
+    batch = config.batch_prefix
+    models_rules = [
+        {
+            "Id": "ExpireOldVersions",
+            "Status": "Enabled",
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 90},
+            "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
+        }
+    ]
+    data_rules = [
+        {
+            "Id": "ExpireCapture",
+            "Status": "Enabled",
+            "Prefix": config.capture_prefix,
+            "ExpirationInDays": ref("CaptureRetentionDays"),
+        },
+        {
+            "Id": "ExpireBatchParts",
+            "Status": "Enabled",
+            "Prefix": f"{batch}_jobs/",
+            "ExpirationInDays": ref("TemporaryRetentionDays"),
+        },
+        {
+            "Id": "ExpireOldVersionsAndUploads",
+            "Status": "Enabled",
+            "NoncurrentVersionExpiration": {"NoncurrentDays": 30},
+            "AbortIncompleteMultipartUpload": {
+                "DaysAfterInitiation": ref("TemporaryRetentionDays")
+            },
+        },
+    ]
+    models = _bucket(MODELS_BUCKET_NAME, models_rules)
+    data = _bucket(DATA_BUCKET_NAME, data_rules)
+    data["DependsOn"] = ["BatchQueuePolicy"]  # S3 checks it may send before it saves this
+    data["Properties"]["NotificationConfiguration"] = {
+        "QueueConfigurations": [
+            {
+                "Event": "s3:ObjectCreated:*",
+                "Queue": arn_of("BatchQueue"),
+                # Only the incoming prefix: outputs must never trigger the scorer again.
+                "Filter": {"S3Key": {"Rules": [{"Name": "prefix", "Value": f"{batch}incoming/"}]}},
+            }
+        ]
+    }
+    return {
+        "ModelsBucket": models,
+        "ModelsBucketPolicy": _tls_only_policy("ModelsBucket"),
+        "DataBucket": data,
+        "DataBucketPolicy": _tls_only_policy("DataBucket"),
+    }
+
+
+def _bucket(name: str, rules: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "Type": "AWS::S3::Bucket",
+        "DeletionPolicy": "Retain",
+        "UpdateReplacePolicy": "Retain",
+        "Properties": {
+            "BucketName": sub(name),
+            "BucketEncryption": _bucket_encryption(),
+            "PublicAccessBlockConfiguration": dict(BLOCK_PUBLIC_ACCESS),
+            "OwnershipControls": {"Rules": [{"ObjectOwnership": "BucketOwnerEnforced"}]},
+            "VersioningConfiguration": {"Status": "Enabled"},
+            "LifecycleConfiguration": {"Rules": rules},
+        },
+    }
+
+
+def _tls_only_policy(bucket: str) -> dict[str, Any]:
+    bucket_arn = arn_of(bucket)
+    objects = {"Fn::Sub": ["${Arn}/*", {"Arn": bucket_arn}]}
+    return {
+        "Type": "AWS::S3::BucketPolicy",
+        "Properties": {
+            "Bucket": ref(bucket),
+            "PolicyDocument": {
+                "Version": "2012-10-17",
+                "Statement": [tls_only_statement("s3", [bucket_arn, objects])],
+            },
+        },
+    }

@@ -1,0 +1,57 @@
+"""What the template takes from the Chalice app: a stage's settings and Chalice's logical ids."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+# Chalice's logical ids for the app's functions and API (see `chalice package` output).
+API_FUNCTION = "APIHandler"
+BATCH_FUNCTION = "ScoreBatch"
+MONITOR_FUNCTION = "MonitorModels"
+REST_API = "RestAPI"
+# Function name suffixes: the policy files scope log writes to /aws/lambda/<stack>-<suffix>.
+FUNCTION_SUFFIXES = {API_FUNCTION: "api", BATCH_FUNCTION: "batch", MONITOR_FUNCTION: "monitor"}
+API_STAGE = "api"
+DEFAULT_TIMEOUT = 60  # Chalice's default lambda_timeout
+
+
+@dataclass(frozen=True)
+class StageConfig:
+    """What the template needs to know of a Chalice stage."""
+
+    stage: str
+    api_auth: str = "api_key"
+    models_prefix: str = "models/"
+    batch_prefix: str = "batch/"
+    capture_prefix: str = "capture/"
+    reports_prefix: str = "reports/"
+    batch_timeout: int = 900
+    batch_max_receives: int = 3
+
+    @classmethod
+    def from_chalice(cls, project_dir: Path, stage: str) -> StageConfig:
+        """Read .chalice/config.json the way Chalice layers it: top level, then the stage."""
+        config = json.loads((project_dir / ".chalice" / "config.json").read_text())
+        stages = config.get("stages", {})
+        if stage not in stages:
+            known = ", ".join(sorted(stages)) or "none"
+            raise ValueError(f"stage {stage!r} is not in .chalice/config.json (stages: {known})")
+        env = {**config.get("environment_variables", {})}
+        env.update(stages[stage].get("environment_variables", {}))
+        batch = {**config.get("lambda_functions", {}).get("score_batch", {})}
+        batch.update(stages[stage].get("lambda_functions", {}).get("score_batch", {}))
+        timeout = batch.get("lambda_timeout")
+        if timeout is None:
+            timeout = stages[stage].get("lambda_timeout", config.get("lambda_timeout"))
+        return cls(
+            stage=stage,
+            api_auth=env.get("SKLAMBDA_API_AUTH", "api_key"),
+            models_prefix=env.get("SKLAMBDA_MODELS_PREFIX", "models/"),
+            batch_prefix=env.get("SKLAMBDA_BATCH_PREFIX", "batch/"),
+            capture_prefix=env.get("SKLAMBDA_CAPTURE_PREFIX", "capture/"),
+            reports_prefix=env.get("SKLAMBDA_REPORTS_PREFIX", "reports/"),
+            batch_timeout=int(timeout or DEFAULT_TIMEOUT),
+            batch_max_receives=int(env.get("SKLAMBDA_BATCH_MAX_RECEIVES", "3")),
+        )

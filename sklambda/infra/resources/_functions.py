@@ -1,0 +1,61 @@
+"""The functions' log groups, and what the template adds to Chalice's functions and API."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sklambda.infra.resources._chalice import (
+    BATCH_FUNCTION,
+    FUNCTION_SUFFIXES,
+    REST_API,
+    StageConfig,
+)
+from sklambda.infra.resources._intrinsics import ref, sub
+
+
+def log_groups() -> dict[str, Any]:
+    """The functions' log groups, made here so they have a retention and a capture filter."""
+    return {
+        f"{key.title()}LogGroup": {
+            "Type": "AWS::Logs::LogGroup",
+            "Properties": {
+                "LogGroupName": sub(f"/aws/lambda/${{AWS::StackName}}-{key}"),
+                "RetentionInDays": ref("LogRetentionDays"),
+            },
+        }
+        for key in FUNCTION_SUFFIXES.values()
+    }
+
+
+def function_additions(config: StageConfig) -> dict[str, Any]:
+    """Names, environment and triggers Chalice cannot know: they point at resources here."""
+    environment = {
+        "SKLAMBDA_MODELS_BUCKET": ref("ModelsBucket"),
+        "SKLAMBDA_DATA_BUCKET": ref("DataBucket"),
+        "SKLAMBDA_BATCH_QUEUE": {"Fn::GetAtt": ["BatchQueue", "QueueName"]},
+        "SKLAMBDA_BATCH_MAX_RECEIVES": str(config.batch_max_receives),
+        "SKLAMBDA_CAPTURE_STREAM": ref("CaptureStream"),
+    }
+    additions: dict[str, Any] = {
+        logical: {
+            "Properties": {
+                "FunctionName": sub(f"${{AWS::StackName}}-{suffix}"),
+                "Environment": {"Variables": environment},
+            },
+            # The log group (retention, capture filter) must exist before the first line.
+            "DependsOn": [f"{suffix.title()}LogGroup"],
+        }
+        for logical, suffix in FUNCTION_SUFFIXES.items()
+    }
+    additions[BATCH_FUNCTION]["Properties"]["Events"] = {
+        "ScoreBatchSqsEventSource": {
+            "Properties": {
+                # (Its Queue is set by infra.template: a merge would mix it with Chalice's.)
+                # A failed file is retried alone; the others in the batch are done.
+                "FunctionResponseTypes": ["ReportBatchItemFailures"],
+                "ScalingConfig": {"MaximumConcurrency": ref("BatchMaxConcurrency")},
+            }
+        }
+    }
+    additions[REST_API] = {"Properties": {"Name": ref("AWS::StackName")}}
+    return additions

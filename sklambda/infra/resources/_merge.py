@@ -1,0 +1,111 @@
+"""The whole document Chalice merges: parameters, conditions, every family's resources, outputs."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sklambda.infra.resources._alarms import alarms, dashboard
+from sklambda.infra.resources._api import api_auth
+from sklambda.infra.resources._batch_queue import batch_queue
+from sklambda.infra.resources._buckets import buckets, encryption_key
+from sklambda.infra.resources._capture import capture
+from sklambda.infra.resources._chalice import StageConfig
+from sklambda.infra.resources._functions import function_additions, log_groups
+from sklambda.infra.resources._intrinsics import ref, sub
+
+
+def merge_template(config: StageConfig) -> dict[str, Any]:
+    """The whole document to merge into Chalice's template."""
+    resources: dict[str, Any] = {}
+    resources.update(encryption_key())
+    resources.update(buckets(config))
+    resources.update(batch_queue(config))
+    resources.update(capture(config))
+    resources.update(log_groups())
+    resources.update(alarms())
+    resources.update({"Dashboard": dashboard()})
+    resources.update(api_auth(config))
+    resources.update(function_additions(config))
+    return {
+        "Parameters": parameters(),
+        "Conditions": {
+            "UseKms": {"Fn::Equals": [ref("EncryptionMode"), "KMS"]},
+            "HasAlarmEmail": {"Fn::Not": [{"Fn::Equals": [ref("AlarmEmail"), ""]}]},
+        },
+        "Resources": resources,
+        "Outputs": outputs(config),
+    }
+
+
+def parameters() -> dict[str, Any]:
+    """Settings an operator may change at deploy time; the defaults are production-sane."""
+    return {
+        "EncryptionMode": {
+            "Type": "String",
+            "AllowedValues": ["SSE-S3", "KMS"],
+            "Default": "SSE-S3",
+            "Description": "Bucket encryption: S3-managed keys, or a customer key made here",
+        },
+        "AlarmEmail": {
+            "Type": "String",
+            "Default": "",
+            "Description": "Subscribe this address to the alarm topic (empty: none)",
+        },
+        "ApiErrorRateThreshold": {
+            "Type": "Number",
+            "Default": 0.05,
+            "MinValue": 0,
+            "MaxValue": 1,
+            "Description": "Alarm when this share of API requests fail with a 5xx",
+        },
+        "ApiLatencyP99Threshold": {
+            "Type": "Number",
+            "Default": 1000,
+            "MinValue": 1,
+            "Description": "Alarm when the API's p99 latency exceeds this many milliseconds",
+        },
+        "CaptureRetentionDays": {
+            "Type": "Number",
+            "Default": 90,
+            "MinValue": 1,
+            "Description": "Days captured requests are kept (the monitor reads the last 14)",
+        },
+        "TemporaryRetentionDays": {
+            "Type": "Number",
+            "Default": 7,
+            "MinValue": 1,
+            "Description": "Days the batch scorer's part files and stale uploads are kept",
+        },
+        "LogRetentionDays": {
+            "Type": "Number",
+            "Default": 30,
+            "AllowedValues": [1, 3, 5, 7, 14, 30, 60, 90, 180, 365, 731, 1827, 3653],
+            "Description": "Days the functions' logs are kept",
+        },
+        "BatchMaxConcurrency": {
+            "Type": "Number",
+            "Default": 10,
+            "MinValue": 2,
+            "MaxValue": 1000,
+            "Description": "Most batch scorers running at once (back-pressure on big drops)",
+        },
+    }
+
+
+def outputs(config: StageConfig) -> dict[str, Any]:
+    """What the stack reports: bucket, queue and stream names, the alarm topic, dashboard, key."""
+    found = {
+        "ModelsBucketName": ref("ModelsBucket"),
+        "DataBucketName": ref("DataBucket"),
+        "BatchQueueUrl": ref("BatchQueue"),
+        "BatchDeadLetterQueueUrl": ref("BatchDeadLetterQueue"),
+        "CaptureStreamName": ref("CaptureStream"),
+        "AlarmTopicArn": ref("AlarmTopic"),
+        "DashboardUrl": sub(
+            "https://${AWS::Region}.console.aws.amazon.com/cloudwatch/home"
+            "?region=${AWS::Region}#dashboards:name=${Dashboard}"
+        ),
+    }
+    if config.api_auth == "api_key":
+        found["ApiKeyId"] = ref("ApiKey")
+    return {name: {"Value": value} for name, value in found.items()}
