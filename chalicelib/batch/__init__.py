@@ -7,7 +7,10 @@ from typing import TYPE_CHECKING
 from chalicelib._lazy import lazy_exports
 
 if TYPE_CHECKING:  # what lazy_exports loads on first use
-    from chalicelib.batch._formats import (
+    from chalicelib.batch._keys import BatchLayout, BatchTarget, decode_event_key, job_id
+    from chalicelib.batch._scorer import BatchScorer, JobInProgress, ObjectEvent, handle_messages
+    from chalicelib.batch._validation import FrameCheck, check_columns, check_frame
+    from chalicelib.batch.formats import (
         FORMATS,
         Chunk,
         ParquetWriter,
@@ -15,8 +18,5 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
         read_chunks,
         write_chunk,
     )
-    from chalicelib.batch._keys import BatchLayout, BatchTarget, decode_event_key, job_id
-    from chalicelib.batch._scorer import BatchScorer, JobInProgress, ObjectEvent, handle_messages
-    from chalicelib.batch._validation import FrameCheck, check_columns, check_frame
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, __file__)

@@ -1,7 +1,7 @@
 """Scale a batch file out past one Lambda: split it, score the parts in parallel, assemble.
 
     start      the file's worker reads it once, plans byte ranges on record boundaries
-               (batch_split), stores the plan and queues one chunk job per part on the
+               (_split), stores the plan and queues one chunk job per part on the
                batch queue
     run_part   a worker scores its range into <jobs>/<job>/out/<part> (and err/<part>),
                then records <jobs>/<job>/done/<part>.json
@@ -52,7 +52,7 @@ def start(
         return  # a duplicate of the event that already fanned out
     with batch.open_input(event, target) as stream:
         blocks = iter(lambda: stream.read(8 << 20), b"")
-        header, parts = plan_parts(blocks, batch.part_bytes, has_header=target.fmt == "csv")
+        header, parts = plan_parts(blocks, batch.part_bytes, target.fmt)
     plan = {
         "header": header.decode("utf-8", errors="replace"),
         "parts": [{"start": p.start, "end": p.end, "first_row": p.first_row} for p in parts],

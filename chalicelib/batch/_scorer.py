@@ -20,7 +20,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, BinaryIO
 
-from chalicelib.batch._formats import Chunk, ParquetWriter, read_chunks, write_chunk
 from chalicelib.batch._keys import (
     BatchLayout,
     BatchTarget,
@@ -29,6 +28,7 @@ from chalicelib.batch._keys import (
     parse_incoming_key,
 )
 from chalicelib.batch._validation import check_columns, check_frame
+from chalicelib.batch.formats import Chunk, ParquetWriter, read_chunks, write_chunk
 from chalicelib.core import InvalidInputError, NotFoundError, logger, now_iso, parse_iso, publish
 from chalicelib.registry import Registry
 from chalicelib.scoring import Scorer

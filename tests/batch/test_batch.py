@@ -422,6 +422,44 @@ def test_a_part_that_keeps_failing_lands_in_the_dlq_and_the_manifest_says_so(
     assert "sklambda_chunk" in dead["Messages"][0]["Body"]
 
 
+def stray_quote_customers(n: int) -> bytes:
+    """A CSV with a quote inside an unquoted field (5" screen) early on and quoted multi-line
+    fields later; a blank line and a bad row in between, so row numbers are checked too."""
+    frame = customers(n).astype(object)
+    frame["notes"] = [
+        f'two lines, "quoted"\nof {i}' if i > n // 3 and i % 9 == 0 else "plain" for i in range(n)
+    ]
+    frame.loc[3, "notes"] = "STRAY screen"
+    frame.loc[n - 5, "age"] = "old"
+    text = csv_bytes(frame).replace(b"STRAY", b'5"')  # pandas would have quoted it
+    lines = text.split(b"\n")
+    return b"\n".join([*lines[:20], b"", *lines[20:]])
+
+
+def test_a_stray_quote_scores_the_same_whole_and_in_parts(
+    world: BatchWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    body = stray_quote_customers(300)
+    assert b',5" screen\n' in body
+    world.drop("batch/incoming/churn/stray-whole.csv", body)
+    world.run()
+    assert world.manifest("stray-whole.csv")["status"] == "succeeded"
+    whole_scored, whole_errors = scored_outputs(world, "stray-whole.csv")
+    assert len(whole_scored) == 299
+
+    split_settings(monkeypatch, split=len(body) // 2, part=len(body) // 6)
+    world.drop("batch/incoming/churn/stray-split.csv", body)
+    world.run()
+    manifest = world.manifest("stray-split.csv")
+    assert manifest["status"] == "succeeded", manifest
+    assert manifest["parts"] >= 5
+    assert manifest["rows"] == {"read": 300, "scored": 299, "rejected": 1}
+    split_scored, split_errors = scored_outputs(world, "stray-split.csv")
+    pd.testing.assert_frame_equal(split_scored, whole_scored)
+    pd.testing.assert_frame_equal(split_errors, whole_errors)
+    assert split_errors["row"].tolist() == [296]
+
+
 def test_cli_batch_uploads_waits_with_progress_and_prints_the_summary(
     world: BatchWorld, tmp_path, capsys
 ) -> None:
