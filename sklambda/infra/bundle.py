@@ -602,7 +602,7 @@ SWEPT_PACKAGES = ("sklearn", "scipy")
 REQUIRED_MODULES = (
     "app",
     "chalicelib.services",
-    "chalicelib.batch._scorer",
+    "chalicelib.batch._jobs",
     "chalicelib.monitoring._monitor",
     "chalicelib.rollout._retraining",
     "pandas",
