@@ -178,14 +178,6 @@ def monitor_models(event: Any) -> dict[str, Any]:
 @app.on_sqs_message(queue=BATCH_QUEUE, batch_size=5)
 def score_batch(event: Any) -> dict[str, Any]:
     """S3 → SQS → here: score each file named in the messages; report partial failures."""
-    from chalicelib.batch import handle_messages
+    from chalicelib.batch import handle_sqs_event
 
-    messages = [
-        (
-            r.to_dict().get("messageId", ""),
-            r.body,
-            int(r.to_dict().get("attributes", {}).get("ApproximateReceiveCount", "1")),
-        )
-        for r in event
-    ]
-    return handle_messages(batch_scorer(), messages)
+    return handle_sqs_event(batch_scorer(), event.to_dict())

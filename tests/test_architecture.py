@@ -137,7 +137,6 @@ def test_imports_point_down_the_layers() -> None:
     assert sorted(wrong) == []
 
 
-@pytest.mark.xfail(strict=True, reason="batch scorer and fan-out import each other until split")
 def test_no_import_cycle() -> None:
     edges = graph()
     cycles: list[list[str]] = []

@@ -1,5 +1,15 @@
 """Batch scoring of files dropped in S3: keys, readers and writers per format, column-wise
 validation, the whole-file scorer and the fan-out of large files over the queue.
+
+    _keys        where files come in and where their results go
+    _events      what arrives on the queue: S3 event records, chunk jobs
+    _claims      one worker at a time per job (an S3 lease)
+    _outputs     scored and errors uploads, the manifest and the metrics
+    _scorer      a file scored in one go
+    _split       byte ranges of a large file on record boundaries
+    _fanout      a large file scored in parts and assembled
+    _jobs        per message: which path, retries, the partial batch response
+    formats      CSV, JSON Lines and Parquet readers and writers, and the record rule
 """
 
 from typing import TYPE_CHECKING
@@ -7,7 +17,12 @@ from typing import TYPE_CHECKING
 from chalicelib._lazy import lazy_exports
 
 if TYPE_CHECKING:  # what lazy_exports loads on first use
-    from chalicelib.batch._formats import (
+    from chalicelib.batch._claims import JobInProgress
+    from chalicelib.batch._events import ObjectEvent
+    from chalicelib.batch._jobs import BatchScorer, handle_sqs_event
+    from chalicelib.batch._keys import BatchLayout, BatchTarget, decode_event_key, job_id
+    from chalicelib.batch._validation import FrameCheck, check_columns, check_frame
+    from chalicelib.batch.formats import (
         FORMATS,
         Chunk,
         ParquetWriter,
@@ -15,8 +30,5 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
         read_chunks,
         write_chunk,
     )
-    from chalicelib.batch._keys import BatchLayout, BatchTarget, decode_event_key, job_id
-    from chalicelib.batch._scorer import BatchScorer, JobInProgress, ObjectEvent, handle_messages
-    from chalicelib.batch._validation import FrameCheck, check_columns, check_frame
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, __file__)

@@ -13,7 +13,7 @@ import hashlib
 from dataclasses import dataclass
 from urllib.parse import unquote_plus
 
-from chalicelib.batch._formats import format_of
+from chalicelib.batch.formats import format_of
 from chalicelib.core import ConfigError, InvalidInputError, Settings
 from chalicelib.registry import check_model_name
 

@@ -1,8 +1,11 @@
 """Split a large CSV or JSONL file into byte ranges that start and end on record boundaries.
 
-One pass over the bytes, quote-aware: a newline inside a quoted CSV field does not end a
-record. Each part knows the number of its first data row, so rejected rows keep the row
-numbers they have in the whole file.
+One streaming pass over the bytes, with the readers' own record rule (formats._records): a
+part starts exactly where the reader of the whole file starts a record, so a newline inside
+a quoted CSV field never ends a part, and a stray quote in an unquoted field (5" screen)
+does not open one. Each part knows the number of its first data row, counted as the reader
+counts rows (the header and blank lines are not rows), so rejected rows keep the row numbers
+they have in the whole file. Memory stays within a block plus one record.
 """
 
 from __future__ import annotations
@@ -12,8 +15,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
-_NEWLINE = ord("\n")
-_QUOTE = ord('"')
+from chalicelib.batch.formats._records import (
+    MAX_RECORD,
+    CsvSplitter,
+    LineSplitter,
+    csv_blank,
+    json_blank,
+)
+
+_BOM = b"\xef\xbb\xbf"
 
 
 @dataclass(frozen=True)
@@ -25,49 +35,56 @@ class Part:
     first_row: int
 
 
-def plan_parts(
-    blocks: Iterable[bytes], part_bytes: int, *, has_header: bool = True
-) -> tuple[bytes, list[Part]]:
-    """(header line with its newline, parts of about `part_bytes` each) for the file's bytes."""
-    header = b""
+def plan_parts(blocks: Iterable[bytes], part_bytes: int, fmt: str) -> tuple[bytes, list[Part]]:
+    """(CSV header record with its line ending, parts of about `part_bytes` each) for the
+    bytes of a "csv" or "jsonl" file (JSONL has no header: b"")."""
+    has_header = fmt == "csv"
+    splitter = CsvSplitter() if has_header else LineSplitter()
+    blank_of = csv_blank if has_header else json_blank
+    head = b""  # the file's first bytes, until the header ends
+    header_end: int | None = None if has_header else 0
     parts: list[Part] = []
-    offset = 0  # bytes seen before the current block
-    in_quotes = False
-    rows_before = 0  # complete data records before the current part
-    rows_seen = 0
-    part_start: int | None = None if has_header else 0
+    part_start = 0
+    rows_before = 0  # data rows before the current part
+    rows = 0  # data rows in complete records so far
+    offset = 0  # bytes seen
+    scanning = True
     for block in blocks:
-        data = np.frombuffer(block, dtype=np.uint8)
-        ends = _record_ends(data, in_quotes)
-        in_quotes = bool((np.count_nonzero(data == _QUOTE) + in_quotes) % 2)
-        for end in ends:
-            absolute = offset + int(end) + 1
-            if part_start is None:  # the header's newline
-                header += block[: absolute - offset]
-                part_start = absolute
-                continue
-            rows_seen += 1
-            if absolute - part_start >= part_bytes:
-                parts.append(Part(part_start, absolute, rows_before + 1))
-                rows_before = rows_seen
-                part_start = absolute
-        if part_start is None:
-            header += block
+        if offset == 0 and block.startswith(_BOM):
+            # The reader drops it before it looks for records; it stays in the first part.
+            splitter.offset = len(_BOM)
+            offset, block = len(_BOM), block[len(_BOM) :]
+            head = _BOM
         offset += len(block)
-    if part_start is not None and offset > part_start:
+        if not scanning:
+            continue
+        if header_end is None:
+            head += block
+        records = splitter.split(block)
+        ends = records.ends()
+        data_rows = ~blank_of(records)
+        if header_end is None:
+            if not data_rows.any():
+                scanning = len(splitter.carry) <= MAX_RECORD
+                continue
+            first = int(np.argmax(data_rows))  # the header: the first record that is not blank
+            header_end = part_start = int(ends[first])
+            ends, data_rows = ends[first + 1 :], data_rows[first + 1 :]
+        through = np.cumsum(data_rows)  # data rows through each record
+        cut = int(np.searchsorted(ends, part_start + part_bytes))
+        while cut < len(ends):
+            parts.append(Part(part_start, int(ends[cut]), rows_before + 1))
+            rows_before = rows + int(through[cut])
+            part_start = int(ends[cut])
+            cut = int(np.searchsorted(ends, part_start + part_bytes))
+        rows += int(through[-1]) if len(through) else 0
+        # A record this long fails in the reader anyway (a quote that is never closed): the
+        # rest of the file becomes the last part, which reports it.
+        scanning = len(splitter.carry) <= MAX_RECORD
+    if header_end is None:
+        # No complete header record: one part of the whole file, which the reader rejects
+        # with the reason (a quote never closed, no data rows).
+        return b"", [Part(0, offset, 1)] if offset else []
+    if offset > part_start:
         parts.append(Part(part_start, offset, rows_before + 1))
-    return header, parts
-
-
-def _record_ends(data: np.ndarray, in_quotes: bool) -> np.ndarray:
-    """Positions of newlines outside quotes, given whether the block starts inside quotes."""
-    newlines = np.flatnonzero(data == _NEWLINE)
-    if newlines.size == 0:
-        return newlines
-    quotes = np.flatnonzero(data == _QUOTE)
-    if quotes.size == 0:
-        return newlines if not in_quotes else newlines[:0]
-    # Quotes before each newline; a newline ends a record when that count (plus the carried
-    # state) is even. Escaped quotes ("") add two and keep the parity, as they should.
-    before = np.searchsorted(quotes, newlines)
-    return newlines[(before + in_quotes) % 2 == 0]
+    return head[:header_end], parts

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from chalicelib.batch._formats import NA_TEXT
+from chalicelib.batch.formats import NA_TEXT
 from chalicelib.core import ConfigError, InvalidInputError
 from chalicelib.scoring import NON_FINITE, UNKNOWN_CATEGORY_POLICIES
 from chalicelib.scoring._validation import _UNSEEN_SHOWN, _checker, _Invalid, _Unseen

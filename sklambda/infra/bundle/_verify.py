@@ -24,7 +24,7 @@ SWEPT_PACKAGES = ("sklearn", "scipy")
 REQUIRED_MODULES = (
     "app",
     "chalicelib.services",
-    "chalicelib.batch._scorer",
+    "chalicelib.batch._jobs",
     "chalicelib.monitoring._monitor",
     "chalicelib.rollout._retraining",
     "pandas",
@@ -111,6 +111,13 @@ def parquet():
             fastparquet.ParquetFile(f"{scratch}/{codec}.parquet").to_pandas()
 
 
+def report():
+    # Jinja2 and the report's templates and stylesheet are package files the monitor loads
+    # lazily: a zip without them imports fine and fails only at the first report.
+    from chalicelib.monitoring.report import render_report_html
+    assert render_report_html({}).rstrip().endswith("</html>")
+
+
 def aws_clients():
     import boto3
     session = boto3.session.Session(
@@ -121,7 +128,7 @@ def aws_clients():
 
 
 for name, check in (("numerics", numerics), ("estimators", estimators),
-                    ("parquet", parquet), ("aws-clients", aws_clients)):
+                    ("parquet", parquet), ("report", report), ("aws-clients", aws_clients)):
     attempt(f"[{name}]", check)
 print(json.dumps({"imported": len(imported), "failures": failures, "optional": optional}))
 """

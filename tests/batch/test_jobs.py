@@ -5,110 +5,18 @@ from __future__ import annotations
 import gzip
 import io
 import json
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from chalicelib.batch import BatchLayout, BatchScorer, JobInProgress, ObjectEvent
-from chalicelib.core import ConfigError, Settings, reset_settings
-from chalicelib.registry import Registry
-from chalicelib.storage import AwsClients
-from sklambda.local.events import drain
-from sklambda.sample_data import FEATURES, TARGET, churn_frame
+from chalicelib.batch import BatchScorer, JobInProgress, ObjectEvent, job_id
+from sklambda.sample_data import FEATURES, TARGET
 from tests.app.test_api import emf_documents
+from tests.batch.world import BatchWorld, csv_bytes, customers, expected_proba
 from tests.conftest import DATA_BUCKET
 from tests.models import fitted_logreg, training_frame
-
-QUEUE = "sklambda-batch"
-
-
-class BatchWorld:
-    """The data bucket wired to the batch queue, and the app's SQS handler to drain it."""
-
-    def __init__(self, aws: AwsClients, registry: Registry) -> None:
-        self.aws = aws
-        self.s3 = aws.s3
-        self.registry = registry
-        self.sqs = aws.client("sqs")
-        dlq = self.sqs.create_queue(QueueName=f"{QUEUE}-dlq")["QueueUrl"]
-        dlq_arn = self.sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        self.queue_url = self.sqs.create_queue(
-            QueueName=QUEUE,
-            Attributes={
-                "VisibilityTimeout": "0",
-                "RedrivePolicy": json.dumps(
-                    {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": "3"}
-                ),
-            },
-        )["QueueUrl"]
-        self.dlq_url = dlq
-        arn = self.sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])[
-            "Attributes"
-        ]["QueueArn"]
-        self.s3.put_bucket_notification_configuration(
-            Bucket=DATA_BUCKET,
-            NotificationConfiguration={
-                "QueueConfigurations": [
-                    {
-                        "QueueArn": arn,
-                        "Events": ["s3:ObjectCreated:*"],
-                        "Filter": {
-                            "Key": {"FilterRules": [{"Name": "prefix", "Value": "batch/incoming/"}]}
-                        },
-                    }
-                ]
-            },
-        )
-
-        self.run()  # S3 announces the new configuration with a test event
-
-    def drop(self, key: str, body: bytes) -> None:
-        self.s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=body)
-
-    def run(self) -> int:
-        import app as app_module
-
-        return drain(self.sqs, self.queue_url, app_module.score_batch)
-
-    def get(self, key: str) -> bytes:
-        return self.s3.get_object(Bucket=DATA_BUCKET, Key=key)["Body"].read()
-
-    def exists(self, key: str) -> bool:
-        listed = self.s3.list_objects_v2(Bucket=DATA_BUCKET, Prefix=key).get("Contents", [])
-        return any(item["Key"] == key for item in listed)
-
-    def manifest(self, path: str, model: str = "churn") -> dict[str, Any]:
-        return json.loads(self.get(f"batch/scored/{model}/{path}.manifest.json"))
-
-
-@pytest.fixture
-def world(aws: AwsClients, registry: Registry) -> Iterator[BatchWorld]:
-    import app as app_module
-
-    registry.register("churn", fitted_logreg(), training_frame(), TARGET)
-    registry.promote("churn", 1)
-    reset_settings()
-    app_module.reset()
-    yield BatchWorld(aws, registry)
-    reset_settings()
-    app_module.reset()
-
-
-def customers(n: int = 200, seed: int = 11) -> pd.DataFrame:
-    return churn_frame(n, seed=seed, with_target=False)
-
-
-def csv_bytes(frame: pd.DataFrame) -> bytes:
-    return frame.to_csv(index=False).encode()
-
-
-def expected_proba(frame: pd.DataFrame) -> np.ndarray:
-    return fitted_logreg().predict_proba(frame[FEATURES])[:, 1]
 
 
 def test_a_dropped_csv_comes_back_scored_with_a_manifest(world: BatchWorld) -> None:
@@ -196,12 +104,12 @@ def test_concurrent_duplicate_backs_off_while_the_first_holds_the_job(world: Bat
     body = world.sqs.receive_message(QueueUrl=world.queue_url)["Messages"][0]["Body"]
     event = ObjectEvent.from_record(json.loads(body)["Records"][0])
     scorer: BatchScorer = app_module.batch_scorer()
-    with scorer.claim("unused"):  # sanity: claims are per job
+    with scorer.claims.claim("unused"):  # sanity: claims are per job
         pass
     from chalicelib.batch import job_id
 
     job = job_id(event.bucket, event.key, event.version_id, event.etag)
-    with scorer.claim(job), pytest.raises(JobInProgress):
+    with scorer.claims.claim(job), pytest.raises(JobInProgress):
         scorer.process(event)
     assert not world.exists("batch/scored/churn/busy.csv")
     assert scorer.process(event)["status"] == "succeeded"
@@ -322,106 +230,6 @@ def test_batch_usage_is_counted_per_model_version_and_submitter(world: BatchWorl
     assert done["BatchSeconds"] >= 0
 
 
-def test_outputs_under_the_incoming_prefix_are_refused() -> None:
-    layout = BatchLayout(
-        incoming="batch/", scored="batch/scored/", errors="batch/errors/", jobs="batch/_jobs/"
-    )
-    with pytest.raises(ConfigError, match="overlaps the incoming prefix"):
-        layout.check()
-    BatchLayout.from_settings(Settings())  # the defaults are fine
-
-
-def split_settings(monkeypatch: pytest.MonkeyPatch, split: int, part: int) -> None:
-    import app as app_module
-
-    monkeypatch.setenv("SKLAMBDA_BATCH_SPLIT_BYTES", str(split))
-    monkeypatch.setenv("SKLAMBDA_BATCH_PART_BYTES", str(part))
-    reset_settings()
-    app_module.reset()
-
-
-def messy_customers(n: int) -> pd.DataFrame:
-    frame = customers(n).astype(object)
-    frame["notes"] = [
-        f'line one, "quoted"\nline two of {i}' if i % 7 == 0 else "plain" for i in range(n)
-    ]
-    frame.loc[5, "age"] = "old"
-    frame.loc[n - 3, "tenure_months"] = "soon"
-    return frame
-
-
-def scored_outputs(world: BatchWorld, path: str) -> tuple[pd.DataFrame, pd.DataFrame]:
-    scored = pd.read_csv(io.BytesIO(world.get(f"batch/scored/churn/{path}")))
-    errors = pd.read_csv(io.BytesIO(world.get(f"batch/errors/churn/{path}.errors.csv")))
-    return scored, errors
-
-
-def test_a_large_file_is_split_scored_in_parts_and_assembled_as_one(
-    world: BatchWorld, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    body = csv_bytes(messy_customers(400))
-    world.drop("batch/incoming/churn/whole.csv", body)
-    world.run()
-    whole_scored, whole_errors = scored_outputs(world, "whole.csv")
-
-    split_settings(monkeypatch, split=len(body) // 2, part=len(body) // 5)
-    world.drop("batch/incoming/churn/split.csv", body)
-    world.run()
-    manifest = world.manifest("split.csv")
-    assert manifest["status"] == "succeeded", manifest
-    assert manifest["parts"] >= 4
-    assert manifest["rows"] == {"read": 400, "scored": 398, "rejected": 2}
-    split_scored, split_errors = scored_outputs(world, "split.csv")
-    pd.testing.assert_frame_equal(split_scored, whole_scored)
-    pd.testing.assert_frame_equal(split_errors, whole_errors)
-    assert split_errors["row"].tolist() == [6, 398]
-    leftovers = world.s3.list_objects_v2(Bucket=DATA_BUCKET, Prefix="batch/_jobs/")
-    assert "Contents" not in leftovers
-
-
-def test_parts_are_assembled_by_server_side_copy(
-    world: BatchWorld, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    frame = customers(90_000)  # ~12 MB: parts above S3's 5 MiB minimum for copies
-    body = csv_bytes(frame)
-    split_settings(monkeypatch, split=10 << 20, part=6 << 20)
-    world.drop("batch/incoming/churn/copied.csv", body)
-    world.run()
-    manifest = world.manifest("copied.csv")
-    assert manifest["parts"] == 2
-    assert manifest["outputs"]["scored"]["assembled"] == "copy"
-    scored = pd.read_csv(io.BytesIO(world.get("batch/scored/churn/copied.csv")))
-    assert len(scored) == len(frame)
-    assert np.allclose(scored["proba_1"], expected_proba(frame))
-
-
-def test_a_part_that_keeps_failing_lands_in_the_dlq_and_the_manifest_says_so(
-    world: BatchWorld, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    from chalicelib.batch import _fanout as batch_fanout
-
-    body = csv_bytes(customers(300))
-    split_settings(monkeypatch, split=len(body) // 2, part=len(body) // 3)
-    real_stream = batch_fanout._part_stream
-
-    def broken_second_part(batch, event, header, part):
-        if part["first_row"] > 1 and part["first_row"] < 200:
-            raise ConnectionError("simulated network failure")
-        return real_stream(batch, event, header, part)
-
-    monkeypatch.setattr(batch_fanout, "_part_stream", broken_second_part)
-    world.drop("batch/incoming/churn/flaky.csv", body)
-    world.run()
-    manifest = world.manifest("flaky.csv")
-    assert manifest["status"] == "failed"
-    assert "failed after 3 attempts" in manifest["reason"]
-    assert "dead-letter queue" in manifest["reason"]
-    assert not world.exists("batch/scored/churn/flaky.csv")
-    dead = world.sqs.receive_message(QueueUrl=world.dlq_url, MaxNumberOfMessages=10)
-    assert len(dead["Messages"]) == 1
-    assert "sklambda_chunk" in dead["Messages"][0]["Body"]
-
-
 def test_cli_batch_uploads_waits_with_progress_and_prints_the_summary(
     world: BatchWorld, tmp_path, capsys
 ) -> None:
@@ -465,3 +273,90 @@ def test_cli_batch_refuses_files_it_cannot_score(world: BatchWorld, tmp_path, ca
     path.write_text("hello")
     assert main(["batch", "churn", str(path)]) == 2
     assert "use .csv, .csv.gz, .parquet or .jsonl" in capsys.readouterr().err
+
+
+def sqs_event(*messages: tuple[str, str, int]) -> dict[str, Any]:
+    """The event Lambda hands the batch function: (message id, body, receive count) each."""
+    return {
+        "Records": [
+            {
+                "messageId": message_id,
+                "receiptHandle": f"handle-{message_id}",
+                "body": body,
+                "attributes": {"ApproximateReceiveCount": str(receives)},
+                "messageAttributes": {},
+                "md5OfBody": "",
+                "eventSource": "aws:sqs",
+                "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:sklambda-batch",
+                "awsRegion": "us-east-1",
+            }
+            for message_id, body, receives in messages
+        ]
+    }
+
+
+def notifications(world: BatchWorld, names: list[str]) -> dict[str, str]:
+    """Drop one small file per name; the body of the S3 notification of each."""
+    for name in names:
+        world.drop(f"batch/incoming/churn/{name}.csv", csv_bytes(customers(20)))
+    bodies: dict[str, str] = {}
+    while len(bodies) < len(names):
+        for message in world.sqs.receive_message(
+            QueueUrl=world.queue_url, MaxNumberOfMessages=10
+        ).get("Messages", []):
+            event = ObjectEvent.from_record(json.loads(message["Body"])["Records"][0])
+            bodies[event.key.rsplit("/", 1)[1].removesuffix(".csv")] = message["Body"]
+    world.sqs.purge_queue(QueueUrl=world.queue_url)
+    return bodies
+
+
+def test_the_handler_reports_exactly_the_messages_to_retry(
+    world: BatchWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app as app_module
+
+    bodies = notifications(world, ["good", "busy", "boom", "last"])
+    scorer: BatchScorer = app_module.batch_scorer()
+    real_scorer_for = scorer.files.scorer_for
+
+    def network_down(target: Any, version: int | None = None) -> Any:
+        if target.path in ("boom.csv", "last.csv"):
+            raise ConnectionError("simulated network failure")
+        return real_scorer_for(target, version)
+
+    monkeypatch.setattr(scorer.files, "scorer_for", network_down)
+    busy = ObjectEvent.from_record(json.loads(bodies["busy"])["Records"][0])
+    with scorer.claims.claim(job_id(busy.bucket, busy.key, busy.version_id, busy.etag)):
+        response = app_module.score_batch(
+            sqs_event(
+                ("m-good", bodies["good"], 1),
+                ("m-garbled", "{not json", 1),  # can never succeed: dropped, not retried
+                ("m-busy", bodies["busy"], 3),  # another worker has it: retried, no manifest
+                ("m-boom", bodies["boom"], 2),  # retried
+                ("m-last", bodies["last"], 3),  # its last receive: a failed manifest first
+            ),
+            None,
+        )
+    assert response == {
+        "batchItemFailures": [
+            {"itemIdentifier": "m-busy"},
+            {"itemIdentifier": "m-boom"},
+            {"itemIdentifier": "m-last"},
+        ]
+    }
+    assert world.manifest("good.csv")["status"] == "succeeded"
+    assert not world.exists("batch/scored/churn/busy.csv.manifest.json")
+    assert not world.exists("batch/scored/churn/boom.csv.manifest.json")
+    last = world.manifest("last.csv")
+    assert last["status"] == "failed"
+    assert last["reason"].startswith(
+        "scoring failed after 3 attempts (ConnectionError: simulated network failure)"
+    )
+
+    # Every message failing is answered the same way, not with an error.
+    assert app_module.score_batch(sqs_event(("m-boom", bodies["boom"], 1)), None) == {
+        "batchItemFailures": [{"itemIdentifier": "m-boom"}]
+    }
+    assert app_module.score_batch(sqs_event(("m-good", bodies["good"], 1)), None) == {
+        "batchItemFailures": []
+    }

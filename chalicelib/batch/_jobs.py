@@ -1,0 +1,194 @@
+"""Batch jobs: what to do with each message of the batch queue.
+
+At-least-once delivery is expected. Each input version (bucket, key, version id / ETag) is one
+job: a claim makes concurrent duplicates back off, the manifest makes late duplicates a
+no-op, and the S3 event sequencer keeps an older upload from overwriting a newer result. A
+job is scored whole (_scorer) or, past the split size, in parts over the queue (_fanout):
+this module is the one that knows both and decides.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import (
+    BatchProcessor,
+    EventType,
+    process_partial_response,
+)
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+
+from chalicelib.batch._claims import Heartbeat, JobClaims, JobInProgress
+from chalicelib.batch._events import ObjectEvent, chunk_of, object_events
+from chalicelib.batch._fanout import SPLITTABLE, FanOut
+from chalicelib.batch._keys import BatchLayout, BatchTarget, job_id, parse_incoming_key
+from chalicelib.batch._outputs import Manifests, new_manifest
+from chalicelib.batch._scorer import FileScorer
+from chalicelib.core import InvalidInputError, NotFoundError, logger
+from chalicelib.registry import Registry
+from chalicelib.storage import ObjectStore
+
+
+class BatchScorer:
+    """Scores incoming batch files of one data bucket."""
+
+    def __init__(
+        self,
+        s3: Any,
+        bucket: str,
+        layout: BatchLayout,
+        registry: Registry,
+        *,
+        chunk_rows: int = 50_000,
+        max_rejected_share: float = 0.10,
+        lease_seconds: float = 960.0,
+        split_bytes: int = 1 << 30,
+        part_bytes: int = 256 << 20,
+        enqueue: Callable[[list[str]], None] | None = None,
+        max_receives: int = 3,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.layout = layout
+        self.max_receives = max_receives
+        self._split_bytes = split_bytes
+        store = ObjectStore(s3, bucket)
+        self.manifests = Manifests(store, layout)
+        self.claims = JobClaims(store, layout.jobs, lease_seconds=lease_seconds, clock=clock)
+        self.files = FileScorer(
+            s3,
+            bucket,
+            layout,
+            registry,
+            self.manifests,
+            chunk_rows=chunk_rows,
+            max_rejected_share=max_rejected_share,
+        )
+        self.fanout = FanOut(self.files, self.claims, store, part_bytes=part_bytes, enqueue=enqueue)
+
+    def process(self, event: ObjectEvent) -> dict[str, Any] | None:
+        """Score the file of one event; its manifest, or None when there was nothing to do."""
+        try:
+            target = parse_incoming_key(event.key, self.layout)
+        except InvalidInputError as exc:
+            logger.warning("batch file ignored", extra={"key": event.key, "reason": exc.message})
+            return self._publish_refusal(event, exc.message)
+        if target is None:
+            logger.info("not an incoming batch key; ignored", extra={"key": event.key})
+            return None
+        current = self.manifests.read(target)
+        if current is not None and self.manifests.supersedes(current[0], event):
+            logger.info("batch file already scored or superseded", extra={"key": event.key})
+            return None
+        job = job_id(event.bucket, event.key, event.version_id, event.etag)
+        with self.claims.claim(job) as heartbeat:
+            return self._run(event, target, job, heartbeat)
+
+    def _run(
+        self, event: ObjectEvent, target: BatchTarget, job: str, heartbeat: Heartbeat
+    ) -> dict[str, Any] | None:
+        started = time.perf_counter()
+        manifest = new_manifest(event, job)
+        try:
+            scorer = self.files.scorer_for(target)
+        except NotFoundError as exc:
+            return self.manifests.finish(event, target, manifest, started, failed=exc.message)
+        manifest["model"] = {
+            "name": target.model,
+            "version": scorer.version,
+            "alias": target.alias if target.version is None else None,
+            "sha256": scorer.metadata["artifact"]["sha256"],
+        }
+        if self._should_split(target, event):
+            self.fanout.start(event, target, scorer, job, manifest)
+            return None  # the part that finishes last publishes the manifest
+        return self.files.score(event, target, scorer, manifest, heartbeat, started)
+
+    def _should_split(self, target: BatchTarget, event: ObjectEvent) -> bool:
+        return (
+            self.fanout.can_enqueue and target.fmt in SPLITTABLE and event.size > self._split_bytes
+        )
+
+    def _publish_refusal(self, event: ObjectEvent, reason: str) -> dict[str, Any] | None:
+        # A file we cannot even place (bad name, unsupported type) still gets a manifest when
+        # its model folder is known, so the analyst sees why nothing came back.
+        rest = (
+            event.key[len(self.layout.incoming) :]
+            if event.key.startswith(self.layout.incoming)
+            else ""
+        )
+        folder, _, path = rest.partition("/")
+        model = folder.partition("@")[0]
+        if not model or not path:
+            return None
+        target = BatchTarget(model=model, version=None, alias=None, path=path, fmt="")
+        manifest = new_manifest(event)
+        return self.manifests.finish(event, target, manifest, time.perf_counter(), failed=reason)
+
+    def handle_message(self, record: SQSRecord) -> None:
+        """Process one queue message; raises when it should come back (powertools then lists
+        it as a batch item failure).
+
+        A message fails (comes back, and goes to the DLQ after the queue's receive count) only
+        for errors worth retrying; a file that can never be scored gets a failed manifest and
+        its message is done. On a message's last attempt the manifest records the failure.
+        """
+        body = record.body
+        receives = int((record.get("attributes") or {}).get("ApproximateReceiveCount", "1"))
+        chunk = chunk_of(body)
+        try:
+            if chunk is not None:
+                self.fanout.run_part(chunk)
+            else:
+                for event in object_events(body):
+                    self.process(event)
+        except JobInProgress:
+            raise
+        except InvalidInputError as exc:
+            logger.warning("unreadable batch message dropped", extra={"reason": exc.message})
+        except Exception as exc:
+            logger.exception(
+                "batch message failed",
+                extra={"message_id": record.get("messageId", ""), "attempt": receives},
+            )
+            if receives >= self.max_receives:
+                self.give_up(body, chunk, f"{type(exc).__name__}: {exc}"[:300], receives)
+            raise
+
+    def give_up(self, body: str, chunk: dict[str, Any] | None, reason: str, attempts: int) -> None:
+        """The message failed its last attempt: say so in the manifest before it goes to the DLQ."""
+        try:
+            if chunk is not None:
+                self.fanout.give_up(chunk, reason, attempts)
+                return
+            for event in object_events(body):
+                target = parse_incoming_key(event.key, self.layout)
+                if target is None:
+                    continue
+                manifest = new_manifest(event)
+                self.manifests.finish(
+                    event,
+                    target,
+                    manifest,
+                    None,
+                    failed=(
+                        f"scoring failed after {attempts} attempts ({reason}); the message is in "
+                        "the batch dead-letter queue. Upload the file again to retry"
+                    ),
+                )
+        except Exception:  # noqa: BLE001 - the message still reaches the DLQ
+            logger.exception("could not record the failure in the manifest")
+
+
+def handle_sqs_event(batch: BatchScorer, event: dict[str, Any]) -> dict[str, Any]:
+    """Process the batch queue's SQS event (Lambda's, as is); Lambda's partial batch response
+    ({"batchItemFailures": [{"itemIdentifier": <message id>}, ...]})."""
+    # Even when every message fails, answer with the list rather than raising: SQS retries
+    # exactly the listed messages either way, and the response keeps one shape.
+    processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+    return dict(
+        process_partial_response(
+            event=event, record_handler=batch.handle_message, processor=processor
+        )
+    )
