@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import subprocess
@@ -544,3 +545,32 @@ def test_scoring_needs_no_pandas(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+# ---------------------------------------------------------------------------------------------
+# The sub-package's layout: leaves know only _base, _chain composes them, _model ties it all
+
+COMPILED = REPO / "chalicelib" / "scoring" / "compiled"
+LAYOUT = {
+    "_base": set(),
+    "_numeric": {"_base"},
+    "_categorical": {"_base"},
+    "_function": {"_base"},
+    "_linear": {"_base"},
+    "_chain": {"_base", "_numeric", "_categorical", "_function"},
+    "_model": {"_base", "_chain", "_linear"},
+}
+
+
+def test_compiled_modules_import_only_the_layers_below() -> None:
+    prefix = "chalicelib.scoring.compiled."
+    found = {}
+    for path in sorted(COMPILED.glob("_[!_]*.py")):  # not __init__, which only declares
+        imported: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+        found[path.stem] = {m.removeprefix(prefix) for m in imported if m.startswith(prefix)}
+    assert found == LAYOUT
