@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 from chalicelib._lazy import lazy_exports
 
 if TYPE_CHECKING:  # what lazy_exports loads on first use
-    from chalicelib.scoring._compiled import CompiledModel, compile_model
     from chalicelib.scoring._scorer import Scorer, Scores
     from chalicelib.scoring._validation import (
         NON_FINITE,
@@ -16,5 +15,6 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
         ValidatedRecords,
         Validator,
     )
+    from chalicelib.scoring.compiled import CompiledModel, compile_model
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, __file__)

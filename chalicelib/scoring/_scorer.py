@@ -1,6 +1,6 @@
 """Scoring one loaded model version: the compiled numpy path, or the pipeline as it is.
 
-The compiled path (`_compiled.py`) reads records directly and never imports pandas; any model
+The compiled path (`compiled/`) reads records directly and never imports pandas; any model
 it does not cover is scored through its own pipeline on a DataFrame, with the same results.
 """
 
@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.core import InvalidInputError
-from chalicelib.scoring._compiled import compile_model
 from chalicelib.scoring._validation import Validator
+from chalicelib.scoring.compiled import compile_model
 
 log = logging.getLogger(__name__)
 _NAN = float("nan")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ast
 import json
 import math
 import subprocess
@@ -485,11 +486,17 @@ def test_other_unsupported_models_fall_back(training: pd.DataFrame) -> None:
 # No pandas on the compiled path
 
 NO_PANDAS_SCRIPT = """
-import importlib.abc, json, sys, traceback
+import importlib, importlib.abc, json, os, pkgutil, sys, traceback
 
-import chalicelib.scoring._compiled
-assert "pandas" not in sys.modules, "chalicelib.scoring._compiled imported pandas"
-assert "sklearn" not in sys.modules, "chalicelib.scoring._compiled imported scikit-learn"
+import chalicelib.scoring.compiled
+
+# The package loads its modules lazily: import every one of them before looking.
+package = chalicelib.scoring.compiled
+for found in pkgutil.iter_modules(package.__path__, package.__name__ + "."):
+    importlib.import_module(found.name)
+assert "chalicelib.scoring.compiled._model" in sys.modules
+assert "pandas" not in sys.modules, "chalicelib.scoring.compiled imported pandas"
+assert "sklearn" not in sys.modules, "chalicelib.scoring.compiled imported scikit-learn"
 
 # scikit-learn 1.9 tries `import pandas` itself as it loads (sklearn.utils.fixes), so hide
 # pandas the way a Lambda package without it would, and record who asked for it.
@@ -507,11 +514,12 @@ import joblib, numpy as np
 
 case = json.load(open(sys.argv[1]))
 for path, expected in case["expected"].items():
-    compiled = chalicelib.scoring._compiled.compile_model(joblib.load(path))
+    compiled = chalicelib.scoring.compiled.compile_model(joblib.load(path))
     assert compiled is not None, path
     assert np.allclose(compiled.predict_proba(case["records"]), expected), path
 assert "pandas" not in sys.modules
-assert not [f for f in askers if f.endswith("compiled.py")], "compiled path asked for pandas"
+in_package = os.sep.join(("", "chalicelib", "scoring", "compiled", ""))
+assert not [f for f in askers if in_package in f], "compiled path asked for pandas"
 print("ok")
 """
 
@@ -537,3 +545,32 @@ def test_scoring_needs_no_pandas(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "ok"
+
+
+# ---------------------------------------------------------------------------------------------
+# The sub-package's layout: leaves know only _base, _chain composes them, _model ties it all
+
+COMPILED = REPO / "chalicelib" / "scoring" / "compiled"
+LAYOUT = {
+    "_base": set(),
+    "_numeric": {"_base"},
+    "_categorical": {"_base"},
+    "_function": {"_base"},
+    "_linear": {"_base"},
+    "_chain": {"_base", "_numeric", "_categorical", "_function"},
+    "_model": {"_base", "_chain", "_linear"},
+}
+
+
+def test_compiled_modules_import_only_the_layers_below() -> None:
+    prefix = "chalicelib.scoring.compiled."
+    found = {}
+    for path in sorted(COMPILED.glob("_[!_]*.py")):  # not __init__, which only declares
+        imported: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, ast.ImportFrom) and node.module:
+                imported.add(node.module)
+            elif isinstance(node, ast.Import):
+                imported.update(alias.name for alias in node.names)
+        found[path.stem] = {m.removeprefix(prefix) for m in imported if m.startswith(prefix)}
+    assert found == LAYOUT

@@ -1,0 +1,139 @@
+"""Compiling transformers in sequence: chains, Pipelines and ColumnTransformer, the fusion of
+adjacent steps, and the table from a transformer's class to its compiler."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from chalicelib.scoring.compiled._base import (
+    Row,
+    Rows,
+    _getter,
+    _is,
+    _is_identity,
+    _Step,
+    _Unsupported,
+)
+from chalicelib.scoring.compiled._categorical import (
+    _compile_one_hot_encoder,
+    _compile_ordinal_encoder,
+)
+from chalicelib.scoring.compiled._function import _compile_function_transformer
+from chalicelib.scoring.compiled._numeric import (
+    _CenterScale,
+    _compile_max_abs_scaler,
+    _compile_min_max_scaler,
+    _compile_robust_scaler,
+    _compile_simple_imputer,
+    _compile_standard_scaler,
+    _Impute,
+)
+
+# A compiler reads one fitted transformer and the width of its input; [] is the identity.
+_Compiler = Callable[[Any, int], list[_Step]]
+
+
+def _compile_chain(transformers: Sequence[Any], n_in: int) -> tuple[list[_Step], int]:
+    """Compile transformers applied one after the other; return the steps and output width."""
+    steps: list[_Step] = []
+    width = n_in
+    for transformer in transformers:
+        for step in _compile_step(transformer, width):
+            fused = _fuse(steps[-1], step) if steps else None
+            if fused is None:
+                steps.append(step)
+            else:
+                steps[-1] = fused
+            width = step.width
+    return steps, width
+
+
+def _fuse(first: _Step, second: _Step) -> _Step | None:
+    """One step doing both, with the same arithmetic in the same order; None if they cannot."""
+    if isinstance(first, _Impute) and isinstance(second, _CenterScale):
+        return second.after_imputer(first)
+    return None
+
+
+def _compile_step(transformer: Any, n_in: int) -> list[_Step]:
+    """Compile one fitted transformer reading `n_in` columns; [] is the identity."""
+    if _is_identity(transformer):
+        return []
+    entry = _COMPILERS.get(type(transformer).__name__)
+    if entry is None or not _is(transformer, entry[0], type(transformer).__name__):
+        raise _Unsupported(f"no compiled form for {type(transformer).__name__}")
+    if getattr(transformer, "n_features_in_", n_in) != n_in:
+        raise _Unsupported(f"{type(transformer).__name__} was fitted on another width")
+    return entry[1](transformer, n_in)
+
+
+def _compile_pipeline(pipeline: Any, n_in: int) -> list[_Step]:
+    steps, _ = _compile_chain([est for _, est in pipeline.steps if not _is_identity(est)], n_in)
+    return steps
+
+
+class _Columns:
+    """ColumnTransformer: each branch reads its columns; outputs are concatenated in order."""
+
+    __slots__ = ("_branches", "width")
+
+    def __init__(
+        self, branches: list[tuple[Callable[[Row], Row] | None, tuple[_Step, ...]]], width: int
+    ) -> None:
+        self._branches = branches
+        self.width = width
+
+    def __call__(self, rows: Rows) -> Rows:
+        parts = []
+        for getter, steps in self._branches:
+            sub: Rows = rows if getter is None else list(map(getter, rows))
+            for step in steps:
+                sub = step(sub)
+            parts.append(sub)
+        if len(parts) == 1:
+            return parts[0]
+        out: Rows = []
+        for pieces in zip(*parts, strict=True):
+            row: list[Any] = []
+            for piece in pieces:
+                row += piece
+            out.append(row)
+        return out
+
+
+def _compile_column_transformer(ct: Any, n_in: int) -> list[_Step]:
+    if ct.transformer_weights:
+        raise _Unsupported("ColumnTransformer with transformer_weights")
+    branches: list[tuple[Callable[[Row], Row] | None, tuple[_Step, ...]]] = []
+    width = 0
+    for name, transformer, columns in ct.transformers_:
+        if isinstance(transformer, str) and transformer == "drop":
+            continue
+        indices = list(ct._transformer_to_input_indices[name])
+        if not indices:
+            continue  # sklearn skips empty selections too
+        if np.isscalar(columns):
+            raise _Unsupported("a scalar column selection hands transformers a 1-D column")
+        steps = _compile_step(transformer, len(indices))
+        branches.append((_getter(indices, n_in), tuple(steps)))
+        width += steps[-1].width if steps else len(indices)
+    return [_Columns(branches, width)]
+
+
+# Class name -> (module that defines it in scikit-learn, compiler). Supporting one more
+# transformer is one entry here; the class must also be exactly that module's, not a subclass.
+_COMPILERS: dict[str, tuple[str, _Compiler]] = {
+    "Pipeline": ("sklearn.pipeline", _compile_pipeline),
+    "ColumnTransformer": ("sklearn.compose", _compile_column_transformer),
+    "StandardScaler": ("sklearn.preprocessing", _compile_standard_scaler),
+    "RobustScaler": ("sklearn.preprocessing", _compile_robust_scaler),
+    "MaxAbsScaler": ("sklearn.preprocessing", _compile_max_abs_scaler),
+    "MinMaxScaler": ("sklearn.preprocessing", _compile_min_max_scaler),
+    "OneHotEncoder": ("sklearn.preprocessing", _compile_one_hot_encoder),
+    "OrdinalEncoder": ("sklearn.preprocessing", _compile_ordinal_encoder),
+    "FunctionTransformer": ("sklearn.preprocessing", _compile_function_transformer),
+    "SimpleImputer": ("sklearn.impute", _compile_simple_imputer),
+}
