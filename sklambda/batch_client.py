@@ -8,7 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from chalicelib.batch import BatchLayout, BatchTarget, format_of, job_id
+from chalicelib.batch import BatchLayout, BatchTarget, Manifest, format_of, job_id
 from chalicelib.core import InvalidInputError, SklambdaError
 from chalicelib.registry import check_model_name
 from chalicelib.storage import ObjectMissing, ObjectStore, translate_aws_errors
@@ -53,7 +53,7 @@ class BatchClient:
         poll_seconds: float = 1.0,
         on_progress: Callable[[dict[str, Any]], None] | None = None,
         sleep: Callable[[float], None] = time.sleep,
-    ) -> dict[str, Any]:
+    ) -> Manifest:
         """Poll until the upload's manifest appears; the manifest."""
         version_id = uploaded.get("version_id")
         if version_id == "null":
@@ -63,7 +63,7 @@ class BatchClient:
         deadline = time.monotonic() + timeout
         while True:
             manifest = self._manifest(target)
-            if manifest and manifest.get("input", {}).get("etag") == uploaded["etag"]:
+            if manifest and manifest["input"]["etag"] == uploaded["etag"]:
                 return manifest
             if on_progress is not None:
                 on_progress(self._progress(job))
@@ -74,7 +74,7 @@ class BatchClient:
                 )
             sleep(poll_seconds)
 
-    def _manifest(self, target: BatchTarget) -> dict[str, Any] | None:
+    def _manifest(self, target: BatchTarget) -> Manifest | None:
         try:
             document, _ = self._store.get_json(target.manifest_key(self._layout))
         except ObjectMissing:

@@ -147,9 +147,11 @@ def run_demo(api: str, api_port: int, aws_port: int) -> dict[str, Any]:
     )
     bar.show("done", 1.0, manifest["status"])
     bar.finish()
+    scored = manifest["outputs"]["scored"]
+    where = f"s3://{settings.data_bucket}/{scored['key']}" if scored else manifest.get("reason")
     print(
-        f"  {manifest['rows']['scored']:,} rows scored in {manifest['duration_seconds']} s → "
-        f"s3://{settings.data_bucket}/{manifest['outputs']['scored']['key']}"
+        f"  {manifest['rows']['scored']:,} rows scored in {manifest['duration_seconds']} s "
+        f"→ {where}"
     )
 
     _step(5, "sending drifted traffic (higher charges, longer tenure, a new region) and labels")

@@ -22,7 +22,7 @@ from typing import Any, BinaryIO
 from chalicelib.batch._claims import JobClaims
 from chalicelib.batch._events import ObjectEvent, chunk_event, chunk_message
 from chalicelib.batch._keys import BatchTarget, parse_incoming_key
-from chalicelib.batch._outputs import ERRORS_HEADER, Outputs
+from chalicelib.batch._outputs import ERRORS_HEADER, Manifest, Outputs
 from chalicelib.batch._scorer import FileScorer
 from chalicelib.batch._split import plan_parts
 from chalicelib.core import InvalidInputError, logger
@@ -77,7 +77,7 @@ class FanOut:
         target: BatchTarget,
         scorer: Scorer,
         job: str,
-        manifest: dict[str, Any],
+        manifest: Manifest,
     ) -> None:
         """Plan the parts of a large file and queue one chunk job per part."""
         plan_key = self._prefix(job) + "plan.json"
@@ -262,9 +262,10 @@ class FanOut:
         self._finish(event, target, manifest, failure)
 
     def _finish(
-        self, event: ObjectEvent, target: BatchTarget, manifest: dict[str, Any], failure: str | None
+        self, event: ObjectEvent, target: BatchTarget, manifest: Manifest, failure: str | None
     ) -> None:
-        version = (manifest.get("model") or {}).get("version")
+        model = manifest.get("model")
+        version = model["version"] if model else None
         self.files.manifests.finish(event, target, manifest, None, failed=failure, version=version)
 
 

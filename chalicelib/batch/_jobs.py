@@ -24,7 +24,7 @@ from chalicelib.batch._claims import Heartbeat, JobClaims, JobInProgress
 from chalicelib.batch._events import ObjectEvent, chunk_of, object_events
 from chalicelib.batch._fanout import SPLITTABLE, FanOut
 from chalicelib.batch._keys import BatchLayout, BatchTarget, job_id, parse_incoming_key
-from chalicelib.batch._outputs import Manifests, new_manifest
+from chalicelib.batch._outputs import Manifest, Manifests, new_manifest
 from chalicelib.batch._scorer import FileScorer
 from chalicelib.core import InvalidInputError, NotFoundError, logger
 from chalicelib.registry import Registry
@@ -67,7 +67,7 @@ class BatchScorer:
         )
         self.fanout = FanOut(self.files, self.claims, store, part_bytes=part_bytes, enqueue=enqueue)
 
-    def process(self, event: ObjectEvent) -> dict[str, Any] | None:
+    def process(self, event: ObjectEvent) -> Manifest | None:
         """Score the file of one event; its manifest, or None when there was nothing to do."""
         try:
             target = parse_incoming_key(event.key, self.layout)
@@ -87,7 +87,7 @@ class BatchScorer:
 
     def _run(
         self, event: ObjectEvent, target: BatchTarget, job: str, heartbeat: Heartbeat
-    ) -> dict[str, Any] | None:
+    ) -> Manifest | None:
         started = time.perf_counter()
         manifest = new_manifest(event, job)
         try:
@@ -110,7 +110,7 @@ class BatchScorer:
             self.fanout.can_enqueue and target.fmt in SPLITTABLE and event.size > self._split_bytes
         )
 
-    def _publish_refusal(self, event: ObjectEvent, reason: str) -> dict[str, Any] | None:
+    def _publish_refusal(self, event: ObjectEvent, reason: str) -> Manifest | None:
         # A file we cannot even place (bad name, unsupported type) still gets a manifest when
         # its model folder is known, so the analyst sees why nothing came back.
         rest = (

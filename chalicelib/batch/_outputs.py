@@ -13,7 +13,7 @@ import time
 from collections import Counter
 from contextlib import ExitStack
 from dataclasses import dataclass, field
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, NotRequired, TypedDict
 
 from chalicelib.batch._events import ObjectEvent, sequencer_newer
 from chalicelib.batch._keys import BatchLayout, BatchTarget
@@ -29,6 +29,64 @@ ROWS_REJECTED = "BatchRowsRejected"
 SECONDS = "BatchSeconds"
 
 MANIFEST_FORMAT = 1
+
+
+class ManifestInput(TypedDict):
+    """The exact upload the manifest is about."""
+
+    key: str
+    etag: str
+    version_id: str | None
+    size_bytes: int
+    sequencer: str
+    submitter: str | None
+
+
+class ManifestModel(TypedDict):
+    name: str
+    version: int
+    alias: str | None
+    sha256: str
+
+
+class RowCounts(TypedDict):
+    read: int
+    scored: int
+    rejected: int
+
+
+class PublishedObject(TypedDict):
+    key: str
+    etag: str
+
+
+class ManifestOutputs(TypedDict):
+    scored: PublishedObject | None
+    errors: PublishedObject | None
+
+
+class Manifest(TypedDict):
+    """`<scored>/<path>.manifest.json`, the commit marker of one batch file, written last.
+
+    It grows as the file is processed: input and start first, the model once resolved,
+    then rows, outputs and the verdict.
+    """
+
+    format: int
+    job_id: str | None
+    status: str  # running | succeeded | failed
+    input: ManifestInput
+    started_at: str
+    model: NotRequired[ManifestModel]
+    parts: NotRequired[int]  # files scored in parts
+    rows: NotRequired[RowCounts]
+    error_summary: NotRequired[dict[str, int]]
+    outputs: NotRequired[ManifestOutputs]
+    reason: NotRequired[str | None]
+    finished_at: NotRequired[str]
+    duration_seconds: NotRequired[float]
+
+
 ERRORS_HEADER = b"row,field,reason\n"
 
 
@@ -46,7 +104,7 @@ class Counts:
     def rejected(self) -> int:
         return len(self.rejected_rows)
 
-    def rows(self) -> dict[str, int]:
+    def rows(self) -> RowCounts:
         """The manifest's `rows`."""
         return {"read": self.read, "scored": self.scored, "rejected": self.rejected}
 
@@ -118,9 +176,9 @@ class Outputs:
             self._sink, chunk, results, self._fmt, header=header, keep_columns=keep, scored=scored
         )
 
-    def publish(self, *, scored: bool) -> dict[str, Any]:
+    def publish(self, *, scored: bool) -> ManifestOutputs:
         """Complete the uploads (the scored one only if `scored`); the manifest's `outputs`."""
-        outputs: dict[str, Any] = {"scored": None, "errors": None}
+        outputs: ManifestOutputs = {"scored": None, "errors": None}
         if scored:
             if self._gzip is not None:
                 self._gzip.close()
@@ -157,7 +215,7 @@ def _csv_line(values: list[str]) -> bytes:
     return buffer.getvalue().encode()
 
 
-def new_manifest(event: ObjectEvent, job: str | None = None) -> dict[str, Any]:
+def new_manifest(event: ObjectEvent, job: str | None = None) -> Manifest:
     """The manifest of a file as its processing starts: which input, when."""
     return {
         "format": MANIFEST_FORMAT,
@@ -182,7 +240,7 @@ class Manifests:
         self.store = store
         self.layout = layout
 
-    def read(self, target: BatchTarget) -> tuple[dict[str, Any], str] | None:
+    def read(self, target: BatchTarget) -> tuple[Manifest, str] | None:
         """The target's manifest and its ETag, or None."""
         try:
             return self.store.get_json(target.manifest_key(self.layout))
@@ -190,7 +248,7 @@ class Manifests:
             return None
 
     @staticmethod
-    def supersedes(manifest: dict[str, Any], event: ObjectEvent) -> bool:
+    def supersedes(manifest: Manifest, event: ObjectEvent) -> bool:
         """Whether `manifest` records this input already, or a newer one."""
         seen = manifest.get("input", {})
         same = seen.get("etag") == event.etag and seen.get("version_id") == event.version_id
@@ -207,12 +265,12 @@ class Manifests:
         self,
         event: ObjectEvent,
         target: BatchTarget,
-        manifest: dict[str, Any],
+        manifest: Manifest,
         started: float | None,
         *,
         failed: str | None,
         version: int | None = None,
-    ) -> dict[str, Any]:
+    ) -> Manifest:
         """Publish the manifest (failed with the reason, or succeeded) and count the file.
 
         `started` is the job's time.perf_counter() start, None for a file scored in parts.

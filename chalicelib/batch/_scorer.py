@@ -16,7 +16,7 @@ from typing import Any, BinaryIO
 from chalicelib.batch._claims import Heartbeat
 from chalicelib.batch._events import ObjectEvent
 from chalicelib.batch._keys import BatchLayout, BatchTarget
-from chalicelib.batch._outputs import Counts, Manifests, Outputs
+from chalicelib.batch._outputs import Counts, Manifest, Manifests, Outputs
 from chalicelib.batch._validation import check_columns, check_frame
 from chalicelib.batch.formats import read_chunks
 from chalicelib.core import InvalidInputError, logger
@@ -62,10 +62,10 @@ class FileScorer:
         event: ObjectEvent,
         target: BatchTarget,
         scorer: Scorer,
-        manifest: dict[str, Any],
+        manifest: Manifest,
         heartbeat: Heartbeat,
         started: float,
-    ) -> dict[str, Any] | None:
+    ) -> Manifest | None:
         """Score the whole file; its manifest, or None when a newer upload replaced it."""
         with ExitStack() as cleanup:
             outputs = Outputs(

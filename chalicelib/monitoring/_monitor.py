@@ -247,19 +247,20 @@ class Monitor:
 
     def _scan_batch(self, job: _Job, run: MonitorRun) -> None:
         for manifest in self.sources.batch_manifests(job.name, run.start, run.at):
-            version = (manifest.get("model") or {}).get("version")
-            window = job.windows.get(version) if isinstance(version, int) else None
+            model = manifest.get("model")
+            window = job.windows.get(model["version"]) if model else None
             if window is None:
                 continue
-            source = manifest.get("input") or {}
+            source = manifest["input"]
             numbers = tuple(n for n, f in window.features.items() if f.kind != "category")
             inputs = self.sources.read_rows(
-                str(source.get("key")), version_id=source.get("version_id"), numbers=numbers
+                source["key"], version_id=source["version_id"], numbers=numbers
             )
             if inputs is not None:
                 window.add_batch_inputs(inputs)
-            scored = (manifest.get("outputs") or {}).get("scored") or {}
-            if scored.get("key"):
+            published = manifest.get("outputs")
+            scored = published["scored"] if published else None
+            if scored:
                 outputs = self.sources.read_rows(str(scored["key"]))
                 if outputs is not None:
                     window.add_batch_predictions(outputs)

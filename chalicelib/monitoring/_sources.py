@@ -20,9 +20,9 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from chalicelib.batch import format_of, read_chunks
+from chalicelib.batch import Manifest, format_of, read_chunks
 from chalicelib.core import logger
 from chalicelib.serving import parse_capture_line
 from chalicelib.storage import ObjectMissing, ObjectStore
@@ -105,7 +105,7 @@ class MonitorSources:
         return found
 
     # -- batch ----------------------------------------------------------------------------
-    def batch_manifests(self, model: str, start: datetime, end: datetime) -> Iterator[dict]:
+    def batch_manifests(self, model: str, start: datetime, end: datetime) -> Iterator[Manifest]:
         """Manifests of batch files of `model` that succeeded in [start, end)."""
         for key, modified, _ in self.store.list_objects(f"{self.scored_prefix}{model}/"):
             if not key.endswith(MANIFEST_SUFFIX) or not start <= modified < end:
@@ -115,7 +115,7 @@ class MonitorSources:
             except (ObjectMissing, ValueError):
                 continue
             if isinstance(manifest, dict) and manifest.get("status") == "succeeded":
-                yield manifest
+                yield cast("Manifest", manifest)  # JSON the batch scorer wrote as a Manifest
 
     def read_rows(
         self, key: str, *, version_id: str | None = None, numbers: tuple[str, ...] = ()

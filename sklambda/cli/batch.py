@@ -68,13 +68,14 @@ def batch(
     bar.finish()
     if manifest["status"] != "succeeded":
         raise SklambdaError(f"batch scoring failed: {manifest.get('reason')}")
+    scored, errors = manifest["outputs"]["scored"], manifest["outputs"]["errors"]
     return {
         "status": manifest["status"],
         "reason": manifest.get("reason"),
         "rows": manifest["rows"],
         "model": manifest.get("model"),
-        "scored": (manifest["outputs"].get("scored") or {}).get("key"),
-        "errors": (manifest["outputs"].get("errors") or {}).get("key"),
+        "scored": scored["key"] if scored else None,
+        "errors": errors["key"] if errors else None,
         "duration_seconds": manifest.get("duration_seconds"),
     }
 
