@@ -237,7 +237,7 @@ class FanOut:
             writer = MultipartWriter(s3, bucket, key)
             writer.write(head)
             for part_key, _ in present:
-                body = s3.get_object(Bucket=bucket, Key=part_key)["Body"]
+                body = ObjectStore(s3, bucket).open_stream(part_key)
                 while block := body.read(8 << 20):
                     writer.write(block)
             return {"key": key, "etag": writer.complete().strip('"'), "assembled": "stream"}
@@ -310,16 +310,8 @@ class _PartStream:
 
 def _part_stream(s3: Any, event: ObjectEvent, header: str, part: dict[str, Any]) -> _PartStream:
     """The header, then the part's byte range of the event's object version."""
-    kwargs: dict[str, Any] = {
-        "Bucket": event.bucket,
-        "Key": event.key,
-        "Range": f"bytes={part['start']}-{part['end'] - 1}",
-    }
-    if event.version_id:
-        kwargs["VersionId"] = event.version_id
-    else:
-        kwargs["IfMatch"] = f'"{event.etag}"'
-    with translate_aws_errors(f"read part of {event.key}", event.bucket):
-        body = s3.get_object(**kwargs)["Body"]
+    body = ObjectStore(s3, event.bucket).open_stream(
+        event.key, event.version_id, etag=event.etag, byte_range=(part["start"], part["end"])
+    )
     reader = io.BufferedReader(_Concat(header.encode(), body), buffer_size=1 << 20)
     return _PartStream(reader)

@@ -22,6 +22,7 @@ from chalicelib.batch.formats import read_chunks
 from chalicelib.core import InvalidInputError, logger
 from chalicelib.registry import Registry
 from chalicelib.scoring import Scorer
+from chalicelib.storage import ObjectMissing, ObjectStore, PreconditionFailed
 
 
 class Superseded(Exception):
@@ -173,20 +174,11 @@ class FileScorer:
     @contextmanager
     def open_input(self, event: ObjectEvent, target: BatchTarget) -> Iterator[BinaryIO]:
         """The exact object version of the event, readable (Superseded if it is gone)."""
-        kwargs: dict[str, Any] = {"Bucket": event.bucket, "Key": event.key}
-        if event.version_id:
-            kwargs["VersionId"] = event.version_id
-        elif event.etag:
-            kwargs["IfMatch"] = f'"{event.etag}"'
-        from botocore.exceptions import ClientError
-
+        source = ObjectStore(self.s3, event.bucket)
         try:
-            body = self.s3.get_object(**kwargs)["Body"]
-        except ClientError as exc:
-            code = exc.response.get("Error", {}).get("Code")
-            if code in {"PreconditionFailed", "NoSuchKey", "NoSuchVersion"}:
-                raise Superseded() from None
-            raise
+            body = source.open_stream(event.key, event.version_id, etag=event.etag)
+        except (ObjectMissing, PreconditionFailed):
+            raise Superseded() from None
         if target.fmt == "parquet":
             # Parquet needs to seek; Lambda's /tmp holds up to 10 GB.
             with tempfile.TemporaryFile() as local:

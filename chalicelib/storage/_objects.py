@@ -194,13 +194,26 @@ class ObjectStore:
                 for item in page.get("Contents", []):
                     yield item["Key"], item["LastModified"], int(item.get("Size", 0))
 
-    def open_stream(self, key: str, version_id: str | None = None) -> Any:
-        """A streaming body of `key` (of one version, if given); ObjectMissing when absent."""
+    def open_stream(
+        self,
+        key: str,
+        version_id: str | None = None,
+        *,
+        etag: str | None = None,
+        byte_range: tuple[int, int] | None = None,
+    ) -> Any:
+        """A streaming body of `key`: of one version, or only while its ETag is `etag`;
+        `byte_range` is [start, end). ObjectMissing when absent, PreconditionFailed when
+        the object changed."""
         from botocore.exceptions import ClientError
 
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
         if version_id:
             kwargs["VersionId"] = version_id
+        elif etag:
+            kwargs["IfMatch"] = '"' + etag.strip('"') + '"'
+        if byte_range is not None:
+            kwargs["Range"] = f"bytes={byte_range[0]}-{byte_range[1] - 1}"
         with translate_aws_errors(f"read {key}", self.bucket):
             try:
                 return self._s3.get_object(**kwargs)["Body"]
@@ -208,6 +221,8 @@ class ObjectStore:
                 code = exc.response.get("Error", {}).get("Code")
                 if code in {"NoSuchKey", "NoSuchVersion", "404"}:
                     raise ObjectMissing(key) from None
+                if code in {"PreconditionFailed", "412"}:
+                    raise PreconditionFailed(key) from None
                 raise
 
     def list_folders(self, prefix: str) -> list[str]:
