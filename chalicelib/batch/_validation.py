@@ -24,13 +24,19 @@ import pandas as pd
 
 from chalicelib.batch.formats import NA_TEXT
 from chalicelib.core import ConfigError, InvalidInputError
-from chalicelib.scoring import NON_FINITE, UNKNOWN_CATEGORY_POLICIES
-from chalicelib.scoring._validation import _UNSEEN_SHOWN, _checker, _Invalid, _Unseen
+from chalicelib.scoring import (
+    NON_FINITE,
+    UNKNOWN_CATEGORY_POLICIES,
+    UNSEEN_SHOWN,
+    InvalidValue,
+    UnseenCategory,
+    value_checker,
+)
 
 _NA_LIST = sorted(NA_TEXT)
 
 # One more example than a warning quotes, so that it can tell there are more.
-_EXAMPLES = _UNSEEN_SHOWN + 1
+_EXAMPLES = UNSEEN_SHOWN + 1
 
 # Kinds of object columns whose values all have one type, so that pandas cannot merge equal
 # values of different types (True and 1, 1 and 1.0) when it finds the distinct ones.
@@ -189,14 +195,14 @@ def _floats_from_objects(values: np.ndarray) -> np.ndarray | None:
 def _number_verdict(
     feature: Mapping[str, Any], policy: str, text: bool
 ) -> Callable[[Any], Verdict]:
-    check = _checker(feature, policy, text)
+    check = value_checker(feature, policy, text)
 
     def verdict(value: Any) -> Verdict:
         if _is_missing(value, text):
             return _MISSING, math.nan
         try:
             number = check(value)
-        except _Invalid as exc:
+        except InvalidValue as exc:
             return _BAD, exc.problem
         return (_MISSING, math.nan) if number is None else (_OK, number)
 
@@ -207,14 +213,14 @@ def _number_verdict(
 def _booleans(values: np.ndarray, feature: Mapping[str, Any], policy: str, text: bool) -> _Column:
     if values.dtype.kind == "b":
         return _Column(values, np.zeros(0, np.int64), [])
-    check = _checker(feature, policy, text)
+    check = value_checker(feature, policy, text)
 
     def verdict(value: Any) -> Verdict:
         if _is_missing(value, text):
             return _MISSING, math.nan
         try:
             flag = check(value)
-        except _Invalid as exc:
+        except InvalidValue as exc:
             return _BAD, exc.problem
         return (_MISSING, math.nan) if flag is None else (_OK, flag)
 
@@ -225,7 +231,7 @@ def _booleans(values: np.ndarray, feature: Mapping[str, Any], policy: str, text:
 def _categories(values: np.ndarray, feature: Mapping[str, Any], policy: str, text: bool) -> _Column:
     levels = feature.get("levels")
     known = frozenset(str(level) for level in levels) if levels is not None else frozenset()
-    check = _checker(feature, policy, text)
+    check = value_checker(feature, policy, text)
 
     def verdict(value: Any) -> Verdict:
         if type(value) is str and value in known:
@@ -234,9 +240,9 @@ def _categories(values: np.ndarray, feature: Mapping[str, Any], policy: str, tex
             return _MISSING, math.nan
         try:
             level = check(value)
-        except _Invalid as exc:
+        except InvalidValue as exc:
             return _BAD, exc.problem
-        except _Unseen as exc:
+        except UnseenCategory as exc:
             return _UNSEEN, exc.value
         return (_MISSING, math.nan) if level is None else (_OK, level)
 

@@ -11,9 +11,13 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
     from chalicelib.scoring._validation import (
         NON_FINITE,
         UNKNOWN_CATEGORY_POLICIES,
+        UNSEEN_SHOWN,
+        InvalidValue,
         Problem,
+        UnseenCategory,
         ValidatedRecords,
         Validator,
+        value_checker,
     )
     from chalicelib.scoring.compiled import CompiledModel, compile_model
 

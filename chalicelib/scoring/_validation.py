@@ -23,7 +23,7 @@ NON_FINITE = "non-finite number"
 # How many levels a "never seen" problem lists, unseen values a warning quotes, and ignored
 # fields the extra-field warning names: enough to act on, short enough to read.
 _LEVELS_SHOWN = 10
-_UNSEEN_SHOWN = 3
+UNSEEN_SHOWN = 3
 _EXTRA_SHOWN = 10
 _TEXT_SHOWN = 40
 
@@ -57,7 +57,7 @@ class ValidatedRecords:
     unknown_categories: int  # unseen category values accepted (a metric)
 
 
-class _Invalid(Exception):
+class InvalidValue(Exception):
     """A value that cannot be scored; `problem` says why."""
 
     def __init__(self, problem: str) -> None:
@@ -65,7 +65,7 @@ class _Invalid(Exception):
         self.problem = problem
 
 
-class _Unseen(Exception):
+class UnseenCategory(Exception):
     """A category never seen in training, under a policy that scores it anyway."""
 
     def __init__(self, value: str) -> None:
@@ -96,7 +96,9 @@ class Validator:
         # Fields the caller sends on purpose (e.g. the entity id): not worth a warning.
         self._name_set = frozenset(self.names) | frozenset(expected_extra_fields)
         self._checks = {
-            strings: [(str(f["name"]), _checker(f, unknown_categories, strings)) for f in features]
+            strings: [
+                (str(f["name"]), value_checker(f, unknown_categories, strings)) for f in features
+            ]
             for strings in (False, True)
         }
 
@@ -114,7 +116,7 @@ class Validator:
         for index, record in enumerate(records):
             try:
                 row = {name: check(record[name]) for name, check in checks}
-            except (KeyError, _Invalid, _Unseen):
+            except (KeyError, InvalidValue, UnseenCategory):
                 findings = findings or _Findings()
                 row = self._check_each_field(index, record, checks, findings)
             else:
@@ -145,9 +147,9 @@ class Validator:
                 continue
             try:
                 row[name] = check(record[name])
-            except _Invalid as exc:
+            except InvalidValue as exc:
                 findings.add_problem(Problem(index, name, exc.problem), self.max_problems)
-            except _Unseen as exc:
+            except UnseenCategory as exc:
                 row[name] = exc.value
                 findings.add_unseen(name, exc.value)
         if findings.problems_total > problems_before:
@@ -192,7 +194,7 @@ class _Findings:
     problems_total: int = 0
     records_with_problems: int = 0
     extra: set[str] = field(default_factory=set)
-    # field → (records with an unseen category, distinct values up to _UNSEEN_SHOWN + 1)
+    # field → (records with an unseen category, distinct values up to UNSEEN_SHOWN + 1)
     unseen: dict[str, tuple[int, list[str]]] = field(default_factory=dict)
     unseen_total: int = 0
 
@@ -204,13 +206,13 @@ class _Findings:
     def add_unseen(self, name: str, value: str) -> None:
         self.unseen_total += 1
         count, values = self.unseen.get(name, (0, []))
-        if value not in values and len(values) <= _UNSEEN_SHOWN:
+        if value not in values and len(values) <= UNSEEN_SHOWN:
             values.append(value)
         self.unseen[name] = (count + 1, values)
 
 
-# -- checkers: value → normalized value, or raise _Invalid / _Unseen ------------------------
-def _checker(feature: Mapping[str, Any], policy: str, strings: bool) -> Check:
+# -- checkers: value → normalized value, or raise InvalidValue / UnseenCategory ------------
+def value_checker(feature: Mapping[str, Any], policy: str, strings: bool) -> Check:
     """The checker of one feature; features of an unknown type pass through unchanged."""
     kind = feature.get("type")
     if kind == "number":
@@ -230,7 +232,7 @@ def _number(value: Any) -> float | None:
     if type(value) is float:
         if _isfinite(value):
             return value
-        raise _Invalid(NON_FINITE)
+        raise InvalidValue(NON_FINITE)
     if type(value) is int:
         return _int_to_float(value)
     if value is None:
@@ -246,10 +248,10 @@ def _number_from_text(value: Any) -> float | None:
         try:
             number = float(text)
         except ValueError:
-            raise _Invalid(f"expected a number, got {_short(value)}") from None
+            raise InvalidValue(f"expected a number, got {_short(value)}") from None
         if _isfinite(number):
             return number
-        raise _Invalid(NON_FINITE)
+        raise InvalidValue(NON_FINITE)
     return _number(value)
 
 
@@ -257,7 +259,7 @@ def _int_to_float(value: int) -> float:
     try:
         return float(value)
     except OverflowError:
-        raise _Invalid("number too large; numbers must fit a 64-bit float") from None
+        raise InvalidValue("number too large; numbers must fit a 64-bit float") from None
 
 
 def _other_number(value: Any) -> float:
@@ -266,10 +268,10 @@ def _other_number(value: Any) -> float:
         number = float(value)
         if _isfinite(number):
             return number
-        raise _Invalid(NON_FINITE)
+        raise InvalidValue(NON_FINITE)
     if type(value) is str and _parses_as_number(value):
-        raise _Invalid(f"expected a number, got string {_short(value)}; send it without quotes")
-    raise _Invalid(f"expected a number, got {_describe(value)}")
+        raise InvalidValue(f"expected a number, got string {_short(value)}; send it without quotes")
+    raise InvalidValue(f"expected a number, got {_describe(value)}")
 
 
 def _parses_as_number(text: str) -> bool:
@@ -283,7 +285,7 @@ def _parses_as_number(text: str) -> bool:
 def _boolean(value: Any) -> bool | None:
     if value is True or value is False or value is None:
         return value
-    raise _Invalid(f"expected true or false, got {_describe(value)}")
+    raise InvalidValue(f"expected true or false, got {_describe(value)}")
 
 
 def _boolean_from_text(value: Any) -> bool | None:
@@ -295,7 +297,7 @@ def _boolean_from_text(value: Any) -> bool | None:
             return False
         if not text:
             return None
-        raise _Invalid(f"expected true, false, 1 or 0, got {_short(value)}")
+        raise InvalidValue(f"expected true, false, 1 or 0, got {_short(value)}")
     return _boolean(value)
 
 
@@ -319,8 +321,8 @@ def _category_checker(levels: Sequence[Any] | None, policy: str) -> Check:
             if value in known:
                 return value
         if reject:
-            raise _Invalid(f"category {_short(value)} was never seen in training; {expected}")
-        raise _Unseen(value)
+            raise InvalidValue(f"category {_short(value)} was never seen in training; {expected}")
+        raise UnseenCategory(value)
 
     return check
 
@@ -338,7 +340,7 @@ def _as_level(value: Any, known: frozenset[str]) -> str:
     # A JSON number can stand for a level written in digits ("3"): score it as that level.
     if isinstance(value, int | float) and not isinstance(value, bool) and str(value) in known:
         return str(value)
-    raise _Invalid(f"expected a string (category), got {_describe(value)}")
+    raise InvalidValue(f"expected a string (category), got {_describe(value)}")
 
 
 # -- messages -------------------------------------------------------------------------------
@@ -374,8 +376,8 @@ def _count(n: int, noun: str) -> str:
 
 
 def _unseen_warning(name: str, count: int, values: list[str]) -> str:
-    quoted = ", ".join(_short(v) for v in values[:_UNSEEN_SHOWN])
-    if len(values) > _UNSEEN_SHOWN:
+    quoted = ", ".join(_short(v) for v in values[:UNSEEN_SHOWN])
+    if len(values) > UNSEEN_SHOWN:
         quoted += ", ..."
     had = "record had a category" if count == 1 else "records had categories"
     they = "it was" if count == 1 else "they were"
