@@ -10,7 +10,7 @@ import subprocess
 import sys
 import textwrap
 import zipfile
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
 import pytest
 
@@ -19,6 +19,7 @@ from sklambda.infra.bundle import (
     UNZIPPED_TARGET,
     BundleReport,
     misaligned_load_segments,
+    prune_rules,
     slim_package,
     target_python,
     verify_imports,
@@ -334,3 +335,18 @@ def test_verify_imports_tells_broken_modules_from_absent_libraries(tmp_path: Pat
     assert "helpers.pruned_module" in check.failures["app"]
     assert not check.ok
     assert check.optional["sklearn"] == "sklearn"  # not packaged at all: not a failure
+
+
+def test_powertools_event_handler_goes_and_the_parts_the_functions_use_stay() -> None:
+    rule = next(r for r in prune_rules() if r.name == "unused-library-parts")
+
+    assert rule.matches(PurePosixPath("aws_lambda_powertools/event_handler/api_gateway.py"))
+    for kept in (
+        "aws_lambda_powertools/__init__.py",
+        "aws_lambda_powertools/logging/logger.py",
+        "aws_lambda_powertools/metrics/metrics.py",
+        "aws_lambda_powertools/utilities/batch/base.py",
+        "aws_lambda_powertools/utilities/data_classes/s3_event.py",
+        "aws_lambda_powertools/event_handler.py",  # a file of that name elsewhere is not it
+    ):
+        assert not rule.matches(PurePosixPath(kept)), kept

@@ -9,6 +9,10 @@
   (endpoints, partitions, retry and default configuration) and the models of AWS_SERVICES
   only: 19.9 → 3.4 MiB. A client for another service raises UnknownServiceError: add its
   name to AWS_SERVICES.
+- Powertools' event handler (API Gateway, AppSync and Bedrock resolvers, OpenAPI): the
+  functions route through Chalice and use Powertools for logs, metrics, the SQS batch
+  processor and event data classes only. 2.2 MiB of sources; nothing the functions import
+  reaches it (the import sweep imports every function's entry module from the slim package).
 """
 
 from __future__ import annotations
@@ -28,6 +32,7 @@ _BUILD_INPUT_SUFFIXES = frozenset(
     {".c", ".cc", ".cpp", ".h", ".hpp", ".pyx", ".pxd", ".pxi", ".tp", ".f", ".f90", ".pyf", ".a"}
 )
 _TEST_SUITE_DIRS = frozenset({"tests", "test"})
+UNUSED_LIBRARY_PARTS = (PurePosixPath("aws_lambda_powertools/event_handler"),)
 
 
 @dataclass(frozen=True)
@@ -66,6 +71,10 @@ def _is_prebuilt_bytecode(path: PurePosixPath) -> bool:
     return "__pycache__" in path.parts or path.suffix == ".pyc"
 
 
+def _unused_library_part(path: PurePosixPath) -> bool:
+    return any(path.is_relative_to(part) for part in UNUSED_LIBRARY_PARTS)
+
+
 def _unused_service_model(services: frozenset[str]) -> Callable[[PurePosixPath], bool]:
     def matches(path: PurePosixPath) -> bool:
         parts = path.parts
@@ -96,6 +105,11 @@ def prune_rules(services: frozenset[str] = AWS_SERVICES) -> tuple[PruneRule, ...
             "unused-aws-models",
             f"botocore/boto3 data of services other than {', '.join(sorted(services))}",
             _unused_service_model(services),
+        ),
+        PruneRule(
+            "unused-library-parts",
+            "Powertools' event handler: the functions route through Chalice",
+            _unused_library_part,
         ),
     )
 
