@@ -20,10 +20,9 @@ A model that fails is logged and counted (`MonitorFailures`); the others carry o
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.core import (
@@ -32,9 +31,7 @@ from chalicelib.core import (
     SklambdaError,
     iso,
     logger,
-    parse_iso,
     predicted_at,
-    utc_now,
 )
 from chalicelib.monitoring._document import (
     REPORT_FORMAT,
@@ -46,6 +43,7 @@ from chalicelib.monitoring._document import (
 )
 from chalicelib.monitoring._metrics import failure_datapoint, report_datapoints
 from chalicelib.monitoring._reports import ReportStore
+from chalicelib.monitoring._run import MonitorRun
 from chalicelib.monitoring._sources import Feedback, MonitorSources, hours_between
 from chalicelib.monitoring._window import VersionWindow, traffic_summary
 from chalicelib.registry import Registry
@@ -57,34 +55,6 @@ MetricsSink = Callable[[list[dict[str, Any]]], None]
 
 if TYPE_CHECKING:
     from chalicelib.rollout import Retrainer
-
-
-@dataclass(frozen=True)
-class MonitorRun:
-    """One run: which event asked for it, and the end of the window it looks at."""
-
-    event_id: str
-    at: datetime
-    trigger: str = "schedule"
-    window_hours: int = 24
-
-    @property
-    def start(self) -> datetime:
-        return self.at - timedelta(hours=self.window_hours)
-
-    @classmethod
-    def on_demand(cls, window_hours: int) -> MonitorRun:
-        """A run asked for from the command line, ending now."""
-        return cls(uuid.uuid4().hex, utc_now(), "cli", window_hours)
-
-    @classmethod
-    def from_schedule(cls, event_id: str, time: str, window_hours: int) -> MonitorRun:
-        """A run for an EventBridge scheduled event (`id`, `time`)."""
-        try:
-            at = parse_iso(time).astimezone(UTC)
-        except (AttributeError, ValueError):
-            at = utc_now()
-        return cls(event_id or uuid.uuid4().hex, at, "schedule", window_hours)
 
 
 @dataclass
