@@ -25,11 +25,11 @@ ALLOWED: dict[str, set[str]] = {
     "core": set(),
     "storage": {"core"},
     "stats": {"core"},
-    "scoring": {"core"},
+    "scoring": {"core", "stats"},
     "registry": {"core", "storage", "stats", "scoring"},
     "serving": {"core", "storage", "stats", "scoring", "registry"},
     "batch": {"core", "storage", "stats", "scoring", "registry"},
-    "rollout": {"core", "storage", "stats", "scoring", "registry"},
+    "rollout": {"core", "storage", "stats", "scoring", "registry", "batch"},
     "monitoring": {
         "core",
         "storage",

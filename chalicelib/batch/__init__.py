@@ -22,7 +22,12 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
     from chalicelib.batch._jobs import BatchScorer, handle_sqs_event
     from chalicelib.batch._keys import BatchLayout, BatchTarget, decode_event_key, job_id
     from chalicelib.batch._outputs import Manifest
-    from chalicelib.batch._validation import FrameCheck, check_columns, check_frame
+    from chalicelib.batch._validation import (
+        FrameCheck,
+        check_columns,
+        check_frame,
+        number_columns,
+    )
     from chalicelib.batch.formats import (
         FORMATS,
         Chunk,

@@ -17,7 +17,7 @@ from chalicelib.batch._claims import Heartbeat
 from chalicelib.batch._events import ObjectEvent
 from chalicelib.batch._keys import BatchLayout, BatchTarget
 from chalicelib.batch._outputs import Counts, Manifest, Manifests, Outputs
-from chalicelib.batch._validation import check_columns, check_frame
+from chalicelib.batch._validation import check_columns, check_frame, number_columns
 from chalicelib.batch.formats import read_chunks
 from chalicelib.core import InvalidInputError, logger
 from chalicelib.registry import Registry
@@ -136,8 +136,10 @@ class FileScorer:
         first = True
         # Parsing the number columns in the reader is what keeps checking under a microsecond
         # a row; chunks with a bad value there fall back to text and get the same messages.
-        numbers = [f["name"] for f in scorer.features if f["type"] == "number"]
-        for chunk in read_chunks(stream, target.fmt, chunk_rows=self._chunk_rows, numbers=numbers):
+        numbers = number_columns(scorer.features)
+        for chunk in read_chunks(
+            stream, target.fmt, chunk_rows=self._chunk_rows, numbers=numbers, missing=numbers
+        ):
             if row_offset:
                 chunk.first_row += row_offset
                 chunk.bad_rows = [(row + row_offset, why) for row, why in chunk.bad_rows]

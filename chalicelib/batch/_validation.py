@@ -5,11 +5,11 @@ every distinct category or flag, and every number numpy cannot parse in bulk. Th
 differs: a row with a problem is rejected on its own, with one entry per problem, and the
 other rows are scored.
 
-Missing values are scored as missing (the pipeline's imputers see NaN): an empty or blank
-CSV field, pandas' default NA markers (NA, N/A, NULL, null, None, NaN, nan, #N/A, ...) as
-pandas.read_csv reads them, and in typed files null and NaN. A category the model knows
-stays a category even if it reads like a marker ("NA" for North America). Infinite numbers
-are rejected as non-finite.
+Missing values are scored as missing, the way the training frame held them: an empty or
+blank CSV field, null and NaN in typed files, and the text markers a column's description
+lists (e.g. "NA" in a number column of a training file written by R). No other text is
+missing: "NA" for North America is a category. Infinite numbers are rejected as non-finite.
+The scored rows' values become the training frame's dtypes (`scoring.model_series`).
 """
 
 from __future__ import annotations
@@ -22,7 +22,6 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from chalicelib.batch.formats import NA_TEXT
 from chalicelib.core import ConfigError, InvalidInputError
 from chalicelib.scoring import (
     NON_FINITE,
@@ -30,10 +29,10 @@ from chalicelib.scoring import (
     UNSEEN_SHOWN,
     InvalidValue,
     UnseenCategory,
+    is_whole_dtype,
+    model_series,
     value_checker,
 )
-
-_NA_LIST = sorted(NA_TEXT)
 
 # One more example than a warning quotes, so that it can tell there are more.
 _EXAMPLES = UNSEEN_SHOWN + 1
@@ -58,6 +57,16 @@ def check_columns(columns: Sequence[str], features: Features) -> None:
             f"missing columns: {', '.join(missing)}; the file needs a column for each of "
             "the model's features (other columns are kept and ignored)"
         )
+
+
+def number_columns(features: Features) -> dict[str, list[str]]:
+    """The number features and their missing markers: what the CSV reader can parse as float64
+    up front (pass it as both `numbers` and `missing` to read_chunks)."""
+    return {
+        str(f["name"]): list(f.get("missing_markers") or ())
+        for f in features
+        if f.get("type") == "number"
+    }
 
 
 @dataclass
@@ -133,7 +142,7 @@ def _check_column(
         return _numbers(values, feature, policy, text)
     if kind == "boolean":
         return _booleans(values, feature, policy, text)
-    if kind == "category":
+    if kind in ("category", "datetime"):
         return _categories(values, feature, policy, text)
     return _Column(values, np.zeros(0, np.int64), [])  # a type this version does not check
 
@@ -154,31 +163,56 @@ def _numbers(values: np.ndarray, feature: Mapping[str, Any], policy: str, text: 
     if values.dtype.kind in "fiu":
         floats = values.astype(np.float64, copy=False)
     elif text:
-        floats = _floats_from_text(values)
+        floats = _floats_from_text(values, _missing_text(feature))
     else:
         floats = _floats_from_objects(values)
     if floats is None:
         return _one_by_one(values, _number_verdict(feature, policy, text), np.float64)
     bad = np.flatnonzero(np.isinf(floats))
-    return _Column(floats, bad, [NON_FINITE] * len(bad))
+    reasons = [NON_FINITE] * len(bad)
+    if is_whole_dtype(str(feature.get("dtype", ""))):
+        # An int column cannot hold 2.5: the checker's message for each such value.
+        check = value_checker(feature, policy, False)
+        fractional = np.flatnonzero(np.isfinite(floats) & (np.floor(floats) != floats))
+        for position in fractional.tolist():
+            try:
+                check(float(floats[position]))
+            except InvalidValue as exc:
+                reasons.append(exc.problem)
+        order = np.argsort(np.concatenate([bad, fractional]), kind="stable")
+        bad = np.concatenate([bad, fractional])[order]
+        reasons = [reasons[i] for i in order.tolist()]
+    return _Column(floats, bad, reasons)
 
 
-def _floats_from_text(values: np.ndarray) -> np.ndarray | None:
+def _missing_text(feature: Mapping[str, Any]) -> list[str]:
+    """What a CSV cell of this feature holds when its value is missing."""
+    return ["", *(feature.get("missing_markers") or ())]
+
+
+def _floats_from_text(values: np.ndarray, missing_text: list[str]) -> np.ndarray | None:
     """Text parsed by float() in C, as the reference parser does; None if some value is not
     a number or a missing marker (the caller then looks at each value)."""
     try:
-        return values.astype(np.float64)
+        floats = values.astype(np.float64)
     except (TypeError, ValueError):
         pass
-    missing = pd.Series(values, copy=False).isin(_NA_LIST).to_numpy()
+    else:
+        # float() reads "nan" and "inf" too: only the first is not a number the file meant.
+        if not np.isnan(floats).any():
+            return floats
+    stripped = pd.Series(values, copy=False).str.strip()
+    missing = stripped.isin(missing_text).to_numpy()
     if not missing.any():
         return None
     marked = values.copy()
     marked[missing] = "nan"
     try:
-        return marked.astype(np.float64)
+        floats = marked.astype(np.float64)
     except (TypeError, ValueError):
         return None
+    # Text spelling NaN that is not a marker is a value the checker refuses, row by row.
+    return floats if np.array_equal(np.isnan(floats), missing) else None
 
 
 def _floats_from_objects(values: np.ndarray) -> np.ndarray | None:
@@ -198,7 +232,7 @@ def _number_verdict(
     check = value_checker(feature, policy, text)
 
     def verdict(value: Any) -> Verdict:
-        if _is_missing(value, text):
+        if _is_missing(value):
             return _MISSING, math.nan
         try:
             number = check(value)
@@ -216,7 +250,7 @@ def _booleans(values: np.ndarray, feature: Mapping[str, Any], policy: str, text:
     check = value_checker(feature, policy, text)
 
     def verdict(value: Any) -> Verdict:
-        if _is_missing(value, text):
+        if _is_missing(value):
             return _MISSING, math.nan
         try:
             flag = check(value)
@@ -229,14 +263,11 @@ def _booleans(values: np.ndarray, feature: Mapping[str, Any], policy: str, text:
 
 # -- categories ---------------------------------------------------------------------------
 def _categories(values: np.ndarray, feature: Mapping[str, Any], policy: str, text: bool) -> _Column:
-    levels = feature.get("levels")
-    known = frozenset(str(level) for level in levels) if levels is not None else frozenset()
+    """Categories and times: a verdict per distinct value, by the feature's checker."""
     check = value_checker(feature, policy, text)
 
     def verdict(value: Any) -> Verdict:
-        if type(value) is str and value in known:
-            return _OK, value
-        if _is_missing(value, text):
+        if _is_missing(value):
             return _MISSING, math.nan
         try:
             level = check(value)
@@ -289,15 +320,13 @@ def _from_verdicts(checked: np.ndarray, status: np.ndarray) -> _Column:
     return _Column(checked, bad, reasons, unseen if unseen.any() else None)
 
 
-def _is_missing(value: Any, text: bool) -> bool:
-    """None, NaN, and in CSV text: blank, a pandas NA marker, or a spelling of NaN."""
+def _is_missing(value: Any) -> bool:
+    """None, NaN, NA and NaT: what typed files and the reader's number parsing hold for a
+    missing value (blank CSV text and markers are the checker's to read)."""
     if value is None or value is pd.NA or value is pd.NaT:
         return True
     if isinstance(value, float):
         return math.isnan(value)
-    if text and isinstance(value, str):
-        stripped = value.strip()
-        return stripped in NA_TEXT or stripped.lower().lstrip("+-") == "nan"
     return False
 
 
@@ -306,14 +335,7 @@ def _model_column(
     column: _Column, scored: np.ndarray, feature: Mapping[str, Any], index: pd.Index
 ) -> pd.Series:
     """The values of scored rows with the dtype the training frame had for this feature."""
-    values = column.values[scored]
-    kind = feature.get("type")
-    if kind == "number":
-        values = values.astype(np.float64, copy=False)
-    elif kind == "boolean" and values.dtype == object and not pd.isna(values).any():
-        values = values.astype(bool)
-    # Categories stay object, not pandas' str dtype: str and NaN, as the training frame.
-    return pd.Series(values, index=index, dtype=values.dtype, copy=False)
+    return model_series(column.values[scored], feature, index)
 
 
 def _row_numbers(index: pd.Index, first_row: int) -> np.ndarray:

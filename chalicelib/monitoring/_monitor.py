@@ -222,9 +222,8 @@ class Monitor:
             if window is None:
                 continue
             source = manifest["input"]
-            numbers = tuple(n for n, f in window.features.items() if f.kind != "category")
-            inputs = self.sources.read_rows(
-                source["key"], version_id=source["version_id"], numbers=numbers
+            inputs = self.sources.read_inputs(
+                source["key"], source["version_id"], window.descriptions
             )
             if inputs is not None:
                 window.add_batch_inputs(inputs)

@@ -4,7 +4,8 @@
   JSON capture record per line. Objects holding CloudWatch Logs subscription envelopes, or
   gzipped ones, are read too, so a stream without decompression still works.
 - Batch: the manifests under `batch/scored/<model>/` finished in the window name the input
-  file and the scored file; the first rows of each are read.
+  file and the scored file; the first rows of each are read, the inputs as batch scoring
+  reads them (the model's column descriptions: a blank cell is missing, not a category).
 - Ground truth: objects under `feedback/<model>/` written in the window, by the feedback
   route (JSON lines) or dropped by people (`.jsonl`, `.json` lines or `.csv` with
   `prediction_id` and `actual` columns).
@@ -17,13 +18,13 @@ import gzip
 import io
 import json
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from chalicelib.batch import Manifest, format_of, read_chunks
-from chalicelib.core import logger
+from chalicelib.batch import Manifest, check_frame, format_of, number_columns, read_chunks
+from chalicelib.core import InvalidInputError, logger
 from chalicelib.serving import parse_capture_line
 from chalicelib.storage import ObjectMissing, ObjectStore
 
@@ -117,10 +118,36 @@ class MonitorSources:
             if isinstance(manifest, dict) and manifest.get("status") == "succeeded":
                 yield cast("Manifest", manifest)  # JSON the batch scorer wrote as a Manifest
 
-    def read_rows(
-        self, key: str, *, version_id: str | None = None, numbers: tuple[str, ...] = ()
+    def read_inputs(
+        self, key: str, version_id: str | None, features: Sequence[Mapping[str, Any]]
     ) -> Any:
-        """The first `batch_rows` rows of a batch file as a DataFrame (None if unreadable)."""
+        """The model's inputs in the first `batch_rows` rows of a batch input file, read as
+        batch scoring reads them (the rows it scored, as the model saw them), or None."""
+        numbers = number_columns(features)
+        frame = self.read_rows(key, version_id=version_id, numbers=numbers)
+        if frame is None:
+            return None
+        try:
+            checked = check_frame(
+                frame,
+                features,
+                first_row=1,
+                unknown_categories="accept",
+                strings=format_of(key) in ("csv", "csv.gz"),
+            )
+        except InvalidInputError:  # columns gone since it was scored: nothing to compare
+            return None
+        return checked.model_input
+
+    def read_rows(
+        self,
+        key: str,
+        *,
+        version_id: str | None = None,
+        numbers: Mapping[str, Sequence[str]] | None = None,
+    ) -> Any:
+        """The first `batch_rows` rows of a batch file as a DataFrame (None if unreadable);
+        `numbers` are number columns with their missing markers (see read_chunks)."""
         import pandas as pd
 
         fmt = format_of(key)
@@ -143,7 +170,10 @@ class MonitorSources:
                 stream = gzip.GzipFile(fileobj=body)
             try:
                 chunk_rows = min(self.batch_rows, 50_000)
-                for chunk in read_chunks(stream, fmt, chunk_rows=chunk_rows, numbers=numbers):
+                chunks = read_chunks(
+                    stream, fmt, chunk_rows=chunk_rows, numbers=numbers or {}, missing=numbers
+                )
+                for chunk in chunks:
                     frames.append(chunk.frame)
                     rows += len(chunk.frame)
                     if rows >= self.batch_rows:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.registry import VersionMetadata
-from chalicelib.stats import FeatureDrift
+from chalicelib.stats import DATETIME, NUMBER, FeatureDrift, datetime_seconds
 
 _FLUSH_RECORDS = 5000  # capture records buffered before they are binned (vectorised adds)
 
@@ -24,11 +24,16 @@ class VersionWindow:
         self.version = version
         self.task: str = metadata.get("task") or "classification"
         self.classes: list[Any] = list(metadata.get("classes") or [])
-        self.feature_names = [f["name"] for f in metadata["features"]]
+        self.descriptions = list(metadata["features"])
+        self.feature_names = [f["name"] for f in self.descriptions]
         profiled = profile.get("features", {})
+        # Times drift as numbers: seconds since the epoch, as their profile was built.
+        self.times = {f["name"] for f in self.descriptions if f["type"] == DATETIME}
         self.features = {
-            f["name"]: FeatureDrift(f["name"], profiled[f["name"]], f["type"])
-            for f in metadata["features"]
+            f["name"]: FeatureDrift(
+                f["name"], profiled[f["name"]], NUMBER if f["name"] in self.times else f["type"]
+            )
+            for f in self.descriptions
             if f["name"] in profiled
         }
         self.prediction_kind, self.prediction = _prediction_drift(profile.get("predictions", {}))
@@ -72,12 +77,16 @@ class VersionWindow:
 
         self.traffic["http"] += len(records)
         inputs = [r.get("inputs") or {} for r in records]
-        numbers = [n for n, d in self.features.items() if d.kind != "category"]
+        numbers = [
+            n for n, d in self.features.items() if d.kind != "category" and n not in self.times
+        ]
         # Numbers: one C-level pass turns the inputs into float columns (absent = missing).
         # Categories keep their raw values, so levels compare as text the way profiling did.
         columns = pd.DataFrame.from_records(inputs, columns=numbers) if numbers else None
         for name, drift in self.features.items():
-            if columns is not None and name in columns:
+            if name in self.times:
+                drift.add(datetime_seconds([row.get(name) for row in inputs]))
+            elif columns is not None and name in columns:
                 drift.add(columns[name].to_numpy())
             else:
                 drift.add([row.get(name) for row in inputs])
@@ -103,7 +112,9 @@ class VersionWindow:
             return
         self.traffic["batch"] += rows
         for name, drift in self.features.items():
-            if name in frame.columns:
+            if name in self.times and name in frame.columns:
+                drift.add(datetime_seconds(frame[name]))
+            elif name in frame.columns:
                 drift.add(frame[name].tolist())
             else:
                 drift.add([None] * rows)

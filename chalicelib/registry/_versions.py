@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -102,14 +102,17 @@ class VersionStore:
         training_data_sha256: str | None = None,
         parent_version: int | None = None,
         retraining: Mapping[str, Any] | None = None,
+        missing_markers: Mapping[str, Collection[str]] | None = None,
     ) -> VersionMetadata:
         """Store a fitted estimator as the next version of `name`; return its metadata.
 
-        Everything is checked before anything is written, and the metadata is written last,
-        so a failure leaves no version behind.
+        `missing_markers` names, per column, text that means a missing value in files and
+        requests (besides an empty cell and null), e.g. {"age": ["NA"]}. Everything is
+        checked before anything is written, and the metadata is written last, so a failure
+        leaves no version behind.
         """
         check_model_name(name)
-        signature = infer_signature(estimator, training_frame, target)
+        signature = infer_signature(estimator, training_frame, target, missing_markers)
         metrics = _check_metrics(metrics)
         if parent_version is not None:
             self.get_metadata(name, parent_version)

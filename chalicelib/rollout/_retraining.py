@@ -13,7 +13,6 @@ model's history with its reason; a failure leaves the champion untouched and say
 from __future__ import annotations
 
 import importlib
-import io
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -27,13 +26,13 @@ from chalicelib.core import (
     parse_time,
     utc_now,
 )
-from chalicelib.registry import Registry, RetrainPolicy
+from chalicelib.registry import Registry, RetrainPolicy, VersionMetadata
 from chalicelib.rollout._gating import Verdict, gate
+from chalicelib.rollout._training_data import read_training_file, readable
 from chalicelib.stats import quality
 from chalicelib.storage import ObjectMissing, ObjectStore
 
 LOCK_LEASE_SECONDS = 20 * 60  # longer than a Lambda can run
-_READERS = (".csv", ".csv.gz", ".parquet", ".jsonl", ".json")
 
 
 class Retrainer:
@@ -145,7 +144,7 @@ class Retrainer:
         metadata = loaded.metadata
         target = metadata["target"]["name"]
         features = [f["name"] for f in metadata["features"]]
-        frame, files = self.training_data(name, policy, [*features, target])
+        frame, files = self.training_data(name, policy, metadata)
         train, holdout = split(frame, target, policy, metadata["task"])
         challenger = fit_challenger(policy, loaded.estimator, train[features], train[target])
         task, classes = metadata["task"], list(metadata.get("classes") or [])
@@ -164,6 +163,11 @@ class Retrainer:
             tags={"origin": "retrain", "trigger": trigger},
             training_data_uri=uri,
             parent_version=champion,
+            missing_markers={
+                f["name"]: f["missing_markers"]
+                for f in metadata["features"]
+                if f.get("missing_markers")
+            },
             retraining={
                 "trigger": trigger,
                 "reason": reason,
@@ -218,65 +222,54 @@ class Retrainer:
 
     # -- data -----------------------------------------------------------------------------
     def training_data(
-        self, name: str, policy: RetrainPolicy, columns: list[str]
+        self, name: str, policy: RetrainPolicy, metadata: VersionMetadata
     ) -> tuple[Any, list[str]]:
-        """The labelled training frame and the keys it came from."""
+        """The labelled training frame, typed as the champion was trained, and its keys."""
         import pandas as pd
 
         prefix = f"{self.training_prefix}{name}/"
+        target = metadata["target"]["name"]
         oldest = (
             self.clock() - timedelta(days=policy.training_days) if policy.training_days else None
         )
-        frames, keys = [], []
+        frames, keys, rejected = [], [], 0
         for key, modified, _ in self.data.list_objects(prefix):
-            if not key.lower().endswith(_READERS) or (oldest and modified < oldest):
+            if not readable(key) or (oldest and modified < oldest):
                 continue
             try:
                 body, _ = self.data.get_bytes(key)
             except ObjectMissing:
                 continue
-            frame = read_frame(key, body)
-            missing = [c for c in columns if c not in frame.columns]
-            if missing:
-                raise InvalidInputError(
-                    f"training file s3://{self.data.bucket}/{key} lacks column(s) "
-                    f"{', '.join(missing)}; every file needs the features and the target"
-                )
-            frames.append(frame[columns])
+            read = read_training_file(
+                f"s3://{self.data.bucket}/{key}",
+                body,
+                metadata["features"],
+                target,
+                task=metadata["task"],
+                classes=metadata.get("classes"),
+            )
+            frames.append(read.frame)
             keys.append(key)
+            rejected += read.rejected
         if not frames:
             window = f" from the last {policy.training_days:g} days" if oldest else ""
             raise InvalidInputError(
                 f"no training data{window} under s3://{self.data.bucket}/{prefix}; drop "
                 "labelled .csv, .parquet or .jsonl files there (features and target columns)"
             )
+        if rejected:
+            logger.warning(
+                "training rows left out: values the model cannot read",
+                extra={"model": name, "rows": rejected},
+            )
         frame = pd.concat(frames, ignore_index=True)
-        labelled = frame.dropna(subset=[columns[-1]])
+        labelled = frame[frame[target].notna()]
         if len(labelled) < 50:
             raise InvalidInputError(
                 f"only {len(labelled)} labelled rows under s3://{self.data.bucket}/{prefix}; "
                 "a retrain needs at least 50"
             )
         return labelled.reset_index(drop=True), keys
-
-
-def read_frame(key: str, body: bytes) -> Any:
-    """A training file as a DataFrame, by its suffix."""
-    import pandas as pd
-
-    lower = key.lower()
-    try:
-        if lower.endswith(".parquet"):
-            return pd.read_parquet(io.BytesIO(body), engine="fastparquet")
-        if lower.endswith((".jsonl", ".json")):
-            return pd.read_json(io.BytesIO(body), lines=True)
-        return pd.read_csv(io.BytesIO(body), compression=_gzip(lower))
-    except (ValueError, OSError) as exc:
-        raise InvalidInputError(f"training file {key} could not be read: {exc}") from None
-
-
-def _gzip(lower: str) -> str | None:
-    return "gzip" if lower.endswith(".gz") else None
 
 
 def split(frame: Any, target: str, policy: RetrainPolicy, task: str) -> tuple[Any, Any]:

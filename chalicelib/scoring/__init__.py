@@ -7,16 +7,20 @@ from typing import TYPE_CHECKING
 from chalicelib._lazy import lazy_exports
 
 if TYPE_CHECKING:  # what lazy_exports loads on first use
+    from chalicelib.scoring._frames import model_frame, model_series
     from chalicelib.scoring._scorer import Scorer, Scores
     from chalicelib.scoring._validation import (
-        NON_FINITE,
         UNKNOWN_CATEGORY_POLICIES,
         UNSEEN_SHOWN,
-        InvalidValue,
         Problem,
-        UnseenCategory,
         ValidatedRecords,
         Validator,
+    )
+    from chalicelib.scoring._values import (
+        NON_FINITE,
+        InvalidValue,
+        UnseenCategory,
+        is_whole_dtype,
         value_checker,
     )
     from chalicelib.scoring.compiled import CompiledModel, compile_model

@@ -12,11 +12,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from chalicelib.core import InvalidInputError
+from chalicelib.scoring._frames import model_frame
 from chalicelib.scoring._validation import Validator
 from chalicelib.scoring.compiled import compile_model
+from chalicelib.stats import DATETIME
 
 log = logging.getLogger(__name__)
-_NAN = float("nan")
 
 # Final estimators whose predict() is the class of highest predict_proba(), so one call gives
 # both. Others (e.g. SVC with Platt scaling) can disagree, and are asked for both.
@@ -59,7 +60,9 @@ class Scorer:
         self._with_proba = bool(self.classes) and hasattr(estimator, "predict_proba")
         final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
         self._argmax_is_predict = type(final).__name__ in _PREDICT_IS_ARGMAX
-        self._compiled = _compile(estimator, name, version)
+        # Times reach the pipeline as datetime64 columns, which the compiled path never sees.
+        timed = any(f.get("type") == DATETIME for f in self.features)
+        self._compiled = None if timed else _compile(estimator, name, version)
         self._validators: dict[tuple[str, str | None], Validator] = {}
 
     @property
@@ -123,18 +126,7 @@ class Scorer:
         return self._estimator.predict(frame), proba
 
     def _frame(self, rows: Sequence[Mapping[str, Any]]) -> Any:
-        import pandas as pd
-
-        columns = {}
-        for feature in self.features:
-            values = [row.get(feature["name"]) for row in rows]
-            if feature["type"] == "number":
-                columns[feature["name"]] = pd.Series(values, dtype="float64")
-            else:
-                # Missing as NaN, as in the training frame: SimpleImputer does not see None.
-                values = [_NAN if v is None else v for v in values]
-                columns[feature["name"]] = pd.Series(values, dtype=object)
-        return pd.DataFrame(columns)
+        return model_frame(rows, self.features)
 
 
 def _compile(estimator: Any, name: str, version: int) -> Any:

@@ -7,32 +7,28 @@ per model version, and a valid record is checked in one pass without pandas or n
 
 from __future__ import annotations
 
-import math
-import numbers
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from chalicelib.core import ConfigError, InvalidInputError
+from chalicelib.scoring._values import (
+    Check,
+    InvalidValue,
+    UnseenCategory,
+    listed,
+    short,
+    value_checker,
+)
 
 UNKNOWN_CATEGORY_POLICIES = ("accept", "warn", "reject")
 
 MISSING_FIELD = "missing field"
-NON_FINITE = "non-finite number"
 
-# How many levels a "never seen" problem lists, unseen values a warning quotes, and ignored
-# fields the extra-field warning names: enough to act on, short enough to read.
-_LEVELS_SHOWN = 10
+# How many unseen values a warning quotes, and ignored fields the extra-field warning names:
+# enough to act on, short enough to read.
 UNSEEN_SHOWN = 3
 _EXTRA_SHOWN = 10
-_TEXT_SHOWN = 40
-
-_TRUE_TEXT = frozenset({"true", "1"})
-_FALSE_TEXT = frozenset({"false", "0"})
-
-_isfinite = math.isfinite
-
-Check = Callable[[Any], Any]
 
 
 @dataclass(frozen=True)
@@ -55,22 +51,6 @@ class ValidatedRecords:
     rows: list[dict[str, Any]]  # feature → float | bool | str | None, in feature order
     warnings: list[str]
     unknown_categories: int  # unseen category values accepted (a metric)
-
-
-class InvalidValue(Exception):
-    """A value that cannot be scored; `problem` says why."""
-
-    def __init__(self, problem: str) -> None:
-        super().__init__(problem)
-        self.problem = problem
-
-
-class UnseenCategory(Exception):
-    """A category never seen in training, under a policy that scores it anyway."""
-
-    def __init__(self, value: str) -> None:
-        super().__init__(value)
-        self.value = value
 
 
 class Validator:
@@ -176,7 +156,7 @@ class Validator:
         if findings.extra:
             warnings.append(
                 "fields not in the model's schema were ignored: "
-                + _listed(sorted(findings.extra), _EXTRA_SHOWN)
+                + listed(sorted(findings.extra), _EXTRA_SHOWN)
             )
         if self.unknown_categories == "warn":
             for name in self.names:
@@ -203,180 +183,22 @@ class _Findings:
         if len(self.problems) < limit:
             self.problems.append(problem)
 
-    def add_unseen(self, name: str, value: str) -> None:
+    def add_unseen(self, name: str, value: Any) -> None:
         self.unseen_total += 1
+        value = str(value)
         count, values = self.unseen.get(name, (0, []))
         if value not in values and len(values) <= UNSEEN_SHOWN:
             values.append(value)
         self.unseen[name] = (count + 1, values)
 
 
-# -- checkers: value → normalized value, or raise InvalidValue / UnseenCategory ------------
-def value_checker(feature: Mapping[str, Any], policy: str, strings: bool) -> Check:
-    """The checker of one feature; features of an unknown type pass through unchanged."""
-    kind = feature.get("type")
-    if kind == "number":
-        return _number_from_text if strings else _number
-    if kind == "boolean":
-        return _boolean_from_text if strings else _boolean
-    if kind == "category":
-        return _category_checker(feature.get("levels"), policy)
-    return _passthrough
-
-
-def _passthrough(value: Any) -> Any:
-    return value
-
-
-def _number(value: Any) -> float | None:
-    if type(value) is float:
-        if _isfinite(value):
-            return value
-        raise InvalidValue(NON_FINITE)
-    if type(value) is int:
-        return _int_to_float(value)
-    if value is None:
-        return None
-    return _other_number(value)
-
-
-def _number_from_text(value: Any) -> float | None:
-    if type(value) is str:
-        text = value.strip()
-        if not text:
-            return None
-        try:
-            number = float(text)
-        except ValueError:
-            raise InvalidValue(f"expected a number, got {_short(value)}") from None
-        if _isfinite(number):
-            return number
-        raise InvalidValue(NON_FINITE)
-    return _number(value)
-
-
-def _int_to_float(value: int) -> float:
-    try:
-        return float(value)
-    except OverflowError:
-        raise InvalidValue("number too large; numbers must fit a 64-bit float") from None
-
-
-def _other_number(value: Any) -> float:
-    """Numbers that are not plain int or float (numpy scalars from batch frames), or errors."""
-    if isinstance(value, numbers.Real) and not isinstance(value, bool):
-        number = float(value)
-        if _isfinite(number):
-            return number
-        raise InvalidValue(NON_FINITE)
-    if type(value) is str and _parses_as_number(value):
-        raise InvalidValue(f"expected a number, got string {_short(value)}; send it without quotes")
-    raise InvalidValue(f"expected a number, got {_describe(value)}")
-
-
-def _parses_as_number(text: str) -> bool:
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
-
-
-def _boolean(value: Any) -> bool | None:
-    if value is True or value is False or value is None:
-        return value
-    raise InvalidValue(f"expected true or false, got {_describe(value)}")
-
-
-def _boolean_from_text(value: Any) -> bool | None:
-    if type(value) is str:
-        text = value.strip().lower()
-        if text in _TRUE_TEXT:
-            return True
-        if text in _FALSE_TEXT:
-            return False
-        if not text:
-            return None
-        raise InvalidValue(f"expected true, false, 1 or 0, got {_short(value)}")
-    return _boolean(value)
-
-
-def _category_checker(levels: Sequence[Any] | None, policy: str) -> Check:
-    """A checker of one categorical feature; `levels` None means any string is accepted."""
-    if levels is None:
-        return _any_category
-    known = frozenset(str(level) for level in levels)
-    shown = [str(level) for level in levels]
-    expected = f"expected one of: {_listed(shown, _LEVELS_SHOWN)}" if shown else "it had no values"
-    reject = policy == "reject"
-
-    def check(value: Any) -> str | None:
-        if type(value) is str:
-            if value in known:
-                return value
-        elif value is None:
-            return None
-        else:
-            value = _as_level(value, known)
-            if value in known:
-                return value
-        if reject:
-            raise InvalidValue(f"category {_short(value)} was never seen in training; {expected}")
-        raise UnseenCategory(value)
-
-    return check
-
-
-def _any_category(value: Any) -> str | None:
-    if type(value) is str or value is None:
-        return value
-    return _as_level(value, frozenset())
-
-
-def _as_level(value: Any, known: frozenset[str]) -> str:
-    """A category that is not a plain str: a str subclass, or a number written like a level."""
-    if isinstance(value, str):
-        return str(value)
-    # A JSON number can stand for a level written in digits ("3"): score it as that level.
-    if isinstance(value, int | float) and not isinstance(value, bool) and str(value) in known:
-        return str(value)
-    raise InvalidValue(f"expected a string (category), got {_describe(value)}")
-
-
 # -- messages -------------------------------------------------------------------------------
-def _describe(value: Any) -> str:
-    """A value as a JSON user would name it: 'string 'abc'', 'number 3', 'boolean true'."""
-    if isinstance(value, bool):
-        return f"boolean {'true' if value else 'false'}"
-    if isinstance(value, str):
-        return f"string {_short(value)}"
-    if isinstance(value, numbers.Number):
-        return f"number {value!r}"
-    if isinstance(value, list | tuple):
-        return "a list"
-    if isinstance(value, Mapping):
-        return "an object"
-    return type(value).__name__
-
-
-def _short(text: str) -> str:
-    """`text` quoted, cut to a readable length."""
-    if len(text) > _TEXT_SHOWN:
-        return repr(text[:_TEXT_SHOWN]) + "..."
-    return repr(text)
-
-
-def _listed(items: Sequence[str], limit: int) -> str:
-    shown = ", ".join(items[:limit])
-    return shown if len(items) <= limit else f"{shown}, ... ({len(items) - limit} more)"
-
-
 def _count(n: int, noun: str) -> str:
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _unseen_warning(name: str, count: int, values: list[str]) -> str:
-    quoted = ", ".join(_short(v) for v in values[:UNSEEN_SHOWN])
+    quoted = ", ".join(short(v) for v in values[:UNSEEN_SHOWN])
     if len(values) > UNSEEN_SHOWN:
         quoted += ", ..."
     had = "record had a category" if count == 1 else "records had categories"

@@ -7,11 +7,24 @@ from typing import TYPE_CHECKING
 from chalicelib._lazy import lazy_exports
 
 if TYPE_CHECKING:  # what lazy_exports loads on first use
+    from chalicelib.stats._columns import (
+        BOOLEAN,
+        CATEGORY,
+        DATETIME,
+        MAX_LEVELS,
+        NUMBER,
+        VALUE_TYPES,
+        Feature,
+        describe_column,
+        to_json_scalar,
+    )
     from chalicelib.stats._drift import FeatureDrift, js_distance, psi, smoothed_shares
     from chalicelib.stats._profiling import (
         bin_index,
         build_profile,
         categorical_profile,
+        column_floats,
+        datetime_seconds,
         numeric_profile,
     )
     from chalicelib.stats._quality import (
@@ -21,9 +34,7 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
         regression_quality,
     )
     from chalicelib.stats._schema import (
-        Feature,
         Signature,
-        describe_column,
         infer_signature,
         input_json_schema,
     )

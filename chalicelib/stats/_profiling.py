@@ -13,7 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from chalicelib.stats._schema import CATEGORY, Signature, to_json_scalar
+from chalicelib.stats._columns import CATEGORY, DATETIME, to_json_scalar
+from chalicelib.stats._schema import Signature
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -94,8 +95,10 @@ def build_profile(estimator: Any, frame: pd.DataFrame, signature: Signature) -> 
         column = frame[feature["name"]]
         if feature["type"] == CATEGORY:
             features[feature["name"]] = categorical_profile(column.tolist())
+        elif feature["type"] == DATETIME:
+            features[feature["name"]] = numeric_profile(datetime_seconds(column))
         else:
-            features[feature["name"]] = numeric_profile(column.to_numpy(dtype=float))
+            features[feature["name"]] = numeric_profile(column_floats(column))
     return {
         "format": PROFILE_FORMAT,
         "rows": int(len(frame)),
@@ -123,6 +126,25 @@ def prediction_profile(
         profile["score"] = numeric_profile(estimator.predict_proba(inputs)[:, 1])
         profile["score"]["positive_class"] = classes[1]
     return profile
+
+
+def column_floats(column: pd.Series) -> np.ndarray:
+    """A number or boolean column as float64, missing values (None, NaN, pd.NA) as NaN."""
+    import pandas as pd
+
+    if column.dtype == object:
+        column = column.where(column.notna(), np.nan).infer_objects()
+    return pd.to_numeric(column).to_numpy(dtype=float, na_value=np.nan)
+
+
+def datetime_seconds(values: Any) -> np.ndarray:
+    """Dates and times (datetime64 values or ISO 8601 text) as seconds since the epoch, UTC;
+    missing or unreadable ones as NaN. Drift measures times as these numbers."""
+    import pandas as pd
+
+    times = pd.Series(pd.to_datetime(pd.Series(values, dtype=object), errors="coerce", utc=True))
+    seconds = (times - pd.Timestamp(0, tz="UTC")) / pd.Timedelta(seconds=1)
+    return seconds.to_numpy(dtype=float, na_value=np.nan)
 
 
 def _sample(frame: pd.DataFrame) -> pd.DataFrame:

@@ -6,32 +6,22 @@ each version's metadata; scoring validates records against it.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Any, NotRequired, TypedDict
+from collections.abc import Collection, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, TypedDict
 
 from chalicelib.core import InvalidInputError
+from chalicelib.stats._columns import (
+    BOOLEAN,
+    CATEGORY,
+    DATETIME,
+    NUMBER,
+    Feature,
+    describe_column,
+    to_json_scalar,
+)
 
 if TYPE_CHECKING:
     import pandas as pd
-
-# Beyond this many levels a column is more of an identifier than a category; the levels are
-# not listed (validation then cannot flag unseen ones for it).
-MAX_LEVELS = 1000
-
-NUMBER = "number"
-BOOLEAN = "boolean"
-CATEGORY = "category"
-
-
-class Feature(TypedDict):
-    """One input column as registered: its kind, dtype, nullability and levels seen."""
-
-    name: str
-    type: str  # number | boolean | category
-    dtype: str
-    nullable: bool
-    levels: NotRequired[list[str] | None]  # categories; None when there were too many
-    n_levels: NotRequired[int]
 
 
 class Target(TypedDict):
@@ -76,8 +66,17 @@ def check_estimator(estimator: Any) -> None:
         )
 
 
-def infer_signature(estimator: Any, frame: pd.DataFrame, target: str) -> Signature:
-    """The signature of `estimator` given the frame it was trained on and its target column."""
+def infer_signature(
+    estimator: Any,
+    frame: pd.DataFrame,
+    target: str,
+    missing_markers: Mapping[str, Collection[str]] | None = None,
+) -> Signature:
+    """The signature of `estimator` given the frame it was trained on and its target column.
+
+    `missing_markers` names, per column, text that means a missing value (besides an empty
+    cell), as the training file was read.
+    """
     from sklearn.base import is_classifier
 
     check_estimator(estimator)
@@ -89,7 +88,13 @@ def infer_signature(estimator: Any, frame: pd.DataFrame, target: str) -> Signatu
     if len(frame) == 0:
         raise InvalidInputError("the training data has no rows")
     names = feature_names(estimator, frame, target)
-    features = [describe_column(name, frame[name]) for name in names]
+    markers = dict(missing_markers or {})
+    unknown = sorted(set(markers) - set(names))
+    if unknown:
+        raise InvalidInputError(
+            f"missing-value markers name columns the model does not read: {', '.join(unknown)}"
+        )
+    features = [describe_column(name, frame[name], markers.get(name, ())) for name in names]
     target_column: Target = {"name": target, "type": column_type(frame[target])}
     if is_classifier(estimator):
         classes = [to_json_scalar(c) for c in getattr(estimator, "classes_", [])]
@@ -142,44 +147,28 @@ def column_type(series: pd.Series) -> str:
     return CATEGORY
 
 
-def describe_column(name: str, series: pd.Series) -> Feature:
-    """One feature of the signature: name, type, nullability and, for categories, levels."""
-    kind = column_type(series)
-    described: Feature = {
-        "name": name,
-        "type": kind,
-        "dtype": str(series.dtype),
-        "nullable": bool(series.isna().any()),
-    }
-    if kind == CATEGORY:
-        levels = sorted({str(v) for v in series.dropna().unique()})
-        if len(levels) > MAX_LEVELS:
-            described["levels"] = None
-            described["n_levels"] = len(levels)
-        else:
-            described["levels"] = levels
-    return described
-
-
-def to_json_scalar(value: Any) -> Any:
-    """A numpy scalar as the plain Python value JSON can hold."""
-    return value.item() if hasattr(value, "item") else value
-
-
 def input_json_schema(features: Sequence[Feature]) -> dict[str, Any]:
     """A JSON Schema of one input record, for clients and documentation."""
     properties: dict[str, Any] = {}
     for feature in features:
-        if feature["type"] == NUMBER:
-            spec: dict[str, Any] = {"type": ["number", "null"]}
-        elif feature["type"] == BOOLEAN:
+        kind = feature["type"]
+        if kind == NUMBER:
+            whole = feature["dtype"].lower().startswith(("int", "uint"))
+            spec: dict[str, Any] = {"type": ["integer" if whole else "number", "null"]}
+        elif kind == BOOLEAN:
             spec = {"type": ["boolean", "null"]}
+        elif kind == DATETIME:
+            spec = {"type": ["string", "null"], "format": "date-time"}
         else:
-            spec = {"type": ["string", "null"]}
+            value_type = feature.get("value_type", "str")
+            json_type = {"int": "integer", "float": "number", "bool": "boolean"}
+            spec = {"type": [json_type.get(value_type, "string"), "null"]}
             levels = feature.get("levels")
             if levels is not None:
                 spec["examples"] = levels[:20]
                 spec["x-levels-seen"] = levels
+        if feature.get("missing_markers"):
+            spec["x-missing-markers"] = feature["missing_markers"]
         properties[feature["name"]] = spec
     return {
         "type": "object",

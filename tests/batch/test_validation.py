@@ -15,9 +15,7 @@ from chalicelib.core import ConfigError, InvalidInputError
 from chalicelib.scoring import NON_FINITE, Validator
 from chalicelib.stats import describe_column, infer_signature
 from sklambda.sample_data import (
-    CATEGORICAL_FEATURES,
     FEATURES,
-    NUMERIC_FEATURES,
     TARGET,
     churn_frame,
     reference_pipeline,
@@ -90,9 +88,8 @@ def test_churn_csv_scores_like_the_training_frame() -> None:
     assert checked.rejected == [] and checked.scored.all()
     assert list(checked.model_input.columns) == FEATURES  # model order, extras dropped
     assert checked.model_input.index.tolist() == list(range(1, 401))
-    dtypes = checked.model_input.dtypes
-    assert (dtypes[NUMERIC_FEATURES] == np.float64).all()
-    assert all(dtypes[name] == np.dtype(object) for name in CATEGORICAL_FEATURES)
+    # The training frame's dtypes, column for column (text is pandas' str, not object).
+    assert checked.model_input.dtypes.to_dict() == original[FEATURES].dtypes.to_dict()
     assert checked.model_input["credit_score"].isna().sum() == original["credit_score"].isna().sum()
     np.testing.assert_array_equal(
         model.predict_proba(checked.model_input), model.predict_proba(original[FEATURES])
@@ -112,14 +109,43 @@ def test_typed_chunks_check_the_same() -> None:
 
 
 # -- numbers ------------------------------------------------------------------------------
-@pytest.mark.parametrize(
-    "text", ["", " ", "NA", "N/A", "null", "NULL", "None", "nan", "NaN", "NAN"]
-)
-def test_missing_markers_are_missing_numbers(text: str) -> None:
+@pytest.mark.parametrize("text", ["", " ", "\t"])
+def test_empty_cells_are_missing_numbers(text: str) -> None:
     checked = check(text_frame([valid_text(age=text), valid_text(age="2.5e1")]))
     assert checked.rejected == []
     assert math.isnan(checked.model_input["age"].iloc[0])
     assert checked.model_input["age"].iloc[1] == 25.0
+
+
+@pytest.mark.parametrize("text", ["NA", "N/A", "null", "NULL", "None"])
+def test_marker_text_is_a_bad_number_unless_the_column_lists_it(text: str) -> None:
+    frame = text_frame([valid_text(age=text), valid_text(age="2.5e1")])
+    assert reasons(frame) == [(1, "age", f"expected a number, got {text!r}")]
+    features = small_features()
+    features[0] = describe_column("age", pd.Series([30.0, None]), markers=[text])
+    checked = check(frame, features=features)
+    assert checked.rejected == []
+    assert math.isnan(checked.model_input["age"].iloc[0])
+    assert checked.model_input["age"].iloc[1] == 25.0
+
+
+@pytest.mark.parametrize("text", ["nan", "NaN", "NAN"])
+def test_nan_text_is_not_a_missing_value(text: str) -> None:
+    assert reasons(text_frame([valid_text(age=text)])) == [(1, "age", NON_FINITE)]
+
+
+def test_int_columns_refuse_fractions() -> None:
+    features = small_features()
+    features[0] = describe_column("age", pd.Series([30, 41]))
+    frame = text_frame([valid_text(age="30"), valid_text(age="30.5"), valid_text(age="")])
+    checked = check(frame, features=features)
+    assert checked.rejected == [
+        (2, "age", "expected a whole number (the column held integers in training), got 30.5")
+    ]
+    # A missing value makes the column float64, as pandas makes an int column with a gap.
+    assert checked.model_input["age"].dtype == np.float64
+    only_whole = check(text_frame([valid_text(age="30")]), features=features)
+    assert only_whole.model_input["age"].dtype == np.int64
 
 
 @pytest.mark.parametrize("text", ["inf", "-inf", "Infinity", "-Infinity", "1e999"])
@@ -249,13 +275,14 @@ def test_unknown_categories_of_rejected_rows_are_not_counted() -> None:
     assert checked.unknown_categories == 1 and checked.unknown_by_field == {"plan": {"free"}}
 
 
-def test_empty_category_is_missing_and_a_known_level_wins_over_na_markers() -> None:
-    features = [describe_column("region", pd.Series(["NA", "EU"]))]
+def test_empty_category_is_missing_and_marker_text_is_a_level() -> None:
+    features = [describe_column("region", pd.Series(["NA", "EU"], dtype=object))]
     frame = text_frame([{"region": "NA"}, {"region": ""}, {"region": "null"}])
     checked = check(frame, features=features)
-    assert checked.rejected == [] and checked.unknown_categories == 0
+    assert checked.rejected == []
+    assert checked.unknown_categories == 1 and checked.unknown_by_field == {"region": {"null"}}
     values = checked.model_input["region"].tolist()
-    assert values[0] == "NA" and math.isnan(values[1]) and math.isnan(values[2])
+    assert values[0] == "NA" and math.isnan(values[1]) and values[2] == "null"
 
 
 def test_typed_categories_follow_json_rules() -> None:
@@ -335,9 +362,9 @@ def test_jsonl_chunk_checks_with_json_rules() -> None:
 
 
 def test_features_of_other_types_pass_through() -> None:
-    features = [{"name": "when", "type": "datetime"}]
-    checked = check(pd.DataFrame({"when": ["2026-01-01"]}), features=features)
-    assert checked.model_input["when"].tolist() == ["2026-01-01"]
+    features = [{"name": "where", "type": "geometry"}]
+    checked = check(pd.DataFrame({"where": ["POINT (1 2)"]}), features=features)
+    assert checked.model_input["where"].tolist() == ["POINT (1 2)"]
 
 
 def test_an_empty_chunk() -> None:

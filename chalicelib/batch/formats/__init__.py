@@ -14,7 +14,6 @@ from chalicelib._lazy import lazy_exports
 
 if TYPE_CHECKING:  # what lazy_exports loads on first use
     from chalicelib.batch.formats._chunk import FORMATS, Chunk, format_of
-    from chalicelib.batch.formats._csv import NA_TEXT
     from chalicelib.batch.formats._parquet import ParquetWriter
     from chalicelib.batch.formats._read import read_chunks
     from chalicelib.batch.formats._write import write_chunk

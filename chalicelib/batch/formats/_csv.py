@@ -11,7 +11,7 @@ from __future__ import annotations
 import csv
 import io
 from collections import Counter
-from collections.abc import Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain, compress
 from typing import TYPE_CHECKING, BinaryIO
@@ -35,32 +35,6 @@ from chalicelib.core import InvalidInputError
 if TYPE_CHECKING:
     import pandas as pd
 
-# What CSV text means a missing value: pandas.read_csv's default `na_values`, so files written
-# by pandas (""), R ("NA"), Spark or databases ("null", "NULL") read as they were meant.
-NA_TEXT = frozenset(
-    {
-        "",
-        "#N/A",
-        "#N/A N/A",
-        "#NA",
-        "-1.#IND",
-        "-1.#QNAN",
-        "-NaN",
-        "-nan",
-        "1.#IND",
-        "1.#QNAN",
-        "<NA>",
-        "N/A",
-        "NA",
-        "NULL",
-        "NaN",
-        "None",
-        "n/a",
-        "nan",
-        "null",
-    }
-)
-
 # Delimiters of files saved with the wrong settings, by how the message names them.
 _OTHER_DELIMITERS = ((";", ";-delimited"), ("\t", "tab-delimited"), ("|", "|-delimited"))
 
@@ -78,10 +52,15 @@ class _CsvLayout:
     names: list[str]  # the header's columns
     selected: list[str] | None  # the columns to read, None for all
     numbers: frozenset[str]  # columns to parse as float64 when they can be
+    missing: Mapping[str, Collection[str]]  # text besides "" that is a missing number, per column
 
 
 def csv_chunks(
-    stream: BinaryIO, chunk_rows: int, columns: Sequence[str] | None, numbers: Collection[str]
+    stream: BinaryIO,
+    chunk_rows: int,
+    columns: Sequence[str] | None,
+    numbers: Collection[str],
+    missing: Mapping[str, Collection[str]],
 ) -> Iterator[Chunk]:
     """Chunks of at most `chunk_rows` rows of a CSV file (see read_chunks)."""
     blocks = _csv_blocks(Source(stream), chunk_rows)
@@ -90,7 +69,7 @@ def csv_chunks(
         raise InvalidInputError("file is empty")
     names = _csv_header(first.lines[0])
     chosen = selected(names, columns)
-    layout = _CsvLayout(names, chosen, frozenset(numbers) & set(chosen or names))
+    layout = _CsvLayout(names, chosen, frozenset(numbers) & set(chosen or names), missing)
     lines: list[bytes] = []
     fields: list[np.ndarray] = []
     row = 1
@@ -205,7 +184,8 @@ def _field_count_problem(count: int, expected: int) -> str:
 
 def _parse_csv(lines: list[bytes], layout: _CsvLayout) -> pd.DataFrame:
     """Records with the right field count as a frame of text (object dtype, "" kept), with
-    `layout.numbers` as float64 if every one of their values reads as a number or NA."""
+    `layout.numbers` as float64 if every one of their values reads as a number, is empty or
+    is one of the column's missing markers."""
     import pandas as pd
 
     usecols = layout.selected or layout.names
@@ -236,7 +216,7 @@ def _read_csv(data: bytes, layout: _CsvLayout, numbers: frozenset[str]) -> pd.Da
             usecols=layout.selected,
             dtype={n: np.float64 if n in numbers else object for n in usecols},
             na_filter=bool(numbers),
-            na_values={n: sorted(NA_TEXT) for n in numbers},
+            na_values={n: ["", *layout.missing.get(n, ())] for n in numbers},
             keep_default_na=False,
             engine="c",
             lineterminator="\n",

@@ -172,11 +172,17 @@ def test_rows_pandas_cannot_read_are_read_as_the_csv_module_does(
 
 def test_numbers_come_as_floats_where_they_parse() -> None:
     data = b"age,plan\n41,basic\n,premium\nNA,basic\n"
-    (chunk,) = read_all(data, numbers=["age", "not_a_column"])
+    (chunk,) = read_all(data, numbers=["age", "not_a_column"], missing={"age": ["NA"]})
     assert chunk.frame["age"].dtype == np.float64
     assert chunk.frame["age"].tolist()[0] == 41.0
     assert chunk.frame["age"].isna().tolist() == [False, True, True]
     assert chunk.frame["plan"].dtype == object
+
+
+def test_only_empty_cells_and_the_columns_markers_are_missing_numbers() -> None:
+    data = b"age,plan\n41,basic\n,premium\nNA,basic\n"
+    (chunk,) = read_all(data, numbers=["age"])
+    assert chunk.frame["age"].tolist() == ["41", "", "NA"]  # text: validation says why
 
 
 def test_a_chunk_with_text_in_a_number_column_stays_text() -> None:
