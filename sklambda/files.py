@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +14,31 @@ if TYPE_CHECKING:
     import pandas as pd
 
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
+
+# The text pandas.read_csv reads as missing by default: in a column that is otherwise numbers
+# or true/false, the file means a missing value by it.
+PANDAS_NA_TEXT = frozenset(
+    {
+        "#N/A",
+        "#N/A N/A",
+        "#NA",
+        "-1.#IND",
+        "-1.#QNAN",
+        "-NaN",
+        "-nan",
+        "1.#IND",
+        "1.#QNAN",
+        "<NA>",
+        "N/A",
+        "NA",
+        "NULL",
+        "NaN",
+        "None",
+        "n/a",
+        "nan",
+        "null",
+    }
+)
 
 
 def require_file(path: Path, what: str) -> Path:
@@ -35,8 +62,26 @@ def load_model_file(path: Path) -> Any:
         ) from None
 
 
-def read_table(path: Path) -> tuple[pd.DataFrame, str]:
-    """(frame, sha256 of the file) for a CSV, gzipped CSV or Parquet file."""
+@dataclass
+class TrainingTable:
+    """A training file as registration reads it."""
+
+    frame: pd.DataFrame
+    sha256: str  # of the file's bytes
+    # Per column, text read as a missing value besides an empty cell: what the file used
+    # (e.g. "NA" in a number column written by R) and what the user named.
+    missing_markers: dict[str, list[str]] = field(default_factory=dict)
+
+
+def read_table(
+    path: Path, missing_markers: Mapping[str, Sequence[str]] | None = None
+) -> TrainingTable:
+    """A CSV, gzipped CSV or Parquet training file, read as production reads files.
+
+    In CSV only an empty cell is missing: "NA" is a category like any other. A column that
+    would be numbers or true/false but for such text (R writes NA for a missing number) is
+    read with that text as its missing marker, which the version then keeps.
+    """
     import pandas as pd
 
     require_file(path, "training data file")
@@ -49,9 +94,18 @@ def read_table(path: Path) -> tuple[pd.DataFrame, str]:
     with path.open("rb") as handle:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
+    markers = {str(k): sorted(set(v)) for k, v in (missing_markers or {}).items()}
     try:
-        is_parquet = name.endswith((".parquet", ".pq"))
-        frame = pd.read_parquet(path) if is_parquet else pd.read_csv(path)
+        if name.endswith((".parquet", ".pq")):
+            frame = pd.read_parquet(path)
+            if markers:
+                frame = frame.replace({c: {m: None for m in ms} for c, ms in markers.items()})
+        else:
+            frame = _read_csv(path, markers)
+            found = _found_markers(frame, markers)
+            if found:
+                markers.update(found)
+                frame = _read_csv(path, markers)
     except ImportError as exc:
         raise InvalidInputError(
             f"reading {path.name!r} needs an optional package ({exc.name}); "
@@ -59,4 +113,60 @@ def read_table(path: Path) -> tuple[pd.DataFrame, str]:
         ) from None
     except Exception as exc:  # noqa: BLE001 - parsers raise many types for a bad file
         raise InvalidInputError(f"cannot read {path.name!r} as a table: {exc}") from None
-    return frame, digest.hexdigest()
+    unknown = sorted(set(markers) - set(map(str, frame.columns)))
+    if unknown:
+        raise InvalidInputError(
+            f"missing-value markers name columns {path.name!r} does not have: {', '.join(unknown)}"
+        )
+    return TrainingTable(frame, digest.hexdigest(), {c: m for c, m in markers.items() if m})
+
+
+def marker_like_values(table: TrainingTable) -> dict[str, list[str]]:
+    """Text columns holding values pandas would read as missing by default ("NA", "null"):
+    registered as categories, which a user who meant missing should hear about."""
+    import pandas as pd
+
+    found: dict[str, list[str]] = {}
+    for column in table.frame.columns:
+        series = table.frame[column]
+        if pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series):
+            texts = series.dropna().astype(str)
+            like = sorted(set(texts[texts.isin(PANDAS_NA_TEXT)]))
+            if like:
+                found[str(column)] = like
+    return found
+
+
+def _read_csv(path: Path, markers: Mapping[str, Sequence[str]]) -> pd.DataFrame:
+    import pandas as pd
+
+    if not markers:
+        return pd.read_csv(path, keep_default_na=False, na_values=[""])
+    # Per-column lists replace the common one, so every column gets its own "".
+    columns = pd.read_csv(path, nrows=0).columns
+    na_values = {c: ["", *markers.get(str(c), ())] for c in columns}
+    return pd.read_csv(path, keep_default_na=False, na_values=na_values)
+
+
+def _found_markers(frame: pd.DataFrame, given: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
+    """Text columns that are numbers or true/false apart from pandas' NA spellings."""
+    import pandas as pd
+
+    found: dict[str, list[str]] = {}
+    for column in frame.columns:
+        series = frame[column]
+        if column in given or not (
+            pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)
+        ):
+            continue
+        present = series.dropna()
+        texts = present.astype(str)
+        is_marker = texts.isin(PANDAS_NA_TEXT)
+        if not is_marker.any() or is_marker.all():
+            continue
+        rest = texts[~is_marker]
+        numbers = pd.to_numeric(rest, errors="coerce").notna().all()
+        flags = rest.isin(["True", "False"]).all() or present[~is_marker].map(type).eq(bool).all()
+        if numbers or flags:
+            found[str(column)] = sorted(set(texts[is_marker]))
+    return found

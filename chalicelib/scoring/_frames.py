@@ -83,7 +83,8 @@ def _categorical(array: np.ndarray, missing: np.ndarray, feature: Mapping[str, A
     # a category of its own after the training ones, as pd.Categorical would make it.
     unseen = list(dict.fromkeys(v for v in present if v not in known))
     array[missing] = _NAN
-    dtype = pd.CategoricalDtype(categories + unseen, ordered=bool(feature.get("ordered")))
+    index = pd.Index(categories + unseen, dtype=feature.get("categories_dtype"))
+    dtype = pd.CategoricalDtype(index, ordered=bool(feature.get("ordered")))
     return pd.Categorical(array, dtype=dtype)
 
 

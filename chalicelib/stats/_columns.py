@@ -54,6 +54,7 @@ class Feature(TypedDict):
     n_levels: NotRequired[int]
     value_type: NotRequired[str]  # category: str | int | float | bool
     categories: NotRequired[list[Any]]  # dtype category: its categories, typed, in order
+    categories_dtype: NotRequired[str]  # dtype category: the dtype of its categories
     ordered: NotRequired[bool]  # dtype category: whether they are ordered
     missing_value: NotRequired[str]  # dtype object: "none" or "nan", as training held them
     missing_markers: NotRequired[list[str]]  # text that also means missing
@@ -112,6 +113,7 @@ def _describe_categorical(name: str, series: pd.Series, described: Feature) -> N
     described["type"] = CATEGORY
     described["value_type"] = value_type
     described["categories"] = [to_json_scalar(c) for c in categories]
+    described["categories_dtype"] = str(categories.dtype)
     described["ordered"] = bool(series.cat.ordered)
     if value_type == "str":
         _check_text_levels(name, [str(c) for c in categories])

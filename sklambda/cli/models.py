@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -36,6 +37,15 @@ from sklambda.cli.params import JsonObject, KeyValue, PathType, argument, option
     type=int,
     help="the version this one was derived from",
 )
+@option(
+    "--missing-marker",
+    "missing_marker",
+    type=KeyValue(),
+    multiple=True,
+    metavar="COLUMN=TEXT",
+    help="text that means a missing value in COLUMN, besides an empty cell (repeatable); "
+    "a CSV column of numbers with NA in it gets NA by itself",
+)
 def register(
     factory: CliFactory,
     name: str,
@@ -46,24 +56,37 @@ def register(
     description: str,
     tag: tuple[tuple[str, str], ...],
     parent_version: int | None,
+    missing_marker: tuple[tuple[str, str], ...],
 ) -> Result:
     # joblib and pandas load here, for this command only.
-    from sklambda.files import load_model_file, read_table
+    from sklambda.files import load_model_file, marker_like_values, read_table
 
     estimator = load_model_file(model_file)
-    frame, sha256 = read_table(train_data)
+    markers: dict[str, list[str]] = {}
+    for column, text in missing_marker:
+        markers.setdefault(column, []).append(text)
+    table = read_table(train_data, markers)
+    for column, values in marker_like_values(table).items():
+        if column != target:
+            print(
+                f"sklambda: note: column {column!r} holds {', '.join(map(repr, values))}, "
+                "registered as a category; if that means a missing value, register with "
+                f"--missing-marker {column}={values[0]}",
+                file=sys.stderr,
+            )
     registry = factory.create_registry()
     metadata = registry.register(
         name,
         estimator,
-        frame,
+        table.frame,
         target,
         metrics=metrics or {},
         description=description,
         tags=dict(tag),
         training_data_uri=train_data.resolve().as_uri(),
-        training_data_sha256=sha256,
+        training_data_sha256=table.sha256,
         parent_version=parent_version,
+        missing_markers=table.missing_markers,
     )
     return Result(
         metadata,
