@@ -229,3 +229,70 @@ def test_help_lists_the_commands(capsys) -> None:
     out = capsys.readouterr().out
     for name in ("register", "models", "versions", "describe", "promote", "rollback", "history"):
         assert name in out
+
+
+# -- training files: what is missing ----------------------------------------------------------
+def region_model(frame):
+    from sklearn.compose import make_column_transformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import OneHotEncoder
+
+    encode = make_pipeline(
+        SimpleImputer(strategy="constant", fill_value="missing"),
+        OneHotEncoder(handle_unknown="ignore"),
+    )
+    numbers = SimpleImputer()
+    columns = make_column_transformer((encode, ["region"]), (numbers, ["age"]))
+    return make_pipeline(columns, LogisticRegression()).fit(frame[["region", "age"]], frame["y"])
+
+
+def test_na_in_a_text_column_is_a_category_and_in_a_number_column_a_marker(
+    aws, tmp_path, capsys
+) -> None:
+    import pandas as pd
+
+    csv = tmp_path / "train.csv"
+    rows = ["region,age,y"] + [
+        f"{['NA', 'EU', ''][i % 3]},{['NA', str(20 + i), ''][i % 4 % 3]},{i % 2}" for i in range(60)
+    ]
+    csv.write_text("\n".join(rows) + "\n")
+    frame = pd.read_csv(csv, keep_default_na=False, na_values={"region": [""], "age": ["", "NA"]})
+    model = tmp_path / "model.joblib"
+    joblib.dump(region_model(frame), model)
+    code, out, err = run(
+        capsys, "register", "regions", str(model), "--train", str(csv), "--target", "y"
+    )
+    assert code == 0, err
+    features = {f["name"]: f for f in json.loads(out)["features"]}
+    assert features["region"]["levels"] == ["EU", "NA"]  # North America, not missing
+    assert features["age"]["type"] == "number" and features["age"]["missing_markers"] == ["NA"]
+    assert "column 'region' holds 'NA', registered as a category" in err
+    assert "--missing-marker region=NA" in err
+
+    code, out, err = run(
+        capsys,
+        "register",
+        "regions",
+        str(model),
+        "--train",
+        str(csv),
+        "--target",
+        "y",
+        "--missing-marker",
+        "region=NA",
+    )
+    assert code == 0, err
+    features = {f["name"]: f for f in json.loads(out)["features"]}
+    assert features["region"]["levels"] == ["EU"]
+    assert features["region"]["missing_markers"] == ["NA"]
+    assert "holds 'NA'" not in err
+
+
+def test_a_marker_for_a_column_the_file_lacks_is_one_line(aws, files, capsys) -> None:
+    code, _, err = register(capsys, files, "--missing-marker", "nope=NA")
+    assert code == 2
+    assert err == (
+        "sklambda: error: missing-value markers name columns 'train.csv' does not have: nope\n"
+    )
