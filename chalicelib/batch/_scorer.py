@@ -13,6 +13,8 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any, BinaryIO
 
+import numpy as np
+
 from chalicelib.batch._claims import Heartbeat
 from chalicelib.batch._events import ObjectEvent
 from chalicelib.batch._keys import BatchLayout, BatchTarget
@@ -160,7 +162,11 @@ class FileScorer:
             for row, column, reason in checked.rejected:
                 outputs.reject(row, column, reason, counts)
             counts.unknown_categories += checked.unknown_categories
-            results = _results(scorer, checked.model_input, classes)
+            results, refused = _results_or_refusals(scorer, checked.model_input, classes)
+            for row, reason in refused:
+                outputs.reject(row, None, reason, counts)
+            if refused:
+                checked.scored &= ~np.isin(chunk.frame.index, [row for row, _ in refused])
             counts.scored += len(results)
             outputs.write(chunk, results, checked.scored, header=first and write_header, keep=keep)
             first = False
@@ -201,6 +207,47 @@ def stream_position(stream: Any) -> int | None:
         return int(stream.tell())
     except (AttributeError, OSError, ValueError):
         return None
+
+
+# Rows the model itself refuses (an error from its pipeline) are found by halving the chunk;
+# past this many the file is refused as a whole rather than scored a row at a time.
+_MAX_REFUSED_ROWS = 100
+
+
+def _results_or_refusals(
+    scorer: Scorer, frame: Any, classes: list[str]
+) -> tuple[Any, list[tuple[int, str]]]:
+    """Results of the rows the model scores, and (row, reason) for those it refuses.
+
+    The rows it scores are scored together in one call, as the pipeline would be called on
+    them (a linear model's arithmetic on one row can differ in the last bit from the same row
+    among others): halving only finds the refused ones.
+    """
+    try:
+        return _results(scorer, frame, classes), []
+    except InvalidInputError:
+        pass
+    refused: list[tuple[int, str]] = []
+
+    def find(part: Any) -> None:
+        try:
+            _results(scorer, part, classes)
+        except InvalidInputError as exc:
+            if len(part) > 1:
+                half = len(part) // 2
+                find(part.iloc[:half])
+                find(part.iloc[half:])
+                return
+            refused.append((int(part.index[0]), exc.message))
+            if len(refused) > _MAX_REFUSED_ROWS:
+                raise InvalidInputError(
+                    f"the model refused more than {_MAX_REFUSED_ROWS} rows, the first "
+                    f"(row {refused[0][0]}): {refused[0][1]}"
+                ) from None
+
+    find(frame)
+    kept = frame.drop(index=[row for row, _ in refused])
+    return _results(scorer, kept, classes), refused
 
 
 def _results(scorer: Scorer, frame: Any, classes: list[str]) -> Any:

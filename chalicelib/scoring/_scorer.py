@@ -88,10 +88,7 @@ class Scorer:
         try:
             return self._score(rows)
         except (ValueError, TypeError) as exc:
-            # The model refused these values (e.g. a missing value it has no imputer for).
-            raise InvalidInputError(
-                f"the model could not score these records: {str(exc)[:300]}"
-            ) from None
+            raise _refused(exc) from None
 
     def _score(self, rows: Sequence[Mapping[str, Any]]) -> Scores:
         model: Any = self._compiled
@@ -116,6 +113,12 @@ class Scorer:
         Large batches go through the pipeline itself: its column-wise transforms beat the
         per-record compiled path once there are more than a few hundred rows.
         """
+        try:
+            return self._score_frame(frame)
+        except (ValueError, TypeError) as exc:
+            raise _refused(exc) from None
+
+    def _score_frame(self, frame: Any) -> tuple[Any, Any]:
         if not self._with_proba:
             return self._estimator.predict(frame), None
         proba = self._estimator.predict_proba(frame)
@@ -127,6 +130,12 @@ class Scorer:
 
     def _frame(self, rows: Sequence[Mapping[str, Any]]) -> Any:
         return model_frame(rows, self.features)
+
+
+def _refused(exc: Exception) -> InvalidInputError:
+    # The model refused these values (e.g. a missing value it has no imputer for): the
+    # caller's input, not a fault here, so it is not retried.
+    return InvalidInputError(f"the model could not score these records: {str(exc)[:300]}")
 
 
 def _compile(estimator: Any, name: str, version: int) -> Any:

@@ -360,3 +360,30 @@ def test_the_handler_reports_exactly_the_messages_to_retry(
     assert app_module.score_batch(sqs_event(("m-good", bodies["good"], 1)), None) == {
         "batchItemFailures": []
     }
+
+
+def test_rows_the_model_itself_refuses_are_rejected_and_the_rest_scored(
+    world: BatchWorld,
+) -> None:
+    # No imputer: the pipeline raises on a missing value. That is the row's problem, not a
+    # fault to retry: the row is rejected with the model's reason, the others scored.
+    from sklearn.linear_model import LogisticRegression
+
+    train = training_frame()
+    numbers = ["tenure_months", "monthly_charges"]
+    model = LogisticRegression().fit(train[numbers], train[TARGET])
+    world.registry.register("strict", model, train[[*numbers, TARGET]], TARGET)
+    world.registry.promote("strict", 1)
+    frame = customers(50)[numbers].astype(object)
+    frame.loc[[4, 30], "tenure_months"] = None
+    world.drop("batch/incoming/strict/gaps.csv", csv_bytes(frame))
+    world.run()
+    manifest = world.manifest("gaps.csv", model="strict")
+    assert manifest["status"] == "succeeded"
+    assert manifest["rows"] == {"read": 50, "scored": 48, "rejected": 2}
+    errors = pd.read_csv(io.BytesIO(world.get("batch/errors/strict/gaps.csv.errors.csv")))
+    assert errors["row"].tolist() == [5, 31]
+    assert errors["reason"].str.startswith("the model could not score these records").all()
+    scored = pd.read_csv(io.BytesIO(world.get("batch/scored/strict/gaps.csv")))
+    kept = frame.drop(index=[4, 30]).astype(float)
+    np.testing.assert_array_equal(scored["proba_1"], model.predict_proba(kept)[:, 1])
