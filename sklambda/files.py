@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +11,8 @@ from chalicelib.core import InvalidInputError
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from chalicelib.registry import UserCode
 
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 
@@ -21,18 +24,39 @@ def require_file(path: Path, what: str) -> Path:
     return path
 
 
-def load_model_file(path: Path) -> Any:
-    """The object in a joblib file the user gave us (their own file, so loading it is theirs)."""
+def load_model_file(path: Path, code: UserCode | None = None) -> Any:
+    """The object in a joblib file the user gave us (their own file, so loading it is theirs),
+    loaded with the modules of `code` importable from it."""
     import joblib
+
+    from chalicelib.registry import code_activated, main_module_message
 
     require_file(path, "model file")
     try:
-        return joblib.load(path)
-    except Exception as exc:  # noqa: BLE001 - unpickling fails in many ways; all mean the same
+        with code_activated(code):
+            return joblib.load(path)
+    except ModuleNotFoundError as exc:
         raise InvalidInputError(
-            f"{str(path)!r} is not a joblib file ({type(exc).__name__}); save the fitted model "
-            "with joblib.dump(model, 'model.joblib')"
+            f"{str(path)!r} needs the module {exc.name or str(exc)!r}, which is not importable "
+            "here; pass its file or package with --code"
         ) from None
+    except AttributeError as exc:
+        # What pickle says about a function or class that lived in a notebook or script.
+        in_main = re.search(r"Can't get attribute '([^']+)' on <module '__main__'", str(exc))
+        if in_main:
+            raise InvalidInputError(
+                f"{str(path)!r}: {main_module_message([in_main.group(1)])}"
+            ) from None
+        raise _not_joblib(path, exc) from None
+    except Exception as exc:  # noqa: BLE001 - unpickling fails in many ways; all mean the same
+        raise _not_joblib(path, exc) from None
+
+
+def _not_joblib(path: Path, exc: Exception) -> InvalidInputError:
+    return InvalidInputError(
+        f"{str(path)!r} is not a joblib file ({type(exc).__name__}); save the fitted model "
+        "with joblib.dump(model, 'model.joblib')"
+    )
 
 
 def read_table(path: Path) -> tuple[pd.DataFrame, str]:

@@ -36,6 +36,14 @@ from sklambda.cli.params import JsonObject, KeyValue, PathType, argument, option
     type=int,
     help="the version this one was derived from",
 )
+@option(
+    "--code",
+    type=PathType(),
+    multiple=True,
+    metavar="PATH",
+    help="your own module (x.py) or package directory the model imports, shipped with the "
+    "version (repeatable)",
+)
 def register(
     factory: CliFactory,
     name: str,
@@ -46,25 +54,34 @@ def register(
     description: str,
     tag: tuple[tuple[str, str], ...],
     parent_version: int | None,
+    code: tuple[Path, ...],
 ) -> Result:
     # joblib and pandas load here, for this command only.
+    from chalicelib.registry import UserCode, build_code_archive, code_activated
     from sklambda.files import load_model_file, read_table
 
-    estimator = load_model_file(model_file)
-    frame, sha256 = read_table(train_data)
-    registry = factory.create_registry()
-    metadata = registry.register(
-        name,
-        estimator,
-        frame,
-        target,
-        metrics=metrics or {},
-        description=description,
-        tags=dict(tag),
-        training_data_uri=train_data.resolve().as_uri(),
-        training_data_sha256=sha256,
-        parent_version=parent_version,
-    )
+    archive = build_code_archive(code) if code else None
+    user_code = UserCode(archive) if archive else None
+    # The model's modules come from the bundle for the whole command: what loads the file
+    # here is what Lambda will import, and pickling it again at register finds the very
+    # modules the loaded estimator uses.
+    with code_activated(user_code):
+        estimator = load_model_file(model_file, user_code)
+        frame, sha256 = read_table(train_data)
+        registry = factory.create_registry()
+        metadata = registry.register(
+            name,
+            estimator,
+            frame,
+            target,
+            metrics=metrics or {},
+            description=description,
+            tags=dict(tag),
+            training_data_uri=train_data.resolve().as_uri(),
+            training_data_sha256=sha256,
+            parent_version=parent_version,
+            code=archive,
+        )
     return Result(
         metadata,
         table=lambda: version_summary(metadata, registry.artifact_uri(name, metadata["version"])),
@@ -85,10 +102,21 @@ def version_summary(metadata: VersionMetadata, uri: str) -> dict[str, Any]:
         "scikit-learn": metadata["runtime"]["scikit-learn"],
         "metrics": metadata["metrics"],
         "training_rows": metadata["training_data"]["rows"],
+        "code": _code_summary(metadata),
         "created_at": metadata["created_at"],
         "created_by": metadata["created_by"],
         "artifact": uri,
     }
+
+
+def _code_summary(metadata: VersionMetadata) -> str | None:
+    code = metadata.get("code")
+    if code is None:
+        return None
+    return (
+        f"{', '.join(code['modules'])} ({len(code['files'])} files, {code['size_bytes']} bytes, "
+        f"sha256 {code['sha256'][:12]})"
+    )
 
 
 @command("models", help="List models with their latest version and aliases.")
