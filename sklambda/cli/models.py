@@ -113,9 +113,10 @@ def _code_summary(metadata: VersionMetadata) -> str | None:
     code = metadata.get("code")
     if code is None:
         return None
+    files = len(code["files"])
     return (
-        f"{', '.join(code['modules'])} ({len(code['files'])} files, {code['size_bytes']} bytes, "
-        f"sha256 {code['sha256'][:12]})"
+        f"{', '.join(code['modules'])} ({files} file{'s' if files != 1 else ''}, "
+        f"{code['size_bytes']} bytes, sha256 {code['sha256'][:12]})"
     )
 
 
