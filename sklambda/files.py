@@ -41,11 +41,18 @@ def load_model_file(path: Path, code: UserCode | None = None) -> Any:
             "here; pass its file or package with --code"
         ) from None
     except AttributeError as exc:
-        # What pickle says about a function or class that lived in a notebook or script.
-        in_main = re.search(r"Can't get attribute '([^']+)' on <module '__main__'", str(exc))
-        if in_main:
+        # What pickle says when a module lacks a function or class the model names: for
+        # `__main__`, one that lived in a notebook or script.
+        lacking = re.search(r"Can't get attribute '([^']+)' on <module '([^']+)'", str(exc))
+        if lacking and lacking.group(2) == "__main__":
             raise InvalidInputError(
-                f"{str(path)!r}: {main_module_message([in_main.group(1)])}"
+                f"{str(path)!r}: {main_module_message([lacking.group(1)])}"
+            ) from None
+        if lacking:
+            attribute, module = lacking.groups()
+            raise InvalidInputError(
+                f"{str(path)!r} needs {attribute!r} from the module {module!r}, which does not "
+                "define it; pass the code the model was fitted with (--code)"
             ) from None
         raise _not_joblib(path, exc) from None
     except Exception as exc:  # noqa: BLE001 - unpickling fails in many ways; all mean the same

@@ -32,6 +32,7 @@ TRANSFORMS = '''
 """Feature engineering of the churn model."""
 
 import numpy as np
+import pandas as pd
 from sklearn.base import BaseEstimator, TransformerMixin
 
 POWER = {power}
@@ -61,6 +62,7 @@ def train(frame, target, champion):
     """The team's trainer: the champion's pipeline with a stronger regularisation."""
     from sklearn.base import clone
 
+    frame = pd.DataFrame(frame)
     features = [c for c in frame.columns if c != target]
     model = clone(champion).set_params(model__C=0.5)
     return model.fit(frame[features], frame[target])

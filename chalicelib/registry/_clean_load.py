@@ -61,9 +61,8 @@ def main() -> None:
         model.predict(pd.DataFrame(columns))
     except BaseException as exc:  # noqa: BLE001 - every failure is the answer
         module = exc.name if isinstance(exc, ImportError) else None
-        print(
-            json.dumps({"error": type(exc).__name__, "message": str(exc)[:300], "module": module})
-        )
+        message = " ".join(str(exc).split())[:300]  # one line, for a one-line CLI error
+        print(json.dumps({"error": type(exc).__name__, "message": message, "module": module}))
         sys.exit(1)
     print(json.dumps({"ok": True}))
 

@@ -128,3 +128,19 @@ def test_register_help_describes_code(capsys) -> None:
         main(["register", "--help"])
     out = capsys.readouterr().out
     assert "--code PATH" in out and "package directory the" in out
+
+
+def test_code_other_than_the_model_was_fitted_with_is_named(
+    aws, tmp_path: Path, train_csv: Path, capsys
+) -> None:
+    user = fit_user_model(tmp_path / "work")
+    other = tmp_path / "elsewhere" / "features.py"
+    other.parent.mkdir()
+    other.write_text("def shape(X):\n    return X\n")  # no Clipper
+    code, _, err = register(capsys, user, train_csv, "--code", str(other))
+    assert code == 2
+    assert err == (
+        f"sklambda: error: {str(user.model_file)!r} needs 'Clipper' from the module 'features', "
+        "which does not define it; pass the code the model was fitted with (--code)\n"
+    )
+    assert nothing_written(aws)
