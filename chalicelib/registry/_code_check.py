@@ -30,7 +30,7 @@ PROOF_ROWS = 5
 _STRINGS = {"SHORT_BINUNICODE", "BINUNICODE", "BINUNICODE8", "UNICODE", "STRING"}
 _STRINGS |= {"BINSTRING", "SHORT_BINSTRING"}
 
-CodeSpec = Sequence[str | os.PathLike[str]] | CodeArchive | None
+CodeSpec = str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | CodeArchive | None
 
 
 def main_module_message(names: Collection[str]) -> str:
@@ -111,6 +111,8 @@ def prepare_code(
     """The version's code archive (None without code), after refusing what cannot load."""
     if isinstance(code, CodeArchive):
         archive: CodeArchive | None = code
+    elif isinstance(code, str | os.PathLike):  # one path, not a sequence of characters
+        archive = build_code_archive([code])
     else:
         archive = build_code_archive(code) if code else None
     check_references(estimator, archive.modules if archive else ())

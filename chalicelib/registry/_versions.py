@@ -26,7 +26,7 @@ from chalicelib.registry._artifacts import (
     serialize,
     sha256_hex,
 )
-from chalicelib.registry._code_bundle import CodeArchive
+from chalicelib.registry._code_bundle import CODE_FILE, CodeArchive
 from chalicelib.registry._code_check import CodeSpec, prepare_code
 from chalicelib.registry._metadata import METADATA_FORMAT, EstimatorInfo, VersionMetadata
 from chalicelib.registry._user_code import UserCode
@@ -170,7 +170,7 @@ class VersionStore:
             ("profile.json", profile),
         ]
         if archive is not None:
-            files.append((archive.info["file"], archive.data))
+            files.append((CODE_FILE, archive.data))
         files.append(("metadata.json", metadata))
         written: list[str] = []
         try:
@@ -264,9 +264,8 @@ class VersionStore:
             data, _ = self._store.get_bytes(self._version_key(name, version, "model.joblib"))
             code = None
             if "code" in metadata:  # versions registered before code shipping have none
-                info = metadata["code"]
-                zipped, _ = self._store.get_bytes(self._version_key(name, version, info["file"]))
-                code = UserCode(CodeArchive(zipped, info))
+                zipped, _ = self._store.get_bytes(self._version_key(name, version, CODE_FILE))
+                code = UserCode(CodeArchive(zipped, metadata["code"]))
             estimator = load_verified(
                 data,
                 metadata["artifact"]["sha256"],
