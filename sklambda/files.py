@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,8 @@ from chalicelib.core import InvalidInputError
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from chalicelib.registry import UserCode
 
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 
@@ -48,18 +51,47 @@ def require_file(path: Path, what: str) -> Path:
     return path
 
 
-def load_model_file(path: Path) -> Any:
-    """The object in a joblib file the user gave us (their own file, so loading it is theirs)."""
+def load_model_file(path: Path, code: UserCode | None = None) -> Any:
+    """The object in a joblib file the user gave us (their own file, so loading it is theirs),
+    loaded with the modules of `code` importable from it."""
     import joblib
+
+    from chalicelib.registry import code_activated, main_module_message
 
     require_file(path, "model file")
     try:
-        return joblib.load(path)
-    except Exception as exc:  # noqa: BLE001 - unpickling fails in many ways; all mean the same
+        with code_activated(code):
+            return joblib.load(path)
+    except ModuleNotFoundError as exc:
         raise InvalidInputError(
-            f"{str(path)!r} is not a joblib file ({type(exc).__name__}); save the fitted model "
-            "with joblib.dump(model, 'model.joblib')"
+            f"{str(path)!r} needs the module {exc.name or str(exc)!r}, which is not importable "
+            "here; pass its file or package with --code"
         ) from None
+    except AttributeError as exc:
+        # What pickle says when a module lacks a function or class the model names: for
+        # `__main__`, one that lived in a notebook or script. (Under `python -m pkg` the
+        # main module shows as 'pkg.__main__'.)
+        lacking = re.search(r"Can't get attribute '([^']+)' on <module '([^']+)'", str(exc))
+        if lacking and lacking.group(2).split(".")[-1] == "__main__":
+            raise InvalidInputError(
+                f"{str(path)!r}: {main_module_message([lacking.group(1)])}"
+            ) from None
+        if lacking:
+            attribute, module = lacking.groups()
+            raise InvalidInputError(
+                f"{str(path)!r} needs {attribute!r} from the module {module!r}, which does not "
+                "define it; pass the code the model was fitted with (--code)"
+            ) from None
+        raise _not_joblib(path, exc) from None
+    except Exception as exc:  # noqa: BLE001 - unpickling fails in many ways; all mean the same
+        raise _not_joblib(path, exc) from None
+
+
+def _not_joblib(path: Path, exc: Exception) -> InvalidInputError:
+    return InvalidInputError(
+        f"{str(path)!r} is not a joblib file ({type(exc).__name__}); save the fitted model "
+        "with joblib.dump(model, 'model.joblib')"
+    )
 
 
 @dataclass

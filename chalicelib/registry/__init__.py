@@ -1,5 +1,6 @@
-"""The model registry in S3: immutable numbered versions, verified artifacts, aliases and
-their history, and the per-model serving config and retraining policy.
+"""The model registry in S3: immutable numbered versions, verified artifacts (and the code
+they ship with), aliases and their history, and the per-model serving config and retraining
+policy.
 """
 
 from typing import TYPE_CHECKING
@@ -16,6 +17,8 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
         AliasEvent,
     )
     from chalicelib.registry._artifacts import ModelCache
+    from chalicelib.registry._code_bundle import CodeArchive, build_code_archive
+    from chalicelib.registry._code_check import main_module_message
     from chalicelib.registry._metadata import VersionMetadata
     from chalicelib.registry._model_config import (
         RESTORE_DEFAULT,
@@ -24,6 +27,7 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
     )
     from chalicelib.registry._policy import RetrainPolicy, better, merge_max_regression
     from chalicelib.registry._registry import Registry, open_registry
-    from chalicelib.registry._versions import check_model_name
+    from chalicelib.registry._user_code import UserCode, code_activated
+    from chalicelib.registry._versions import LoadedModel, check_model_name
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, __file__)

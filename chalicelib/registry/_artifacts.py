@@ -2,7 +2,8 @@
 
 A pickled model is code. Its bytes are checked against the sha256 recorded at registration
 before they reach the unpickler, and a model pickled under another scikit-learn major.minor is
-refused (scikit-learn does not support loading across versions).
+refused (scikit-learn does not support loading across versions). A version's own code bundle
+is checked the same way, and is importable only while its model is unpickled.
 """
 
 from __future__ import annotations
@@ -16,9 +17,11 @@ from collections.abc import Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from chalicelib.core import IntegrityError, VersionSkewError
+from chalicelib.registry._user_code import code_activated
 
 if TYPE_CHECKING:
     from chalicelib.registry._metadata import RuntimeVersions
+    from chalicelib.registry._user_code import UserCode
 
 T = TypeVar("T")
 
@@ -78,8 +81,10 @@ def load_verified(
     *,
     loader: Callable[[io.BytesIO], Any] | None = None,
     what: str = "model",
+    code: UserCode | None = None,
 ) -> Any:
-    """Deserialize `data` only if its sha256 matches and its versions are compatible."""
+    """Deserialize `data` only if its sha256 (and its code's) match and its versions are
+    compatible; the code is importable only while `data` is unpickled."""
     actual = sha256_hex(data)
     if actual != expected_sha256:
         raise IntegrityError(
@@ -87,12 +92,15 @@ def load_verified(
             f"(expected {expected_sha256[:12]}…, got {actual[:12]}…): it was changed after "
             "registration; refusing to load it. Register the model again from a trusted file"
         )
+    if code is not None:
+        code.verify(what)
     check_compatible(recorded_versions)
     if loader is None:
         import joblib
 
         loader = joblib.load
-    return loader(io.BytesIO(data))
+    with code_activated(code):
+        return loader(io.BytesIO(data))
 
 
 class ModelCache:

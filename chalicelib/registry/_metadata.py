@@ -29,6 +29,16 @@ RuntimeVersions = TypedDict(
 EstimatorInfo = TypedDict("EstimatorInfo", {"class": str, "final_estimator": str})
 
 
+class CodeInfo(TypedDict):
+    """The user's own modules shipped with a version (code.zip): what the pickle imports."""
+
+    file: str
+    sha256: str
+    size_bytes: int
+    modules: list[str]  # top-level module names, as the pickle imports them
+    files: dict[str, str]  # archive path -> sha256 of the file, for review and diffs
+
+
 class TrainingData(TypedDict):
     """Where the training data came from and its content hash."""
 
@@ -54,3 +64,4 @@ class VersionMetadata(Signature):
     description: str
     tags: dict[str, str]
     retraining: NotRequired[dict[str, Any]]  # versions made by retraining: trigger, gate, ...
+    code: NotRequired[CodeInfo]  # only versions registered with their own code

@@ -5,6 +5,7 @@ Layout under the models prefix (see docs/architecture.md):
     <name>/versions/<n>/_claim.json     who took number n (written first, If-None-Match)
     <name>/versions/<n>/model.joblib    the artifact
     <name>/versions/<n>/profile.json    reference profile of the training data
+    <name>/versions/<n>/code.zip        the user's own modules, when registered with code
     <name>/versions/<n>/metadata.json   written last: a version exists once this exists
 """
 
@@ -25,7 +26,10 @@ from chalicelib.registry._artifacts import (
     serialize,
     sha256_hex,
 )
+from chalicelib.registry._code_bundle import CODE_FILE, CodeArchive
+from chalicelib.registry._code_check import CodeSpec, prepare_code
 from chalicelib.registry._metadata import METADATA_FORMAT, EstimatorInfo, VersionMetadata
+from chalicelib.registry._user_code import UserCode
 from chalicelib.stats import build_profile, infer_signature
 from chalicelib.storage import ObjectMissing, ObjectStore, PreconditionFailed
 
@@ -56,6 +60,7 @@ class LoadedModel:
     version: int
     estimator: Any
     metadata: VersionMetadata
+    code: UserCode | None = None  # the version's own modules, kept alive with the estimator
 
 
 class VersionStore:
@@ -103,13 +108,17 @@ class VersionStore:
         parent_version: int | None = None,
         retraining: Mapping[str, Any] | None = None,
         missing_markers: Mapping[str, Collection[str]] | None = None,
+        code: CodeSpec = None,
+        verify_code_loads: bool = True,
     ) -> VersionMetadata:
         """Store a fitted estimator as the next version of `name`; return its metadata.
 
         `missing_markers` names, per column, text that means a missing value in files and
-        requests (besides an empty cell and null), e.g. {"age": ["NA"]}. Everything is
-        checked before anything is written, and the metadata is written last, so a failure
-        leaves no version behind.
+        requests (besides an empty cell and null), e.g. {"age": ["NA"]}. `code`: module files
+        and package directories the pickle imports (or the archive of an earlier version),
+        stored as code.zip; unless `verify_code_loads` is false, a clean interpreter proves the
+        model loads with it. Everything is checked before anything is written, and the
+        metadata is written last, so a failure leaves no version behind.
         """
         check_model_name(name)
         signature = infer_signature(estimator, training_frame, target, missing_markers)
@@ -118,6 +127,14 @@ class VersionStore:
             self.get_metadata(name, parent_version)
         profile = build_profile(estimator, training_frame, signature)
         artifact = serialize(estimator)
+        archive = prepare_code(
+            code,
+            estimator,
+            artifact,
+            training_frame,
+            signature["features"],
+            prove=verify_code_loads,
+        )
         actor = self._identity()
         created_at = iso(self._clock())
         version = self._claim_version(name, actor, created_at)
@@ -148,26 +165,24 @@ class VersionStore:
         }
         if retraining is not None:
             metadata["retraining"] = dict(retraining)
+        if archive is not None:
+            metadata["code"] = archive.info
+        # (file, bytes or document) in write order; metadata.json last, as the commit.
+        files: list[tuple[str, bytes | Mapping[str, Any]]] = [
+            ("model.joblib", artifact),
+            ("profile.json", profile),
+        ]
+        if archive is not None:
+            files.append((CODE_FILE, archive.data))
+        files.append(("metadata.json", metadata))
         written: list[str] = []
         try:
-            for filename, write in (
-                (
-                    "model.joblib",
-                    lambda key: self._store.put_bytes(
-                        key, artifact, if_none_match=True, checksum_sha256=True
-                    ),
-                ),
-                (
-                    "profile.json",
-                    lambda key: self._store.put_json(key, profile, if_none_match=True),
-                ),
-                (
-                    "metadata.json",
-                    lambda key: self._store.put_json(key, metadata, if_none_match=True),
-                ),
-            ):
+            for filename, body in files:
                 key = self._version_key(name, version, filename)
-                write(key)
+                if isinstance(body, bytes):
+                    self._store.put_bytes(key, body, if_none_match=True, checksum_sha256=True)
+                else:
+                    self._store.put_json(key, body, if_none_match=True)
                 written.append(key)
         except BaseException:
             self._abandon(name, version, written)
@@ -250,14 +265,19 @@ class VersionStore:
         def load_from_s3() -> LoadedModel:
             metadata = self.get_metadata(name, version)
             data, _ = self._store.get_bytes(self._version_key(name, version, "model.joblib"))
+            code = None
+            if "code" in metadata:  # versions registered before code shipping have none
+                zipped, _ = self._store.get_bytes(self._version_key(name, version, CODE_FILE))
+                code = UserCode(CodeArchive(zipped, metadata["code"]))
             estimator = load_verified(
                 data,
                 metadata["artifact"]["sha256"],
                 metadata["runtime"],
                 loader=loader,
                 what=f"{name} version {version}",
+                code=code,
             )
-            return LoadedModel(name, version, estimator, metadata)
+            return LoadedModel(name, version, estimator, metadata, code)
 
         return self._cache.get_or_load(
             (self._store.bucket, self._prefix, name, version), load_from_s3

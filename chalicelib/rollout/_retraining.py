@@ -2,9 +2,10 @@
 
 A retrain takes the model's retrain lock, reads the labelled data under
 `training/<model>/` (all files, or those of the last N days), holds out a share, fits a
-clone of the champion's pipeline (or the policy's `module:function` trainer) on the rest,
-scores challenger and champion on the same holdout, and registers the challenger with its
-parent, data, both models' holdout metrics and the gate's verdict. A challenger that passes
+clone of the champion's pipeline (or the policy's `module:function` trainer, from the app or
+the champion's own code) on the rest, scores challenger and champion on the same holdout,
+and registers the challenger with its parent, data, both models' holdout metrics, the
+gate's verdict and the champion's code bundle. A challenger that passes
 is rolled out as the policy says (register only, canary at a weight, or champion), and only
 if the aliases are still as they were when the retrain began. Every step lands in the
 model's history with its reason; a failure leaves the champion untouched and says why.
@@ -26,7 +27,7 @@ from chalicelib.core import (
     parse_time,
     utc_now,
 )
-from chalicelib.registry import Registry, RetrainPolicy, VersionMetadata
+from chalicelib.registry import Registry, RetrainPolicy, VersionMetadata, code_activated
 from chalicelib.rollout._gating import Verdict, gate
 from chalicelib.rollout._training_data import read_training_file, readable
 from chalicelib.stats import quality
@@ -146,38 +147,43 @@ class Retrainer:
         features = [f["name"] for f in metadata["features"]]
         frame, files = self.training_data(name, policy, metadata)
         train, holdout = split(frame, target, policy, metadata["task"])
-        challenger = fit_challenger(policy, loaded.estimator, train[features], train[target])
-        task, classes = metadata["task"], list(metadata.get("classes") or [])
-        ours = evaluate(challenger, holdout[features], holdout[target], task, classes)
-        theirs = evaluate(loaded.estimator, holdout[features], holdout[target], task, classes)
-        primary = policy.primary_for(task, classes)
-        verdict = gate(policy, primary, ours, theirs)
-        uri = f"s3://{self.data.bucket}/{self.training_prefix}{name}/"
-        registered = self.registry.register(
-            name,
-            challenger,
-            train[[*features, target]],
-            target,
-            metrics=ours,
-            description=f"retrained from version {champion} ({trigger})",
-            tags={"origin": "retrain", "trigger": trigger},
-            training_data_uri=uri,
-            parent_version=champion,
-            missing_markers={
-                f["name"]: f["missing_markers"]
-                for f in metadata["features"]
-                if f.get("missing_markers")
-            },
-            retraining={
-                "trigger": trigger,
-                "reason": reason,
-                "files": files,
-                "rows": {"train": int(len(train)), "holdout": int(len(holdout))},
-                "holdout_metrics": {"challenger": ours, "champion": theirs},
-                "champion_version": champion,
-                "gate": verdict.to_dict(),
-            },
-        )
+        # The champion's own modules (and a trainer shipped among them) import from its code
+        # bundle while the challenger is fitted, judged and pickled; it ships the same bytes.
+        with code_activated(loaded.code):
+            challenger = fit_challenger(policy, loaded.estimator, train[features], train[target])
+            task, classes = metadata["task"], list(metadata.get("classes") or [])
+            ours = evaluate(challenger, holdout[features], holdout[target], task, classes)
+            theirs = evaluate(loaded.estimator, holdout[features], holdout[target], task, classes)
+            primary = policy.primary_for(task, classes)
+            verdict = gate(policy, primary, ours, theirs)
+            uri = f"s3://{self.data.bucket}/{self.training_prefix}{name}/"
+            registered = self.registry.register(
+                name,
+                challenger,
+                train[[*features, target]],
+                target,
+                metrics=ours,
+                description=f"retrained from version {champion} ({trigger})",
+                tags={"origin": "retrain", "trigger": trigger},
+                training_data_uri=uri,
+                parent_version=champion,
+                code=loaded.code.archive if loaded.code else None,
+                verify_code_loads=False,  # the champion's bundle, proven when it was registered
+                missing_markers={
+                    f["name"]: f["missing_markers"]
+                    for f in metadata["features"]
+                    if f.get("missing_markers")
+                },
+                retraining={
+                    "trigger": trigger,
+                    "reason": reason,
+                    "files": files,
+                    "rows": {"train": int(len(train)), "holdout": int(len(holdout))},
+                    "holdout_metrics": {"challenger": ours, "champion": theirs},
+                    "champion_version": champion,
+                    "gate": verdict.to_dict(),
+                },
+            )
         version = int(registered["version"])
         outcome = self._roll_out(name, policy, version, verdict, revision)
         self.registry.record_decision(
@@ -295,8 +301,9 @@ def fit_challenger(policy: RetrainPolicy, champion: Any, features: Any, target: 
             trainer = getattr(importlib.import_module(module_name), function)
         except (ImportError, AttributeError) as exc:
             raise InvalidInputError(
-                f"trainer {policy.trainer!r} is not importable from the app ({exc}); ship the "
-                "module with the app (chalicelib/ or vendor/) and name it module:function"
+                f"trainer {policy.trainer!r} is not importable from the app or the champion's "
+                f"code ({exc}); ship the module with the app (chalicelib/ or vendor/) or register "
+                "the model with it (--code), and name it module:function"
             ) from None
         frame = features.assign(**{target.name: target})
         return trainer(frame, target.name, champion)

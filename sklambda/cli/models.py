@@ -46,6 +46,14 @@ from sklambda.cli.params import JsonObject, KeyValue, PathType, argument, option
     help="text that means a missing value in COLUMN, besides an empty cell (repeatable); "
     "a CSV column of numbers with NA in it gets NA by itself",
 )
+@option(
+    "--code",
+    type=PathType(),
+    multiple=True,
+    metavar="PATH",
+    help="your own module (x.py) or package directory the model imports, shipped with the "
+    "version (repeatable)",
+)
 def register(
     factory: CliFactory,
     name: str,
@@ -57,16 +65,47 @@ def register(
     tag: tuple[tuple[str, str], ...],
     parent_version: int | None,
     missing_marker: tuple[tuple[str, str], ...],
+    code: tuple[Path, ...],
 ) -> Result:
     # joblib and pandas load here, for this command only.
+    from chalicelib.registry import UserCode, build_code_archive, code_activated
     from sklambda.files import load_model_file, marker_like_values, read_table
 
-    estimator = load_model_file(model_file)
+    archive = build_code_archive(code) if code else None
+    user_code = UserCode(archive) if archive else None
     markers: dict[str, list[str]] = {}
     for column, text in missing_marker:
         markers.setdefault(column, []).append(text)
-    table = read_table(train_data, markers)
-    for column, values in marker_like_values(table).items():
+    # The model's modules come from the bundle for the whole command: what loads the file
+    # here is what Lambda will import, and pickling it again at register finds the very
+    # modules the loaded estimator uses.
+    with code_activated(user_code):
+        estimator = load_model_file(model_file, user_code)
+        table = read_table(train_data, markers)
+        _note_marker_like_values(marker_like_values(table), target)
+        registry = factory.create_registry()
+        metadata = registry.register(
+            name,
+            estimator,
+            table.frame,
+            target,
+            metrics=metrics or {},
+            description=description,
+            tags=dict(tag),
+            training_data_uri=train_data.resolve().as_uri(),
+            training_data_sha256=table.sha256,
+            parent_version=parent_version,
+            missing_markers=table.missing_markers,
+            code=archive,
+        )
+    return Result(
+        metadata,
+        table=lambda: version_summary(metadata, registry.artifact_uri(name, metadata["version"])),
+    )
+
+
+def _note_marker_like_values(found: dict[str, list[str]], target: str) -> None:
+    for column, values in found.items():
         if column != target:
             print(
                 f"sklambda: note: column {column!r} holds {', '.join(map(repr, values))}, "
@@ -74,24 +113,6 @@ def register(
                 f"--missing-marker {column}={values[0]}",
                 file=sys.stderr,
             )
-    registry = factory.create_registry()
-    metadata = registry.register(
-        name,
-        estimator,
-        table.frame,
-        target,
-        metrics=metrics or {},
-        description=description,
-        tags=dict(tag),
-        training_data_uri=train_data.resolve().as_uri(),
-        training_data_sha256=table.sha256,
-        parent_version=parent_version,
-        missing_markers=table.missing_markers,
-    )
-    return Result(
-        metadata,
-        table=lambda: version_summary(metadata, registry.artifact_uri(name, metadata["version"])),
-    )
 
 
 def version_summary(metadata: VersionMetadata, uri: str) -> dict[str, Any]:
@@ -108,10 +129,22 @@ def version_summary(metadata: VersionMetadata, uri: str) -> dict[str, Any]:
         "scikit-learn": metadata["runtime"]["scikit-learn"],
         "metrics": metadata["metrics"],
         "training_rows": metadata["training_data"]["rows"],
+        "code": _code_summary(metadata),
         "created_at": metadata["created_at"],
         "created_by": metadata["created_by"],
         "artifact": uri,
     }
+
+
+def _code_summary(metadata: VersionMetadata) -> str | None:
+    code = metadata.get("code")
+    if code is None:
+        return None
+    files = len(code["files"])
+    return (
+        f"{', '.join(code['modules'])} ({files} file{'s' if files != 1 else ''}, "
+        f"{code['size_bytes']} bytes, sha256 {code['sha256'][:12]})"
+    )
 
 
 @command("models", help="List models with their latest version and aliases.")
