@@ -60,9 +60,8 @@ class Scorer:
         self._with_proba = bool(self.classes) and hasattr(estimator, "predict_proba")
         final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
         self._argmax_is_predict = type(final).__name__ in _PREDICT_IS_ARGMAX
-        # Times reach the pipeline as datetime64 columns, which the compiled path never sees.
-        timed = any(f.get("type") == DATETIME for f in self.features)
-        self._compiled = None if timed else _compile(estimator, name, version)
+        replayable = all(_replayable(f) for f in self.features)
+        self._compiled = _compile(estimator, name, version, self.features) if replayable else None
         self._validators: dict[tuple[str, str | None], Validator] = {}
 
     @property
@@ -132,18 +131,67 @@ class Scorer:
         return model_frame(rows, self.features)
 
 
+def _replayable(feature: Mapping[str, Any]) -> bool:
+    """Whether the compiled path receives this column as the pipeline does. It reads missing
+    values as NaN and values as Python scalars: times (datetime64 to the pipeline) and
+    object columns that held None at fit (encoders tell None from NaN) go to the pipeline."""
+    return feature.get("type") != DATETIME and feature.get("missing_value") != "none"
+
+
 def _refused(exc: Exception) -> InvalidInputError:
     # The model refused these values (e.g. a missing value it has no imputer for): the
     # caller's input, not a fault here, so it is not retried.
     return InvalidInputError(f"the model could not score these records: {str(exc)[:300]}")
 
 
-def _compile(estimator: Any, name: str, version: int) -> Any:
+def _compile(estimator: Any, name: str, version: int, features: list[dict[str, Any]]) -> Any:
     try:
-        return compile_model(estimator)
+        compiled = compile_model(estimator)
+        if compiled is not None:
+            compiled.order = matching_layout(estimator, features)
+        return compiled
+    except _Unmatched:
+        log.info("%s version %s is scored by its pipeline (sparse matrix)", name, version)
     except Exception:  # noqa: BLE001 - compiling is an optimisation; the pipeline still works
         log.warning("compiling %s version %s failed; scoring with the pipeline", name, version)
-        return None
+    return None
+
+
+class _Unmatched(Exception):
+    """The pipeline hands its final estimator a matrix the compiled path cannot copy."""
+
+
+def matching_layout(estimator: Any, features: list[dict[str, Any]]) -> str:
+    """'C' or 'F': the memory order of the matrix the pipeline's final estimator receives,
+    found by running its preprocessing on a few rows built from the column descriptions.
+    _Unmatched when it is sparse (sparse products sum in their own order)."""
+    import numpy as np
+
+    probe = [{f["name"]: _probe_value(f, i) for f in features} for i in range(3)]
+    frame = model_frame(probe, features)
+    steps = getattr(estimator, "steps", None)
+    matrix = np.asarray(frame) if not steps else estimator[:-1].transform(frame)
+    if not isinstance(matrix, np.ndarray):
+        raise _Unmatched()
+    return "F" if matrix.flags.f_contiguous and not matrix.flags.c_contiguous else "C"
+
+
+def _probe_value(feature: Mapping[str, Any], i: int) -> Any:
+    kind = feature.get("type")
+    if kind == "boolean":
+        return bool(i % 2)
+    if kind == "category":
+        levels = feature.get("levels") or []
+        parsed = [_LEVEL_TYPES.get(str(feature.get("value_type")), str)(v) for v in levels]
+        return parsed[i % len(parsed)] if parsed else None
+    return float(i)
+
+
+def _bool_level(text: str) -> bool:
+    return text == "True"
+
+
+_LEVEL_TYPES: dict[str, Any] = {"int": int, "float": float, "bool": _bool_level}
 
 
 def _plain(value: Any) -> Any:

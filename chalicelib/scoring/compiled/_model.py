@@ -48,6 +48,10 @@ class CompiledModel:
     ) -> None:
         self.feature_names = feature_names
         self.n_features_out = n_features_out
+        # Memory order of the matrix the final estimator gets: the pipeline's own ('F' for a
+        # frame's single block), since BLAS sums a row in another order for another layout
+        # and the last bit of a score would differ (see `matching_layout`).
+        self.order = "C"
         self.final_estimator = final_estimator
         self._steps = steps
         # Bound once here so each call pays a single attribute lookup.
@@ -79,7 +83,7 @@ class CompiledModel:
         rows: Rows = [[_NAN if v is None else v for v in map(rec.get, names)] for rec in records]
         for step in self._steps:
             rows = step(rows)
-        return np.array(rows, dtype=np.float64)
+        return np.array(rows, dtype=np.float64, order=self.order)
 
     def predict(self, records: Records) -> np.ndarray:
         """Predictions of the final estimator, one per record."""
