@@ -18,8 +18,8 @@ if TYPE_CHECKING:
 
 TABLE_SUFFIXES = (".csv", ".csv.gz", ".parquet", ".pq")
 
-# The text pandas.read_csv reads as missing by default: in a column that is otherwise numbers
-# or true/false, the file means a missing value by it.
+# The text pandas.read_csv reads as missing by default: worth a word to the user when a
+# column holds it, since their own reading may have taken it for a missing value.
 PANDAS_NA_TEXT = frozenset(
     {
         "#N/A",
@@ -100,8 +100,8 @@ class TrainingTable:
 
     frame: pd.DataFrame
     sha256: str  # of the file's bytes
-    # Per column, text read as a missing value besides an empty cell: what the file used
-    # (e.g. "NA" in a number column written by R) and what the user named.
+    # Per column, text read as a missing value besides an empty cell, as the user named it
+    # (e.g. "NA" in a number column written by R).
     missing_markers: dict[str, list[str]] = field(default_factory=dict)
 
 
@@ -110,9 +110,10 @@ def read_table(
 ) -> TrainingTable:
     """A CSV, gzipped CSV or Parquet training file, read as production reads files.
 
-    In CSV only an empty cell is missing: "NA" is a category like any other. A column that
-    would be numbers or true/false but for such text (R writes NA for a missing number) is
-    read with that text as its missing marker, which the version then keeps.
+    In CSV only an empty cell is missing, and the text `missing_markers` names per column
+    (which the version then keeps): "NA" is otherwise a value like any other. Nothing is
+    guessed: "1, 2, NA" may be numbers with a gap or three category codes, and only the user
+    knows which their pipeline was fitted on (`marker_like_values` says what to ask about).
     """
     import pandas as pd
 
@@ -134,10 +135,6 @@ def read_table(
                 frame = frame.replace({c: {m: None for m in ms} for c, ms in markers.items()})
         else:
             frame = _read_csv(path, markers)
-            found = _found_markers(frame, markers)
-            if found:
-                markers.update(found)
-                frame = _read_csv(path, markers)
     except ImportError as exc:
         raise InvalidInputError(
             f"reading {path.name!r} needs an optional package ({exc.name}); "
@@ -155,7 +152,7 @@ def read_table(
 
 def marker_like_values(table: TrainingTable) -> dict[str, list[str]]:
     """Text columns holding values pandas would read as missing by default ("NA", "null"):
-    registered as categories, which a user who meant missing should hear about."""
+    registered as values, which a user who meant missing should hear about."""
     import pandas as pd
 
     found: dict[str, list[str]] = {}
@@ -178,27 +175,3 @@ def _read_csv(path: Path, markers: Mapping[str, Sequence[str]]) -> pd.DataFrame:
     columns = pd.read_csv(path, nrows=0).columns
     na_values = {c: ["", *markers.get(str(c), ())] for c in columns}
     return pd.read_csv(path, keep_default_na=False, na_values=na_values)
-
-
-def _found_markers(frame: pd.DataFrame, given: Mapping[str, Sequence[str]]) -> dict[str, list[str]]:
-    """Text columns that are numbers or true/false apart from pandas' NA spellings."""
-    import pandas as pd
-
-    found: dict[str, list[str]] = {}
-    for column in frame.columns:
-        series = frame[column]
-        if column in given or not (
-            pd.api.types.is_object_dtype(series) or pd.api.types.is_string_dtype(series)
-        ):
-            continue
-        present = series.dropna()
-        texts = present.astype(str)
-        is_marker = texts.isin(PANDAS_NA_TEXT)
-        if not is_marker.any() or is_marker.all():
-            continue
-        rest = texts[~is_marker]
-        numbers = pd.to_numeric(rest, errors="coerce").notna().all()
-        flags = rest.isin(["True", "False"]).all() or present[~is_marker].map(type).eq(bool).all()
-        if numbers or flags:
-            found[str(column)] = sorted(set(texts[is_marker]))
-    return found

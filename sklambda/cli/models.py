@@ -43,8 +43,8 @@ from sklambda.cli.params import JsonObject, KeyValue, PathType, argument, option
     type=KeyValue(),
     multiple=True,
     metavar="COLUMN=TEXT",
-    help="text that means a missing value in COLUMN, besides an empty cell (repeatable); "
-    "a CSV column of numbers with NA in it gets NA by itself",
+    help="text that means a missing value in COLUMN, besides an empty cell (repeatable), "
+    "e.g. age=NA for a file written by R",
 )
 @option(
     "--code",
@@ -109,7 +109,7 @@ def _note_marker_like_values(found: dict[str, list[str]], target: str) -> None:
         if column != target:
             print(
                 f"sklambda: note: column {column!r} holds {', '.join(map(repr, values))}, "
-                "registered as a category; if that means a missing value, register with "
+                "registered as a value; if that means a missing value, register with "
                 f"--missing-marker {column}={values[0]}",
                 file=sys.stderr,
             )

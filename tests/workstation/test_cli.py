@@ -248,9 +248,7 @@ def region_model(frame):
     return make_pipeline(columns, LogisticRegression()).fit(frame[["region", "age"]], frame["y"])
 
 
-def test_na_in_a_text_column_is_a_category_and_in_a_number_column_a_marker(
-    aws, tmp_path, capsys
-) -> None:
+def test_na_is_a_value_unless_a_marker_names_it(aws, tmp_path, capsys) -> None:
     import pandas as pd
 
     csv = tmp_path / "train.csv"
@@ -258,30 +256,24 @@ def test_na_in_a_text_column_is_a_category_and_in_a_number_column_a_marker(
         f"{['NA', 'EU', ''][i % 3]},{['NA', str(20 + i), ''][i % 4 % 3]},{i % 2}" for i in range(60)
     ]
     csv.write_text("\n".join(rows) + "\n")
+    # Fitted on the file read as the README says: NA in region is North America; in age,
+    # as R wrote it, a missing number.
     frame = pd.read_csv(csv, keep_default_na=False, na_values={"region": [""], "age": ["", "NA"]})
     model = tmp_path / "model.joblib"
     joblib.dump(region_model(frame), model)
-    code, out, err = run(
-        capsys, "register", "regions", str(model), "--train", str(csv), "--target", "y"
-    )
+    argv = ["register", "regions", str(model), "--train", str(csv), "--target", "y"]
+    code, out, err = run(capsys, *argv, "--missing-marker", "age=NA")
     assert code == 0, err
     features = {f["name"]: f for f in json.loads(out)["features"]}
     assert features["region"]["levels"] == ["EU", "NA"]  # North America, not missing
+    assert "missing_markers" not in features["region"]
     assert features["age"]["type"] == "number" and features["age"]["missing_markers"] == ["NA"]
-    assert "column 'region' holds 'NA', registered as a category" in err
+    assert features["age"]["dtype"] == "float64"
+    assert "column 'region' holds 'NA', registered as a value" in err
     assert "--missing-marker region=NA" in err
 
     code, out, err = run(
-        capsys,
-        "register",
-        "regions",
-        str(model),
-        "--train",
-        str(csv),
-        "--target",
-        "y",
-        "--missing-marker",
-        "region=NA",
+        capsys, *argv, "--missing-marker", "age=NA", "--missing-marker", "region=NA"
     )
     assert code == 0, err
     features = {f["name"]: f for f in json.loads(out)["features"]}
