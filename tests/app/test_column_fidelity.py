@@ -309,7 +309,7 @@ def channels(
 
 @pytest.mark.parametrize("route", sorted(ROUTES))
 @settings(
-    max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(case=cases())
 def test_production_answers_as_the_pipeline(route: str, case: Case) -> None:
