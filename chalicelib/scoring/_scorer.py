@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from chalicelib.core import InvalidInputError
 from chalicelib.scoring._frames import model_frame
@@ -161,7 +161,7 @@ class _Unmatched(Exception):
     """The pipeline hands its final estimator a matrix the compiled path cannot copy."""
 
 
-def matching_layout(estimator: Any, features: list[dict[str, Any]]) -> str:
+def matching_layout(estimator: Any, features: list[dict[str, Any]]) -> Literal["C", "F"]:
     """'C' or 'F': the memory order of the matrix the pipeline's final estimator receives,
     found by running its preprocessing on a few rows built from the column descriptions.
     _Unmatched when it is sparse (sparse products sum in their own order)."""

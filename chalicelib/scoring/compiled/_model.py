@@ -14,7 +14,7 @@ import logging
 import math
 import warnings
 from collections.abc import Callable
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 
@@ -51,7 +51,7 @@ class CompiledModel:
         # Memory order of the matrix the final estimator gets: the pipeline's own ('F' for a
         # frame's single block), since BLAS sums a row in another order for another layout
         # and the last bit of a score would differ (see `matching_layout`).
-        self.order = "C"
+        self.order: Literal["C", "F"] = "C"
         self.final_estimator = final_estimator
         self._steps = steps
         # Bound once here so each call pays a single attribute lookup.
