@@ -26,7 +26,12 @@ class ArtifactInfo(TypedDict):
 RuntimeVersions = TypedDict(
     "RuntimeVersions", {"python": str, "scikit-learn": str, "numpy": str, "joblib": str}
 )
-EstimatorInfo = TypedDict("EstimatorInfo", {"class": str, "final_estimator": str})
+# matrix_order: how the pipeline hands its final estimator the transformed rows, "C" or "F"
+# (memory order of a dense matrix) or "sparse"; the compiled path copies it (absent: "C").
+EstimatorInfo = TypedDict(
+    "EstimatorInfo",
+    {"class": str, "final_estimator": str, "matrix_order": NotRequired[str]},
+)
 
 
 class CodeInfo(TypedDict):

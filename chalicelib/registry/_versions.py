@@ -30,6 +30,7 @@ from chalicelib.registry._code_bundle import CODE_FILE, CodeArchive
 from chalicelib.registry._code_check import CodeSpec, prepare_code
 from chalicelib.registry._metadata import METADATA_FORMAT, EstimatorInfo, VersionMetadata
 from chalicelib.registry._user_code import UserCode
+from chalicelib.scoring import matrix_order
 from chalicelib.stats import build_profile, infer_signature
 from chalicelib.storage import ObjectMissing, ObjectStore, PreconditionFailed
 
@@ -149,7 +150,7 @@ class VersionStore:
                 "size_bytes": len(artifact),
             },
             "runtime": runtime_versions(),
-            "estimator": _describe_estimator(estimator),
+            "estimator": _describe_estimator(estimator, training_frame, signature["features"]),
             **signature,
             "metrics": metrics,
             "training_data": {
@@ -310,12 +311,16 @@ def _check_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
     return checked
 
 
-def _describe_estimator(estimator: Any) -> EstimatorInfo:
+def _describe_estimator(estimator: Any, frame: Any, features: Any) -> EstimatorInfo:
     final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
-    return {
+    described: EstimatorInfo = {
         "class": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
         "final_estimator": type(final).__name__,
     }
+    order = matrix_order(estimator, frame, features)
+    if order is not None:
+        described["matrix_order"] = order
+    return described
 
 
 def _ranges(numbers: list[int]) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 from chalicelib.core import InvalidInputError
 from chalicelib.scoring._frames import model_frame
@@ -60,8 +60,9 @@ class Scorer:
         self._with_proba = bool(self.classes) and hasattr(estimator, "predict_proba")
         final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
         self._argmax_is_predict = type(final).__name__ in _PREDICT_IS_ARGMAX
-        replayable = all(_replayable(f) for f in self.features)
-        self._compiled = _compile(estimator, name, version, self.features) if replayable else None
+        order = str(metadata.get("estimator", {}).get("matrix_order") or "C")
+        replayable = order != "sparse" and all(_replayable(f) for f in self.features)
+        self._compiled = _compile(estimator, name, version, order) if replayable else None
         self._validators: dict[tuple[str, str | None], Validator] = {}
 
     @property
@@ -144,54 +145,34 @@ def _refused(exc: Exception) -> InvalidInputError:
     return InvalidInputError(f"the model could not score these records: {str(exc)[:300]}")
 
 
-def _compile(estimator: Any, name: str, version: int, features: list[dict[str, Any]]) -> Any:
+def _compile(estimator: Any, name: str, version: int, order: str) -> Any:
     try:
         compiled = compile_model(estimator)
-        if compiled is not None:
-            compiled.order = matching_layout(estimator, features)
-        return compiled
-    except _Unmatched:
-        log.info("%s version %s is scored by its pipeline (sparse matrix)", name, version)
     except Exception:  # noqa: BLE001 - compiling is an optimisation; the pipeline still works
         log.warning("compiling %s version %s failed; scoring with the pipeline", name, version)
-    return None
+        return None
+    if compiled is not None:
+        compiled.order = "F" if order == "F" else "C"
+    return compiled
 
 
-class _Unmatched(Exception):
-    """The pipeline hands its final estimator a matrix the compiled path cannot copy."""
-
-
-def matching_layout(estimator: Any, features: list[dict[str, Any]]) -> Literal["C", "F"]:
-    """'C' or 'F': the memory order of the matrix the pipeline's final estimator receives,
-    found by running its preprocessing on a few rows built from the column descriptions.
-    _Unmatched when it is sparse (sparse products sum in their own order)."""
+def matrix_order(estimator: Any, frame: Any, features: Sequence[Mapping[str, Any]]) -> str | None:
+    """How the pipeline hands its final estimator the transformed rows of `frame` (its first
+    few, as serving reads them): "C" or "F" (a dense matrix's memory order: BLAS sums a row
+    in another order for another layout, so the last bit of a score differs) or "sparse";
+    None when that cannot be told. Found at registration, where pandas is at hand."""
     import numpy as np
 
-    probe = [{f["name"]: _probe_value(f, i) for f in features} for i in range(3)]
-    frame = model_frame(probe, features)
     steps = getattr(estimator, "steps", None)
-    matrix = np.asarray(frame) if not steps else estimator[:-1].transform(frame)
+    names = [str(f["name"]) for f in features]
+    try:
+        head = model_frame(frame[names].head(3).to_dict("records"), features)
+        matrix = np.asarray(head) if not steps else estimator[:-1].transform(head)
+    except Exception:  # noqa: BLE001 - a pipeline that cannot say is scored as it is
+        return None
     if not isinstance(matrix, np.ndarray):
-        raise _Unmatched()
+        return "sparse"
     return "F" if matrix.flags.f_contiguous and not matrix.flags.c_contiguous else "C"
-
-
-def _probe_value(feature: Mapping[str, Any], i: int) -> Any:
-    kind = feature.get("type")
-    if kind == "boolean":
-        return bool(i % 2)
-    if kind == "category":
-        levels = feature.get("levels") or []
-        parsed = [_LEVEL_TYPES.get(str(feature.get("value_type")), str)(v) for v in levels]
-        return parsed[i % len(parsed)] if parsed else None
-    return float(i)
-
-
-def _bool_level(text: str) -> bool:
-    return text == "True"
-
-
-_LEVEL_TYPES: dict[str, Any] = {"int": int, "float": float, "bool": _bool_level}
 
 
 def _plain(value: Any) -> Any:
