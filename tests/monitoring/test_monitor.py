@@ -376,6 +376,35 @@ def test_batch_files_scored_in_the_window_count_as_traffic(
     assert entry["prediction"]["samples"] == 500
 
 
+def test_blank_category_cells_of_batch_files_are_missing_not_a_new_level(
+    world: MonitorWorld, aws: AwsClients
+) -> None:
+    from chalicelib.batch import ObjectEvent
+    from chalicelib.services import batch_scorer
+
+    frame = training_frame()[FEATURES].head(400).copy()
+    frame.loc[frame.index[:100], "contract"] = None  # written as empty cells
+    key = "batch/incoming/churn/gaps.csv"
+    aws.s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=frame.to_csv(index=False).encode())
+    head = aws.s3.head_object(Bucket=DATA_BUCKET, Key=key)
+    event = ObjectEvent(
+        bucket=DATA_BUCKET,
+        key=key,
+        etag=head["ETag"].strip('"'),
+        size=head["ContentLength"],
+        version_id=None,
+        sequencer="01",
+        submitter="analyst",
+    )
+    assert batch_scorer(aws).process(event)["status"] == "succeeded"
+
+    world.run()
+
+    contract = features(world.report())["contract"]
+    assert contract["missing_rate"] == 0.25
+    assert "" not in (contract.get("new_categories") or {})
+
+
 def test_regressors_get_value_drift_and_error_metrics(world: MonitorWorld) -> None:
     frame = training_frame()[["tenure_months", "age", "monthly_charges"]]
     world.register("charges", fitted_regressor(), frame)
