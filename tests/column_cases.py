@@ -126,15 +126,19 @@ def columns(draw: st.DrawFn, kinds: tuple[str, ...] = KINDS) -> Column:
     )
 
 
-def cases(kinds: tuple[str, ...] = KINDS, max_columns: int = 6) -> st.SearchStrategy[Case]:
-    """Cases whose feature columns are of `kinds`."""
+def cases(
+    kinds: tuple[str, ...] = KINDS,
+    max_columns: int = 6,
+    models: tuple[str, ...] = ("logistic", "hgb"),
+) -> st.SearchStrategy[Case]:
+    """Cases whose feature columns are of `kinds`, fitted with one of `models`."""
     return st.builds(
         Case,
         columns=st.lists(columns(kinds), min_size=1, max_size=max_columns).map(tuple),
         rows=st.integers(60, 200),
         fresh_rows=st.integers(5, 30),
         classes=st.sampled_from(((0, 1), ("no", "yes"), ("a", "b", "c"))),
-        model=st.sampled_from(("logistic", "hgb")),
+        model=st.sampled_from(models),
         numbers_strategy=st.sampled_from(("mean", "median")),
         text_strategy=st.sampled_from(("most_frequent", "constant")),
         seed=st.integers(0, 2**16),
@@ -202,7 +206,8 @@ def kind_of(series: pd.Series) -> str:
 
 def pipeline_for(case: Case, frame: pd.DataFrame) -> tuple[Any, list[str]]:
     """The unfitted pipeline of `case` for `frame` (as read by the route), and its features."""
-    names = [n for n in frame.columns if n != TARGET]
+    # A column read back with no value at all (e.g. only "" in a CSV file) is no feature.
+    names = [n for n in frame.columns if n != TARGET and frame[n].notna().any()]
     kinds = {n: kind_of(frame[n]) for n in names}
     if case.model == "hgb":
         usable = [n for n in names if kinds[n] in ("number", "flag", "boolean", "category")]
