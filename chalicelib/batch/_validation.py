@@ -167,7 +167,7 @@ def _numbers(values: np.ndarray, feature: Mapping[str, Any], policy: str, text: 
     else:
         floats = _floats_from_objects(values)
     if floats is None:
-        return _one_by_one(values, _number_verdict(feature, policy, text), np.float64)
+        return _one_by_one(values, _verdict(feature, policy, text), np.float64)
     bad = np.flatnonzero(np.isinf(floats))
     reasons = [NON_FINITE] * len(bad)
     if is_whole_dtype(str(feature.get("dtype", ""))):
@@ -226,60 +226,37 @@ def _floats_from_objects(values: np.ndarray) -> np.ndarray | None:
         return None
 
 
-def _number_verdict(
-    feature: Mapping[str, Any], policy: str, text: bool
-) -> Callable[[Any], Verdict]:
-    check = value_checker(feature, policy, text)
-
-    def verdict(value: Any) -> Verdict:
-        if _is_missing(value):
-            return _MISSING, math.nan
-        try:
-            number = check(value)
-        except InvalidValue as exc:
-            return _BAD, exc.problem
-        return (_MISSING, math.nan) if number is None else (_OK, number)
-
-    return verdict
-
-
 # -- booleans -----------------------------------------------------------------------------
 def _booleans(values: np.ndarray, feature: Mapping[str, Any], policy: str, text: bool) -> _Column:
     if values.dtype.kind == "b":
         return _Column(values, np.zeros(0, np.int64), [])
-    check = value_checker(feature, policy, text)
-
-    def verdict(value: Any) -> Verdict:
-        if _is_missing(value):
-            return _MISSING, math.nan
-        try:
-            flag = check(value)
-        except InvalidValue as exc:
-            return _BAD, exc.problem
-        return (_MISSING, math.nan) if flag is None else (_OK, flag)
-
-    return _each_distinct(values, verdict)
+    return _each_distinct(values, _verdict(feature, policy, text))
 
 
 # -- categories ---------------------------------------------------------------------------
 def _categories(values: np.ndarray, feature: Mapping[str, Any], policy: str, text: bool) -> _Column:
     """Categories and times: a verdict per distinct value, by the feature's checker."""
+    if values.dtype != object:
+        values = values.astype(object)  # numbers as Python scalars, as JSON would hold them
+    return _each_distinct(values, _verdict(feature, policy, text))
+
+
+def _verdict(feature: Mapping[str, Any], policy: str, text: bool) -> Callable[[Any], Verdict]:
+    """The feature's checker (the HTTP API's) as a verdict on one value."""
     check = value_checker(feature, policy, text)
 
     def verdict(value: Any) -> Verdict:
         if _is_missing(value):
             return _MISSING, math.nan
         try:
-            level = check(value)
+            checked = check(value)
         except InvalidValue as exc:
             return _BAD, exc.problem
         except UnseenCategory as exc:
             return _UNSEEN, exc.value
-        return (_MISSING, math.nan) if level is None else (_OK, level)
+        return (_MISSING, math.nan) if checked is None else (_OK, checked)
 
-    if values.dtype != object:
-        values = values.astype(object)  # numbers as Python scalars, as JSON would hold them
-    return _each_distinct(values, verdict)
+    return verdict
 
 
 # -- applying verdicts --------------------------------------------------------------------
