@@ -343,22 +343,16 @@ def test_canary_and_shadow_versions_are_monitored_beside_the_champion(
     assert report["aliases"]["canary"] == {"version": 2, "weight": 0.5}
 
 
-def test_batch_files_scored_in_the_window_count_as_traffic(
-    world: MonitorWorld, aws: AwsClients
-) -> None:
+def score_batch_file(aws: AwsClients, key: str, frame: pd.DataFrame) -> None:
+    """Drop `frame` as a CSV batch file and score it as the batch function does."""
     from chalicelib.batch import ObjectEvent
     from chalicelib.services import batch_scorer
 
-    frame = drifted_frame(n=500)
-    aws.s3.put_object(
-        Bucket=DATA_BUCKET,
-        Key="batch/incoming/churn/march.csv",
-        Body=frame[FEATURES].to_csv(index=False).encode(),
-    )
-    head = aws.s3.head_object(Bucket=DATA_BUCKET, Key="batch/incoming/churn/march.csv")
+    aws.s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=frame.to_csv(index=False).encode())
+    head = aws.s3.head_object(Bucket=DATA_BUCKET, Key=key)
     event = ObjectEvent(
         bucket=DATA_BUCKET,
-        key="batch/incoming/churn/march.csv",
+        key=key,
         etag=head["ETag"].strip('"'),
         size=head["ContentLength"],
         version_id=None,
@@ -366,6 +360,13 @@ def test_batch_files_scored_in_the_window_count_as_traffic(
         submitter="analyst",
     )
     assert batch_scorer(aws).process(event)["status"] == "succeeded"
+
+
+def test_batch_files_scored_in_the_window_count_as_traffic(
+    world: MonitorWorld, aws: AwsClients
+) -> None:
+    frame = drifted_frame(n=500)
+    score_batch_file(aws, "batch/incoming/churn/march.csv", frame[FEATURES])
 
     world.run()
 
@@ -379,24 +380,9 @@ def test_batch_files_scored_in_the_window_count_as_traffic(
 def test_blank_category_cells_of_batch_files_are_missing_not_a_new_level(
     world: MonitorWorld, aws: AwsClients
 ) -> None:
-    from chalicelib.batch import ObjectEvent
-    from chalicelib.services import batch_scorer
-
     frame = training_frame()[FEATURES].head(400).copy()
     frame.loc[frame.index[:100], "contract"] = None  # written as empty cells
-    key = "batch/incoming/churn/gaps.csv"
-    aws.s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=frame.to_csv(index=False).encode())
-    head = aws.s3.head_object(Bucket=DATA_BUCKET, Key=key)
-    event = ObjectEvent(
-        bucket=DATA_BUCKET,
-        key=key,
-        etag=head["ETag"].strip('"'),
-        size=head["ContentLength"],
-        version_id=None,
-        sequencer="01",
-        submitter="analyst",
-    )
-    assert batch_scorer(aws).process(event)["status"] == "succeeded"
+    score_batch_file(aws, "batch/incoming/churn/gaps.csv", frame)
 
     world.run()
 

@@ -19,6 +19,7 @@ from chalicelib.batch import check_frame, number_columns, read_chunks
 from chalicelib.core import InvalidInputError
 from chalicelib.scoring import Validator, model_frame
 from chalicelib.stats import describe_column
+from tests.column_cases import KINDS
 
 LEVELS = ["NA", "null", "None", "N/A", "x", " y", "1", "True", "nan", "é"]
 WHEN = datetime(2024, 3, 30, 22, 15, 0)
@@ -37,26 +38,7 @@ def _times(draw: Any, n: int) -> list[datetime | None]:
 def columns(draw: Any) -> pd.Series:
     """A training column of one of the supported dtypes, with missing values where it can."""
     n = draw(st.integers(3, 12))
-    kind = draw(
-        st.sampled_from(
-            [
-                "float64",
-                "int64",
-                "Int64",
-                "Float64",
-                "bool",
-                "boolean",
-                "object-bool",
-                "object",
-                "str",
-                "string",
-                "category-str",
-                "category-int",
-                "datetime",
-                "datetime-tz",
-            ]
-        )
-    )
+    kind = draw(st.sampled_from(KINDS))  # the kinds the end-to-end cases draw too
     floats = st.floats(-1e6, 1e6, allow_nan=False)
     ints = st.integers(-1000, 1000)
     if kind == "float64":
@@ -70,20 +52,20 @@ def columns(draw: Any) -> pd.Series:
         return pd.Series(draw(st.lists(st.booleans(), min_size=n, max_size=n)), dtype=bool)
     if kind == "boolean":
         return pd.Series(draw(st.lists(_maybe(st.booleans()), min_size=n, max_size=n)), dtype=kind)
-    if kind == "object-bool":
+    if kind == "object_bool":
         flags = draw(st.lists(_maybe(st.booleans()), min_size=n, max_size=n))
         return pd.Series(flags, dtype=object)
     if kind in ("object", "str", "string"):
         text = draw(st.lists(_maybe(st.sampled_from(LEVELS)), min_size=n, max_size=n))
         return pd.Series(text, dtype=kind)
-    if kind == "category-str":
+    if kind == "category":
         text = draw(st.lists(_maybe(st.sampled_from(LEVELS)), min_size=n, max_size=n))
         return pd.Series(pd.Categorical(text, ordered=draw(st.booleans())))
-    if kind == "category-int":
+    if kind == "category_int":
         codes = draw(st.lists(_maybe(st.integers(0, 5)), min_size=n, max_size=n))
         return pd.Series(pd.Categorical(codes, ordered=draw(st.booleans())))
     times = pd.Series(pd.to_datetime(_times(draw, n)))
-    if kind == "datetime-tz":
+    if kind == "datetime_tz":
         return times.dt.tz_localize("UTC").dt.tz_convert("Europe/Paris")
     return times
 

@@ -50,7 +50,7 @@ class CompiledModel:
         self.n_features_out = n_features_out
         # Memory order of the matrix the final estimator gets: the pipeline's own ('F' for a
         # frame's single block), since BLAS sums a row in another order for another layout
-        # and the last bit of a score would differ (see `matching_layout`).
+        # and the last bit of a score would differ (see `scoring.matrix_order`).
         self.order: Literal["C", "F"] = "C"
         self.final_estimator = final_estimator
         self._steps = steps
