@@ -13,6 +13,7 @@ from chalicelib.storage import AwsClients
 MODELS_BUCKET = "test-models"
 DATA_BUCKET = "test-data"
 REGION = "us-east-1"
+SIGNING_KEY = "alias/sklambda-signing"  # what the local stack names its key; moto's ids vary
 
 
 @pytest.fixture(autouse=True)
@@ -25,23 +26,35 @@ def fake_aws_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
     monkeypatch.setenv("SKLAMBDA_MODELS_BUCKET", MODELS_BUCKET)
     monkeypatch.setenv("SKLAMBDA_DATA_BUCKET", DATA_BUCKET)
+    monkeypatch.setenv("SKLAMBDA_SIGNING_KEY", SIGNING_KEY)
 
 
 @pytest.fixture
 def settings() -> Settings:
-    return Settings(models_bucket=MODELS_BUCKET, data_bucket=DATA_BUCKET, region=REGION)
+    return Settings(
+        models_bucket=MODELS_BUCKET, data_bucket=DATA_BUCKET, region=REGION, signing_key=SIGNING_KEY
+    )
 
 
 @pytest.fixture
 def aws(settings: Settings) -> Iterator[AwsClients]:
-    """moto started before any client exists, with both buckets created."""
+    """moto started before any client exists, with both buckets and the signing key created."""
     from moto import mock_aws
 
     with mock_aws():
         clients = AwsClients(settings)
         clients.s3.create_bucket(Bucket=MODELS_BUCKET)
         clients.s3.create_bucket(Bucket=DATA_BUCKET)
+        create_signing_key(clients)
         yield clients
+
+
+def create_signing_key(clients: AwsClients, alias: str = SIGNING_KEY) -> str:
+    """An RSA signing key in moto's KMS under `alias`, as the stack makes it; its ARN."""
+    kms = clients.client("kms")
+    key = kms.create_key(KeySpec="RSA_3072", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
+    kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
+    return str(key["Arn"])
 
 
 @pytest.fixture

@@ -8,7 +8,12 @@ from typing import TYPE_CHECKING
 from chalicelib._lazy import lazy_exports
 
 if TYPE_CHECKING:  # what lazy_exports loads on first use
-    from chalicelib.core._config import Settings, get_settings, reset_settings
+    from chalicelib.core._config import (
+        MISSING_SIGNING_KEY,
+        Settings,
+        get_settings,
+        reset_settings,
+    )
     from chalicelib.core._errors import (
         AwsAccessError,
         ConfigError,
@@ -19,6 +24,7 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
         NotReadyError,
         PayloadTooLargeError,
         RetrainFailed,
+        SignatureError,
         SklambdaError,
         UnsupportedMediaTypeError,
         VersionSkewError,

@@ -32,8 +32,14 @@ ENV_BATCH_MAX_RECEIVES = "SKLAMBDA_BATCH_MAX_RECEIVES"
 ENV_MONITOR_WINDOW_HOURS = "SKLAMBDA_MONITOR_WINDOW_HOURS"
 ENV_MONITOR_BATCH_ROWS = "SKLAMBDA_MONITOR_BATCH_ROWS"
 ENV_MONITOR_LABEL_DAYS = "SKLAMBDA_MONITOR_LABEL_LOOKBACK_DAYS"
+ENV_SIGNING_KEY = "SKLAMBDA_SIGNING_KEY"
 ENV_ENDPOINT_URL = "AWS_ENDPOINT_URL"
 CAPTURE_MODES = ("log", "firehose", "off")
+MISSING_SIGNING_KEY = (
+    f"no signing key configured: set {ENV_SIGNING_KEY} to the stack's key (`sklambda deploy` "
+    "prints it; `sklambda up` uses alias/sklambda-signing) or pass --signing-key; versions "
+    "are neither registered nor loaded unsigned"
+)
 ENV_REGION = "AWS_REGION"
 ENV_DEFAULT_REGION = "AWS_DEFAULT_REGION"
 
@@ -73,6 +79,9 @@ class Settings:
     monitor_batch_rows: int = 20_000
     # Ground truth is joined with predictions made up to this many days before it arrived.
     monitor_label_lookback_days: int = 14
+    # The KMS key (ARN, id or alias) that signs every registration and whose public half
+    # every load verifies with; the stack sets its ARN. Without it nothing registers or loads.
+    signing_key: str = ""
     region: str | None = None
     endpoint_url: str | None = None
 
@@ -123,6 +132,7 @@ class Settings:
             monitor_label_lookback_days=_positive_int(
                 ENV_MONITOR_LABEL_DAYS, env.get(ENV_MONITOR_LABEL_DAYS, "14")
             ),
+            signing_key=env.get(ENV_SIGNING_KEY, "").strip(),
             region=env.get(ENV_REGION) or env.get(ENV_DEFAULT_REGION) or None,
             endpoint_url=env.get(ENV_ENDPOINT_URL) or None,
         )
@@ -145,6 +155,12 @@ class Settings:
                 f"no models bucket configured: set {ENV_MODELS_BUCKET} or pass --models-bucket"
             )
         return self.models_bucket
+
+    def require_signing_key(self) -> str:
+        """The registry's signing key, or a ConfigError that says how to set it."""
+        if not self.signing_key:
+            raise ConfigError(MISSING_SIGNING_KEY)
+        return self.signing_key
 
     def require_data_bucket(self) -> str:
         """The data bucket, or a ConfigError that says how to set it."""

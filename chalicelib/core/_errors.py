@@ -86,6 +86,13 @@ class IntegrityError(SklambdaError):
     code = "ArtifactIntegrity"
 
 
+class SignatureError(IntegrityError):
+    """A version without a valid signature of the registry's key, or whose files differ from
+    what was signed: refused before anything of it is deserialized."""
+
+    code = "SignatureRefused"
+
+
 class VersionSkewError(SklambdaError):
     """A model was pickled under library versions this runtime cannot load safely."""
 

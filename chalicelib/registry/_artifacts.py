@@ -12,11 +12,12 @@ import hashlib
 import io
 import platform
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from chalicelib.core import IntegrityError, VersionSkewError
+from chalicelib.core import IntegrityError, SklambdaError, VersionSkewError
 from chalicelib.registry._user_code import code_activated
 
 if TYPE_CHECKING:
@@ -104,11 +105,25 @@ def load_verified(
 
 
 class ModelCache:
-    """Loaded models per warm container, keyed by (name, version); least recently used goes."""
+    """Loaded models per warm container, keyed by (name, version); least recently used goes.
 
-    def __init__(self, max_entries: int = 8) -> None:
+    A load that fails is remembered for `failure_seconds`: a version that cannot load (not
+    signed, changed after signing, saved under other libraries) answers every request with
+    the same error at once, instead of fetching and checking its files again each time.
+    """
+
+    def __init__(
+        self,
+        max_entries: int = 8,
+        *,
+        failure_seconds: float = 30.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self._entries: OrderedDict[Hashable, Any] = OrderedDict()
+        self._failures: dict[Hashable, tuple[SklambdaError, float]] = {}
         self._max = max_entries
+        self._failure_seconds = failure_seconds
+        self._clock = clock
         self._lock = threading.Lock()
 
     def get_or_load(self, key: Hashable, load: Callable[[], T]) -> T:
@@ -117,8 +132,18 @@ class ModelCache:
             if key in self._entries:
                 self._entries.move_to_end(key)
                 return self._entries[key]
-        value = load()
+            failure = self._failures.get(key)
+            if failure is not None and self._clock() < failure[1]:
+                # A fresh traceback each time: re-raising would chain them without end.
+                raise failure[0].with_traceback(None)
+        try:
+            value = load()
+        except SklambdaError as error:
+            with self._lock:
+                self._failures[key] = (error, self._clock() + self._failure_seconds)
+            raise
         with self._lock:
+            self._failures.pop(key, None)
             self._entries[key] = value
             self._entries.move_to_end(key)
             while len(self._entries) > self._max:
@@ -126,9 +151,10 @@ class ModelCache:
         return value
 
     def clear(self) -> None:
-        """Forget every cached model."""
+        """Forget every cached model and remembered failure."""
         with self._lock:
             self._entries.clear()
+            self._failures.clear()
 
     def __len__(self) -> int:
         return len(self._entries)

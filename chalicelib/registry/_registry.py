@@ -29,6 +29,14 @@ def open_registry(clients: AwsClients) -> Registry:
 
     from chalicelib.storage import caller_identity
 
+    from chalicelib.registry._signing import SigningKey
+
     settings = clients.settings
     store = ObjectStore(clients.s3, settings.require_models_bucket())
-    return Registry(store, settings.models_prefix, identity=cache(lambda: caller_identity(clients)))
+    key = SigningKey(lambda: clients.client("kms"), settings.signing_key)
+    return Registry(
+        store,
+        settings.models_prefix,
+        identity=cache(lambda: caller_identity(clients)),
+        signing_key=key if settings.signing_key else None,
+    )

@@ -6,12 +6,14 @@ Layout under the models prefix (see docs/architecture.md):
     <name>/versions/<n>/model.joblib    the artifact
     <name>/versions/<n>/profile.json    reference profile of the training data
     <name>/versions/<n>/code.zip        the user's own modules, when registered with code
+    <name>/versions/<n>/signature.json  the signed manifest of every file above and below
     <name>/versions/<n>/metadata.json   written last: a version exists once this exists
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import re
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
@@ -28,14 +30,18 @@ from chalicelib.registry._artifacts import (
 )
 from chalicelib.registry._code_bundle import CODE_FILE, CodeArchive
 from chalicelib.registry._code_check import CodeSpec, prepare_code
+from chalicelib.registry._manifest import SIGNATURE_FILE, FileDigest, SignedManifest, file_digest
 from chalicelib.registry._metadata import METADATA_FORMAT, EstimatorInfo, VersionMetadata
+from chalicelib.registry._signatures import Signatures
 from chalicelib.registry._user_code import UserCode
 from chalicelib.scoring import matrix_order
 from chalicelib.stats import build_profile, infer_signature
-from chalicelib.storage import ObjectMissing, ObjectStore, PreconditionFailed
+from chalicelib.storage import JSON, ObjectMissing, ObjectStore, PreconditionFailed, json_bytes
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from chalicelib.registry._signing import SigningKey
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _CLAIM_ATTEMPTS = 50
@@ -75,12 +81,14 @@ class VersionStore:
         identity: Callable[[], str] = lambda: "unknown",
         clock: Callable[[], datetime] = utc_now,
         cache: ModelCache | None = None,
+        signing_key: SigningKey | None = None,
     ) -> None:
         self._store = store
         self._prefix = prefix
         self._identity = identity
         self._clock = clock
         self._cache = _model_cache if cache is None else cache
+        self._signatures = Signatures(store, signing_key)
 
     # -- keys ---------------------------------------------------------------------------
     def _model_key(self, name: str, *parts: str) -> str:
@@ -122,6 +130,7 @@ class VersionStore:
         metadata is written last, so a failure leaves no version behind.
         """
         check_model_name(name)
+        self._signatures.key()  # no key, no registration: refuse before any work
         signature = infer_signature(estimator, training_frame, target, missing_markers)
         metrics = _check_metrics(metrics)
         if parent_version is not None:
@@ -168,23 +177,38 @@ class VersionStore:
             metadata["retraining"] = dict(retraining)
         if archive is not None:
             metadata["code"] = archive.info
-        # (file, bytes or document) in write order; metadata.json last, as the commit.
-        files: list[tuple[str, bytes | Mapping[str, Any]]] = [
-            ("model.joblib", artifact),
-            ("profile.json", profile),
+        # In write order: the files, then their signed manifest, then metadata.json, the
+        # commit (so a version that exists is signed).
+        files: list[tuple[str, bytes, str]] = [
+            ("model.joblib", artifact, "application/octet-stream"),
+            ("profile.json", json_bytes(profile), JSON),
         ]
         if archive is not None:
-            files.append((CODE_FILE, archive.data))
-        files.append(("metadata.json", metadata))
+            files.append((CODE_FILE, archive.data, "application/zip"))
+        metadata_bytes = json_bytes(metadata)
         written: list[str] = []
         try:
-            for filename, body in files:
+            digests: dict[str, FileDigest] = {}
+            for filename, body, content_type in files:
                 key = self._version_key(name, version, filename)
-                if isinstance(body, bytes):
-                    self._store.put_bytes(key, body, if_none_match=True, checksum_sha256=True)
-                else:
-                    self._store.put_json(key, body, if_none_match=True)
+                version_id = self._store.create_bytes(key, body, content_type=content_type)
                 written.append(key)
+                digests[filename] = file_digest(body, version_id)
+            # metadata.json is written after signing, so its S3 version is not yet known.
+            digests["metadata.json"] = file_digest(metadata_bytes, None)
+            self._signatures.sign(
+                self._version_key(name, version, SIGNATURE_FILE),
+                name=name,
+                version=version,
+                files=digests,
+                runtime=metadata["runtime"],
+                origin="retraining" if retraining is not None else "register",
+                signed_by=actor,
+                signed_at=created_at,
+            )
+            written.append(self._version_key(name, version, SIGNATURE_FILE))
+            key = self._version_key(name, version, "metadata.json")
+            self._store.create_bytes(key, metadata_bytes, content_type=JSON)
         except BaseException:
             self._abandon(name, version, written)
             raise
@@ -255,27 +279,41 @@ class VersionStore:
         return metadata
 
     def get_profile(self, name: str, version: int) -> dict[str, Any]:
-        """The reference profile stored with a version."""
-        self.get_metadata(name, version)
-        profile, _ = self._store.get_json(self._version_key(name, version, "profile.json"))
+        """The reference profile stored with a version, as it was signed."""
+        signed = self.verified_manifest(name, version)
+        data = self._read_signed(signed, name, version, "profile.json")
+        profile: dict[str, Any] = json.loads(data)
         return profile
 
+    def verified_manifest(self, name: str, version: int) -> SignedManifest:
+        """The version's signed manifest; SignatureError when its signature does not verify."""
+        self.get_metadata(name, version)  # NotFoundError that names what exists
+        return self._signatures.verified(
+            self._version_key(name, version, SIGNATURE_FILE), name, version, _what(name, version)
+        )
+
+    def _read_signed(self, signed: SignedManifest, name: str, version: int, filename: str) -> bytes:
+        key = self._version_key(name, version, filename)
+        return self._signatures.read(signed, key, filename, _what(name, version))
+
     def load(self, name: str, version: int, *, loader: Any = None) -> LoadedModel:
-        """Load a version, verified against its sha256 and versions; cached per process."""
+        """Load a version once its signature and every file it reads are verified, and its
+        library versions checked; cached per process (failures for a short while too)."""
 
         def load_from_s3() -> LoadedModel:
-            metadata = self.get_metadata(name, version)
-            data, _ = self._store.get_bytes(self._version_key(name, version, "model.joblib"))
+            signed = self.verified_manifest(name, version)
+            metadata = json.loads(self._read_signed(signed, name, version, "metadata.json"))
+            data = self._read_signed(signed, name, version, "model.joblib")
             code = None
-            if "code" in metadata:  # versions registered before code shipping have none
-                zipped, _ = self._store.get_bytes(self._version_key(name, version, CODE_FILE))
+            if "code" in metadata:  # versions registered without code have none
+                zipped = self._read_signed(signed, name, version, CODE_FILE)
                 code = UserCode(CodeArchive(zipped, metadata["code"]))
             estimator = load_verified(
                 data,
                 metadata["artifact"]["sha256"],
                 metadata["runtime"],
                 loader=loader,
-                what=f"{name} version {version}",
+                what=_what(name, version),
                 code=code,
             )
             return LoadedModel(name, version, estimator, metadata, code)
@@ -321,6 +359,10 @@ def _describe_estimator(estimator: Any, frame: Any, features: Any) -> EstimatorI
     if order is not None:
         described["matrix_order"] = order
     return described
+
+
+def _what(name: str, version: int) -> str:
+    return f"{name} version {version}"
 
 
 def _ranges(numbers: list[int]) -> str:

@@ -11,9 +11,11 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
     from chalicelib.storage._leases import Lease, LeaseHeld, take_lease
     from chalicelib.storage._multipart import MultipartWriter
     from chalicelib.storage._objects import (
+        JSON,
         ObjectMissing,
         ObjectStore,
         PreconditionFailed,
+        json_bytes,
         translate_aws_errors,
     )
 

@@ -29,6 +29,14 @@ _CREDENTIAL_CODES = {
 }
 
 
+JSON = "application/json"
+
+
+def json_bytes(document: Any) -> bytes:
+    """How every JSON document is stored: sorted keys, so equal documents are equal bytes."""
+    return json.dumps(document, sort_keys=True, indent=1, default=str).encode()
+
+
 class ObjectMissing(KeyError):
     """The key does not exist (callers decide whether that is an error)."""
 
@@ -90,15 +98,19 @@ class ObjectStore:
         self._s3 = s3
         self.bucket = bucket
 
-    def get_bytes(self, key: str) -> tuple[bytes, str]:
-        """(body, etag) of `key`; ObjectMissing when absent."""
+    def get_bytes(self, key: str, version_id: str | None = None) -> tuple[bytes, str]:
+        """(body, etag) of `key` (of one S3 version, when given); ObjectMissing when absent."""
         from botocore.exceptions import ClientError
 
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
+        if version_id:
+            kwargs["VersionId"] = version_id
         with translate_aws_errors(f"read {key}", self.bucket):
             try:
-                response = self._s3.get_object(Bucket=self.bucket, Key=key)
+                response = self._s3.get_object(**kwargs)
             except ClientError as exc:
-                if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+                code = exc.response.get("Error", {}).get("Code")
+                if code in {"NoSuchKey", "NoSuchVersion", "404"}:
                     raise ObjectMissing(key) from None
                 raise
             return response["Body"].read(), response["ETag"]
@@ -123,6 +135,27 @@ class ObjectStore:
         `if_none_match` creates only (never overwrites); `if_match` replaces only the
         version whose ETag was read.
         """
+        return str(
+            self._put(key, body, content_type, if_none_match, if_match, checksum_sha256)["ETag"]
+        )
+
+    def create_bytes(
+        self, key: str, body: bytes, *, content_type: str = "application/octet-stream"
+    ) -> str | None:
+        """Create `key` (never overwriting, S3 checking the bytes' SHA-256) and return its S3
+        version id, or None when the bucket does not keep versions."""
+        response = self._put(key, body, content_type, True, None, True)
+        return response.get("VersionId")
+
+    def _put(
+        self,
+        key: str,
+        body: bytes,
+        content_type: str,
+        if_none_match: bool,
+        if_match: str | None,
+        checksum_sha256: bool,
+    ) -> dict[str, Any]:
         from botocore.exceptions import ClientError
 
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "Body": body}
@@ -136,7 +169,7 @@ class ObjectStore:
             kwargs["ChecksumAlgorithm"] = "SHA256"
         with translate_aws_errors(f"write {key}", self.bucket):
             try:
-                return self._s3.put_object(**kwargs)["ETag"]
+                return dict(self._s3.put_object(**kwargs))
             except ClientError as exc:
                 code = exc.response.get("Error", {}).get("Code")
                 if code in {"PreconditionFailed", "ConditionalRequestConflict", "412"}:
@@ -147,8 +180,7 @@ class ObjectStore:
 
     def put_json(self, key: str, document: Any, **conditions: Any) -> str:
         """Write a JSON document (sorted keys, so equal documents are equal bytes)."""
-        body = json.dumps(document, sort_keys=True, indent=1, default=str).encode()
-        return self.put_bytes(key, body, content_type="application/json", **conditions)
+        return self.put_bytes(key, json_bytes(document), content_type=JSON, **conditions)
 
     def read_json(self, key: str) -> tuple[Any, str | None]:
         """(document, etag) of `key`, or (None, None) when it is absent: the read half of

@@ -99,9 +99,9 @@ def test_a_tampered_code_bundle_is_refused_before_unpickling(
     with pytest.raises(IntegrityError) as caught:
         registry.load("tailored", 1, loader=loader)
     assert caught.value.message.startswith(
-        "tailored version 1 code bundle does not match its recorded sha256"
+        "tailored version 1: code.zip does not match its signed sha256"
     )
-    assert "refusing to load the model" in caught.value.message
+    assert "refusing to load it" in caught.value.message
     loader.assert_not_called()
 
 
