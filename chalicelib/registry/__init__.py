@@ -19,6 +19,7 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
     from chalicelib.registry._artifacts import ModelCache
     from chalicelib.registry._code_bundle import CodeArchive, build_code_archive
     from chalicelib.registry._code_check import main_module_message
+    from chalicelib.registry._manifest import SignatureStatus, VersionManifest
     from chalicelib.registry._metadata import VersionMetadata
     from chalicelib.registry._model_config import (
         RESTORE_DEFAULT,

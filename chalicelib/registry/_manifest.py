@@ -42,11 +42,22 @@ class VersionManifest(TypedDict):
     model: str
     version: int
     files: dict[str, FileDigest]
-    runtime: dict[str, str]
+    runtime: dict[str, Any]
     origin: str
     signed_by: str
     signed_at: str
     key: str  # the KMS key that signed (its ARN)
+
+
+class SignatureStatus(TypedDict, total=False):
+    """What `describe` says of a version's signature: verified (by whom, when) or refused."""
+
+    state: str  # "verified" | "refused"
+    reason: str
+    signed_by: str
+    signed_at: str
+    origin: str
+    key: str
 
 
 class SignatureDocument(TypedDict):

@@ -11,6 +11,7 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any
 
 from chalicelib.core import InvalidInputError
+from chalicelib.registry._runtime_modules import in_runtime
 
 ACTIONS = ("register", "canary", "promote")
 # Metrics the gate can compare, and which way is better.
@@ -126,10 +127,8 @@ class RetrainPolicy:
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise InvalidInputError(f"{name} must be a whole number ≥ 0, got {value!r}")
-        if self.trainer is not None and ":" not in self.trainer:
-            raise InvalidInputError(
-                f"trainer must look like package.module:function, got {self.trainer!r}"
-            )
+        if self.trainer is not None:
+            _check_trainer(self.trainer)
 
     def primary_for(self, task: str, classes: list[Any]) -> str:
         """The metric the gate decides on for a model of this task."""
@@ -179,3 +178,17 @@ def merge_max_regression(
         else:
             merged[metric] = tolerance
     return merged
+
+
+def _check_trainer(trainer: str) -> None:
+    # policy.json is not signed: whoever can write it must not be able to make retraining call
+    # an arbitrary function of the runtime (os, subprocess, pickle, ...). A trainer comes from
+    # the author's own code: the champion's signed bundle, or modules shipped with the app.
+    module, _, function = trainer.partition(":")
+    if not module or not function:
+        raise InvalidInputError(f"trainer must look like package.module:function, got {trainer!r}")
+    if in_runtime(module):
+        raise InvalidInputError(
+            f"trainer {trainer!r} names a module of the runtime; a trainer must come from your "
+            "own code: a module registered with the model (--code) or shipped with the app"
+        )

@@ -16,20 +16,37 @@ from chalicelib.registry._retrain_lock import RetrainLock
 from chalicelib.storage import ObjectStore
 
 if TYPE_CHECKING:
+    from chalicelib.registry._manifest import VersionManifest
     from chalicelib.storage import AwsClients
 
 
 class Registry(AliasBook, ModelSettings, RetrainLock):
     """Versions, aliases and history of every model in one bucket and prefix."""
 
+    def sign_version(
+        self, name: str, version: int, *, replace: bool = False
+    ) -> tuple[VersionManifest, bool]:
+        """VersionStore.sign_version, kept in the model's history with who did it."""
+        manifest, signed = super().sign_version(name, version, replace=replace)
+        if signed:
+            self.record_decision(
+                name,
+                {
+                    "action": "sign",
+                    "version": version,
+                    "reason": "signed after registration; its files matched the sha256 "
+                    "recorded when it was registered",
+                },
+            )
+        return manifest, signed
+
 
 def open_registry(clients: AwsClients) -> Registry:
     """The registry of the configured models bucket, with the caller's identity resolved once."""
     from functools import cache
 
-    from chalicelib.storage import caller_identity
-
     from chalicelib.registry._signing import SigningKey
+    from chalicelib.storage import caller_identity
 
     settings = clients.settings
     store = ObjectStore(clients.s3, settings.require_models_bucket())

@@ -8,6 +8,7 @@ once they match the verified manifest, so nothing unverified reaches an unpickle
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
 
 from chalicelib.core import MISSING_SIGNING_KEY, ConfigError, SignatureError
 from chalicelib.registry._manifest import (
@@ -43,7 +44,7 @@ class Signatures:
         name: str,
         version: int,
         files: Mapping[str, FileDigest],
-        runtime: Mapping[str, str],
+        runtime: Mapping[str, Any],
         origin: str,
         signed_by: str,
         signed_at: str,

@@ -302,7 +302,7 @@ def fit_challenger(policy: RetrainPolicy, champion: Any, features: Any, target: 
         except (ImportError, AttributeError) as exc:
             raise InvalidInputError(
                 f"trainer {policy.trainer!r} is not importable from the app or the champion's "
-                f"code ({exc}); ship the module with the app (chalicelib/ or vendor/) or register "
+                f"code ({exc}); ship the module with the app (vendor/) or register "
                 "the model with it (--code), and name it module:function"
             ) from None
         frame = features.assign(**{target.name: target})

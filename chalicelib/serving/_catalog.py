@@ -45,4 +45,6 @@ def describe_model(registry: Registry, name: str, raw_version: str | None) -> di
         "aliases": aliases,
         "input_schema": input_json_schema(metadata["features"]),
         "metadata": metadata,
+        # Whether this version would load, and if not why: its signature and signed files.
+        "signature": registry.signature_status(name, version),
     }

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from chalicelib.core import AwsAccessError
 
@@ -35,6 +35,21 @@ JSON = "application/json"
 def json_bytes(document: Any) -> bytes:
     """How every JSON document is stored: sorted keys, so equal documents are equal bytes."""
     return json.dumps(document, sort_keys=True, indent=1, default=str).encode()
+
+
+class StoredObject(NamedTuple):
+    """An object's bytes, ETag and S3 version id (None where the bucket keeps no versions)."""
+
+    body: bytes
+    etag: str
+    version_id: str | None
+
+
+class ObjectHead(NamedTuple):
+    """What S3 says of an object without reading it: size, and SHA-256 when it checked one."""
+
+    size: int
+    sha256: str | None
 
 
 class ObjectMissing(KeyError):
@@ -100,6 +115,12 @@ class ObjectStore:
 
     def get_bytes(self, key: str, version_id: str | None = None) -> tuple[bytes, str]:
         """(body, etag) of `key` (of one S3 version, when given); ObjectMissing when absent."""
+        stored = self.read(key, version_id)
+        return stored.body, stored.etag
+
+    def read(self, key: str, version_id: str | None = None) -> StoredObject:
+        """`key` (of one S3 version, when given) with its ETag and version id; ObjectMissing
+        when absent."""
         from botocore.exceptions import ClientError
 
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key}
@@ -113,7 +134,31 @@ class ObjectStore:
                 if code in {"NoSuchKey", "NoSuchVersion", "404"}:
                     raise ObjectMissing(key) from None
                 raise
-            return response["Body"].read(), response["ETag"]
+            body = response["Body"].read()
+            return StoredObject(body, response["ETag"], response.get("VersionId"))
+
+    def head(self, key: str, version_id: str | None = None) -> ObjectHead:
+        """Size and S3's own SHA-256 of `key` (of one version) without reading it;
+        ObjectMissing when absent."""
+        import base64
+
+        from botocore.exceptions import ClientError
+
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ChecksumMode": "ENABLED"}
+        if version_id:
+            kwargs["VersionId"] = version_id
+        with translate_aws_errors(f"look up {key}", self.bucket):
+            try:
+                response = self._s3.head_object(**kwargs)
+            except ClientError as exc:
+                code = exc.response.get("Error", {}).get("Code")
+                if code in {"NoSuchKey", "NoSuchVersion", "404", "NotFound", "400"}:
+                    raise ObjectMissing(key) from None
+                raise
+        checksum = response.get("ChecksumSHA256")
+        # A whole-object checksum is base64 of the digest; a multipart one ends in "-<parts>".
+        sha256 = base64.b64decode(checksum).hex() if checksum and "-" not in checksum else None
+        return ObjectHead(int(response["ContentLength"]), sha256)
 
     def get_json(self, key: str) -> tuple[Any, str]:
         """(document, etag) of a JSON object; ObjectMissing when absent."""

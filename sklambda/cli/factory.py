@@ -29,6 +29,7 @@ class GlobalOptions:
     profile: str | None = None
     models_bucket: str | None = None
     data_bucket: str | None = None
+    signing_key: str | None = None
     debug: bool = False
 
 
@@ -49,6 +50,7 @@ class CliFactory:
         return Settings.from_env().with_overrides(
             models_bucket=self.options.models_bucket,
             data_bucket=self.options.data_bucket,
+            signing_key=self.options.signing_key,
             region=self.options.region,
             endpoint_url=self.options.endpoint_url,
         )

@@ -1,4 +1,5 @@
-"""Registry commands that add and read versions: register, models, versions, describe."""
+"""Registry commands that add and read versions: register, models, versions, describe, and
+sign (for versions registered before signing existed)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from sklambda.cli.factory import CliFactory
 from sklambda.cli.output import Result
 
 if TYPE_CHECKING:
-    from chalicelib.registry import VersionMetadata
+    from chalicelib.registry import SignatureStatus, VersionMetadata
 
 from sklambda.cli.params import JsonObject, KeyValue, PathType, argument, option
 
@@ -221,10 +222,12 @@ def describe(factory: CliFactory, name: str, version: int | None, alias: str | N
     else:
         chosen = registry.list_versions(name)[-1]
     metadata = registry.get_metadata(name, chosen)
+    signature = registry.signature_status(name, chosen)
     pointing = sorted(a for a, e in document["aliases"].items() if e["version"] == chosen)
 
     def table() -> dict[str, Any]:
         summary = version_summary(metadata, registry.artifact_uri(name, chosen))
+        summary["signature"] = signature_summary(signature)
         summary["aliases"] = ",".join(pointing) or None
         summary["description"] = metadata["description"] or None
         summary["tags"] = metadata["tags"] or None
@@ -232,7 +235,55 @@ def describe(factory: CliFactory, name: str, version: int | None, alias: str | N
         summary["inputs"] = ", ".join(f"{f['name']}:{f['type']}" for f in metadata["features"])
         return summary
 
-    return Result({**metadata, "aliases": pointing}, table=table)
+    return Result({**metadata, "aliases": pointing, "signature": signature}, table=table)
 
 
-COMMANDS = [register, models, versions, describe]
+def signature_summary(status: SignatureStatus) -> str:
+    """One line: who signed a version, or why it will not load."""
+    if status["state"] == "verified":
+        return f"verified: signed by {status['signed_by']} at {status['signed_at']}"
+    return f"REFUSED, will not load: {status['reason']}"
+
+
+@command(
+    "sign",
+    help="Sign versions registered before signing existed, after checking their files "
+    "against the sha256 recorded at registration.",
+)
+@argument("name", help="model name")
+@option(
+    "--version",
+    "versions",
+    type=int,
+    multiple=True,
+    metavar="N",
+    help="a version to sign (repeatable); default: every version whose signature does not verify",
+)
+@option(
+    "--replace",
+    is_flag=True,
+    default=False,
+    help="replace a signature that does not verify (made with another key, or damaged)",
+)
+def sign(factory: CliFactory, name: str, versions: tuple[int, ...], replace: bool) -> Result:
+    registry = factory.create_registry()
+    chosen = list(versions) or [
+        v
+        for v in registry.list_versions(name)
+        if registry.signature_status(name, v)["state"] != "verified"
+    ]
+    rows = []
+    for version in chosen:
+        manifest, signed_now = registry.sign_version(name, version, replace=replace)
+        rows.append(
+            {
+                "version": version,
+                "result": "signed" if signed_now else "already signed",
+                "signed_by": manifest["signed_by"],
+                "signed_at": manifest["signed_at"],
+            }
+        )
+    return Result(rows, columns=["version", "result", "signed_by", "signed_at"])
+
+
+COMMANDS = [register, models, versions, describe, sign]

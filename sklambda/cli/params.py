@@ -102,6 +102,12 @@ def global_options() -> list[click.Parameter]:
         glob("--profile", metavar="NAME", help="AWS named profile"),
         glob("--models-bucket", metavar="BUCKET", help="models bucket (SKLAMBDA_MODELS_BUCKET)"),
         glob("--data-bucket", metavar="BUCKET", help="data bucket (SKLAMBDA_DATA_BUCKET)"),
+        glob(
+            "--signing-key",
+            metavar="KEY",
+            help="the KMS key that signs and verifies versions: ARN, id or alias "
+            "(SKLAMBDA_SIGNING_KEY)",
+        ),
         glob("--debug", is_flag=True, default=False, help="show tracebacks"),
     ]
 
