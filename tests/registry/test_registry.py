@@ -14,6 +14,7 @@ from chalicelib.core import (
     IntegrityError,
     InvalidInputError,
     NotFoundError,
+    SignatureError,
     VersionSkewError,
 )
 from chalicelib.registry import ModelCache, Registry, open_registry
@@ -244,3 +245,26 @@ def test_missing_bucket_says_so(aws: AwsClients, settings) -> None:
     registry._cache = ModelCache()
     with pytest.raises(AwsAccessError, match="bucket 'no-such-bucket' does not exist"):
         register(registry)
+
+
+def test_a_failed_load_is_remembered_for_a_short_while(registry: Registry, aws: AwsClients) -> None:
+    register(registry)
+    signature = "models/churn/versions/1/signature.json"
+    ObjectStore(aws.s3, MODELS_BUCKET).delete(signature)
+    now = [0.0]
+    registry._cache = ModelCache(failure_seconds=30, clock=lambda: now[0])
+    with pytest.raises(SignatureError, match="is not signed"):
+        registry.load("churn", 1)
+
+    # Every request in the next 30 s gets the same answer without touching S3 again.
+    with mock.patch.object(ObjectStore, "read", side_effect=AssertionError("no S3 read")):
+        for _ in range(3):
+            with pytest.raises(SignatureError, match="is not signed"):
+                registry.load("churn", 1)
+
+    registry.sign_version("churn", 1)
+    now[0] = 29.0
+    with pytest.raises(SignatureError):
+        registry.load("churn", 1)
+    now[0] = 31.0
+    assert registry.load("churn", 1).version == 1
