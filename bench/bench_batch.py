@@ -63,6 +63,7 @@ def environment(endpoint: str) -> dict[str, str]:
         "SKLAMBDA_MODELS_BUCKET": MODELS_BUCKET,
         "SKLAMBDA_DATA_BUCKET": DATA_BUCKET,
         "SKLAMBDA_API_AUTH": "none",
+        "SKLAMBDA_SIGNING_KEY": "alias/sklambda-signing",  # sklambda.local.signing
         "PYTHONPATH": str(ROOT),
     }
 
@@ -207,10 +208,12 @@ def free_port() -> int:
 def prepare(clients: Any, files: dict[int, Path]) -> None:
     """Buckets, the registered and promoted model, the warm-up file and the inputs."""
     from chalicelib.registry import open_registry
+    from sklambda.local.signing import create_signing_key
     from sklambda.sample_data import FEATURES, TARGET, churn_frame, trained_reference_model
 
     for bucket in (MODELS_BUCKET, DATA_BUCKET):
         clients.s3.create_bucket(Bucket=bucket)
+    create_signing_key(clients.client("kms"))
     registry = open_registry(clients)
     model, frame = trained_reference_model("hgb", 5000)
     version = registry.register(MODEL, model, frame, TARGET)["version"]

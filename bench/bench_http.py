@@ -42,6 +42,7 @@ def environment(endpoint: str) -> dict[str, str]:
         "SKLAMBDA_MODELS_BUCKET": MODELS_BUCKET,
         "SKLAMBDA_DATA_BUCKET": "bench-data",
         "SKLAMBDA_API_AUTH": "none",
+        "SKLAMBDA_SIGNING_KEY": "alias/sklambda-signing",
         "PYTHONPATH": str(ROOT),
     }
 
@@ -79,6 +80,7 @@ def warm(kinds: list[str], iterations: int) -> list[dict[str, Any]]:
     from chalicelib.core import reset_settings
     from chalicelib.registry import open_registry
     from chalicelib.storage import default_clients
+    from sklambda.local.signing import create_signing_key
     from sklambda.sample_data import FEATURES, TARGET, churn_frame, trained_reference_model
 
     reset_settings()
@@ -87,6 +89,7 @@ def warm(kinds: list[str], iterations: int) -> list[dict[str, Any]]:
 
     clients = default_clients()
     clients.s3.create_bucket(Bucket=MODELS_BUCKET)
+    create_signing_key(clients.client("kms"))
     registry = open_registry(clients)
     record = churn_frame(50, seed=3)[FEATURES].iloc[[7]]
     record_dict = {

@@ -204,12 +204,19 @@ def setup(records: int) -> tuple[Any, Any, int]:
     from chalicelib.core import Settings
     from chalicelib.registry import ModelCache, open_registry
     from chalicelib.storage import AwsClients
+    from sklambda.local.signing import LOCAL_SIGNING_KEY, create_signing_key
     from sklambda.sample_data import TARGET, trained_reference_model
 
-    settings = Settings(models_bucket=MODELS_BUCKET, data_bucket=DATA_BUCKET, region=REGION)
+    settings = Settings(
+        models_bucket=MODELS_BUCKET,
+        data_bucket=DATA_BUCKET,
+        region=REGION,
+        signing_key=LOCAL_SIGNING_KEY,
+    )
     clients = AwsClients(settings)
     for bucket in (MODELS_BUCKET, DATA_BUCKET):
         clients.s3.create_bucket(Bucket=bucket)
+    create_signing_key(clients.client("kms"))
     registry = open_registry(clients)
     registry._cache = ModelCache()
     model, frame = trained_reference_model("hgb", n_rows=5000)
@@ -374,6 +381,7 @@ def environment() -> dict[str, str]:
         AWS_DEFAULT_REGION=REGION,
         SKLAMBDA_MODELS_BUCKET=MODELS_BUCKET,
         SKLAMBDA_DATA_BUCKET=DATA_BUCKET,
+        SKLAMBDA_SIGNING_KEY="alias/sklambda-signing",  # sklambda.local.signing
         PYTHONPATH=str(ROOT),
     )
     return env

@@ -156,6 +156,7 @@ def child_environment(endpoint: str, package: Path) -> dict[str, str]:
         "AWS_DEFAULT_REGION": "us-east-1",
         "SKLAMBDA_MODELS_BUCKET": MODELS_BUCKET,
         "SKLAMBDA_DATA_BUCKET": DATA_BUCKET,
+        "SKLAMBDA_SIGNING_KEY": "alias/sklambda-signing",  # sklambda.local.signing
         "PYTHONPATH": str(package),
         "PYTHONDONTWRITEBYTECODE": "1",
     }
@@ -180,6 +181,7 @@ def register_reference_model(endpoint: str) -> tuple[str, str]:
 
     from chalicelib.core import reset_settings
     from chalicelib.storage import default_clients
+    from sklambda.local.signing import LOCAL_SIGNING_KEY, create_signing_key
     from sklambda.local.stack import DEMO_MODEL, register_demo_model
     from sklambda.sample_data import FEATURES, churn_frame
 
@@ -190,6 +192,7 @@ def register_reference_model(endpoint: str) -> tuple[str, str]:
             "AWS_SECRET_ACCESS_KEY": "bench",
             "AWS_DEFAULT_REGION": "us-east-1",
             "SKLAMBDA_MODELS_BUCKET": MODELS_BUCKET,
+            "SKLAMBDA_SIGNING_KEY": LOCAL_SIGNING_KEY,
         }
     )
     reset_settings()
@@ -197,6 +200,7 @@ def register_reference_model(endpoint: str) -> tuple[str, str]:
     clients.reset()
     clients.s3.create_bucket(Bucket=MODELS_BUCKET)
     clients.s3.create_bucket(Bucket=DATA_BUCKET)
+    create_signing_key(clients.client("kms"))
     register_demo_model(clients)
     record = churn_frame(50, seed=3)[FEATURES].iloc[7].to_dict()
     record = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in record.items()}

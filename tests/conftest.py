@@ -13,7 +13,7 @@ from chalicelib.storage import AwsClients
 MODELS_BUCKET = "test-models"
 DATA_BUCKET = "test-data"
 REGION = "us-east-1"
-SIGNING_KEY = "alias/sklambda-signing"  # what the local stack names its key; moto's ids vary
+SIGNING_KEY = "alias/sklambda-signing"  # LOCAL_SIGNING_KEY: moto's key ids vary
 
 
 @pytest.fixture(autouse=True)
@@ -51,10 +51,9 @@ def aws(settings: Settings) -> Iterator[AwsClients]:
 
 def create_signing_key(clients: AwsClients, alias: str = SIGNING_KEY) -> str:
     """An RSA signing key in moto's KMS under `alias`, as the stack makes it; its ARN."""
-    kms = clients.client("kms")
-    key = kms.create_key(KeySpec="RSA_3072", KeyUsage="SIGN_VERIFY")["KeyMetadata"]
-    kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])
-    return str(key["Arn"])
+    from sklambda.local.signing import create_signing_key as create
+
+    return create(clients.client("kms"), alias)
 
 
 @pytest.fixture
