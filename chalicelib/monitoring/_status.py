@@ -28,6 +28,7 @@ def model_status(
             continue
         version = int(entry["version"])
         metadata = registry.get_metadata(name, version)
+        signature = registry.signature_status(name, version)
         watched = seen.get(version, {})
         live.append(
             {
@@ -37,6 +38,10 @@ def model_status(
                 "since": entry.get("updated_at"),
                 "parent": metadata.get("parent_version"),
                 "origin": (metadata.get("tags") or {}).get("origin", "registered"),
+                # A live version that does not verify serves nothing: say so, and why.
+                "signature": signature["state"]
+                if signature["state"] == "verified"
+                else f"refused: {signature['reason']}",
                 "monitor": watched.get("status"),
                 "accuracy": ((watched.get("quality") or {}).get("metrics") or {}).get("accuracy"),
                 "error_rate": (watched.get("serving") or {}).get("error_rate"),

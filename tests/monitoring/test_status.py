@@ -45,3 +45,21 @@ def test_policy_triggers_are_said_in_words(aws: AwsClients, registry: Registry) 
 def test_an_unknown_model_is_named(aws: AwsClients, registry: Registry) -> None:
     with pytest.raises(NotFoundError, match="nope"):
         model_status(registry, build_monitor(aws, registry), "nope")
+
+
+def test_a_live_version_that_does_not_verify_says_why(aws: AwsClients, registry: Registry) -> None:
+    from chalicelib.storage import ObjectStore
+    from tests.conftest import MODELS_BUCKET
+
+    for _ in range(2):
+        registry.register("churn", fitted_logreg(), training_frame(), TARGET)
+    registry.promote("churn", 1)
+    registry.promote("churn", 2, alias="canary", weight=0.25)
+    ObjectStore(aws.s3, MODELS_BUCKET).put_bytes("models/churn/versions/2/model.joblib", b"x")
+
+    live = model_status(registry, build_monitor(aws, registry), "churn")["live"]
+
+    assert live[0]["signature"] == "verified"
+    assert live[1]["signature"].startswith(
+        "refused: churn version 2: model.joblib is not the file signed at registration"
+    )

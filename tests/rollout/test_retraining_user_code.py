@@ -53,6 +53,8 @@ def test_the_challenger_is_fitted_and_shipped_with_the_champions_code(
     result = retrainer(aws, registry).retrain(MODEL, trigger="cli", reason="test")
 
     assert (result["version"], result["outcome"]) == (2, "promoted to champion")
+    signature = registry.signature_status(MODEL, 2)
+    assert (signature["state"], signature["origin"]) == ("verified", "retraining")
     assert "features" not in sys.modules
     code = {v: registry.get_metadata(MODEL, v)["code"] for v in (1, 2)}
     assert code[2] == code[1]
