@@ -149,13 +149,32 @@ def _deploy_stack(
         progress=progress,
     )
     outputs = outcome.outputs
+    for line in next_steps(outputs, region):
+        progress(line)
+    return {"dry_run": False, "changed": outcome.changed, "status": outcome.status, **outputs}
+
+
+def next_steps(outputs: Mapping[str, str], region: str) -> list[str]:
+    """What to run after a deploy: the CLI's settings for this stage, and who may register."""
+    steps = []
     if "ModelsBucketName" in outputs:
-        progress(
+        steps.append(
             "point the CLI at this stage: "
             f"export SKLAMBDA_MODELS_BUCKET={outputs['ModelsBucketName']} "
             f"SKLAMBDA_DATA_BUCKET={outputs.get('DataBucketName', '')} AWS_REGION={region}"
         )
-    return {"dry_run": False, "changed": outcome.changed, "status": outcome.status, **outputs}
+    if "SigningKeyArn" in outputs:
+        # The ARN, not the alias: the functions verify against this key and no other.
+        steps.append(
+            f"sign what you register with the stage's key: "
+            f"export SKLAMBDA_SIGNING_KEY={outputs['SigningKeyArn']}"
+        )
+    if "RegistrarPolicyArn" in outputs:
+        steps.append(
+            f"attach the registrar policy {outputs['RegistrarPolicyArn']} to the data "
+            "scientists' role: it lets them register, promote, roll back and sign models"
+        )
+    return steps
 
 
 def _refuse_orphaned_buckets(cfn: Any, s3: Any, name: str, account: str, region: str) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from typing import Any
 
 ROLE_TYPE = "AWS::IAM::Role"
+MANAGED_POLICY_TYPE = "AWS::IAM::ManagedPolicy"
 BATCH_QUEUE = "BatchQueue"
 
 
@@ -50,21 +51,32 @@ def _substituted(node: Any) -> Any:
 
 
 def policy_statements(template: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(role logical id, statement) for every statement of every role's inline policies."""
+    """(logical id, statement) for every statement of every role's inline policies and of
+    every managed policy the stack makes (the registrar policy is a grant like the roles')."""
     for name, resource in template.get("Resources", {}).items():
-        if resource.get("Type") != ROLE_TYPE:
+        kind, properties = resource.get("Type"), resource.get("Properties", {})
+        if kind == MANAGED_POLICY_TYPE:
+            documents = [properties["PolicyDocument"]]
+        elif kind == ROLE_TYPE:
+            documents = [policy["PolicyDocument"] for policy in properties.get("Policies", [])]
+        else:
             continue
-        for policy in resource.get("Properties", {}).get("Policies", []):
-            statements = policy["PolicyDocument"].get("Statement", [])
-            for statement in statements if isinstance(statements, list) else [statements]:
+        for document in documents:
+            for statement in _document_statements(document):
                 yield name, statement
-        if resource.get("Properties", {}).get("ManagedPolicyArns"):
+        if properties.get("ManagedPolicyArns"):  # a role's attached policies: not in the template
             yield name, {"Effect": "Allow", "Action": "*", "Resource": "*", "Managed": True}
+
+
+def _document_statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    statements = document.get("Statement", [])
+    return statements if isinstance(statements, list) else [statements]
 
 
 def wildcard_grants(template: dict[str, Any]) -> list[str]:
     """What a least-privilege review would reject: any Allow of `*` or `service:*` actions,
-    any Allow on `*` resources without a condition, and managed policies (not reviewed here).
+    any Allow on `*` resources without a condition, and roles attaching managed policies
+    (not reviewed here; the stack's own managed policies are, statement by statement).
     """
     problems = []
     for role, statement in policy_statements(template):

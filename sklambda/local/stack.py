@@ -1,10 +1,11 @@
 """The whole system on one machine: an embedded AWS and the app's handlers wired to it.
 
 `sklambda up` starts moto's server in this process, creates what the app needs (buckets,
-batch queue and DLQ, the bucket's notification to the queue, the capture Firehose stream),
-serves `app.py`'s HTTP API through Chalice's local server, polls the queue into the batch
-handler the way Lambda's event source mapping does, and forwards what the handlers print (EMF
-metrics, capture lines) to the embedded CloudWatch and Firehose. It stops on Ctrl-C or SIGTERM.
+batch queue and DLQ, the bucket's notification to the queue, the capture Firehose stream, the
+registry's signing key), serves `app.py`'s HTTP API through Chalice's local server, polls the
+queue into the batch handler the way Lambda's event source mapping does, and forwards what the
+handlers print (EMF metrics, capture lines) to the embedded CloudWatch and Firehose. It stops
+on Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ LOCAL_MODELS_BUCKET = "sklambda-models-local"
 LOCAL_DATA_BUCKET = "sklambda-data-local"
 LOCAL_QUEUE = "sklambda-batch"
 LOCAL_STREAM = "sklambda-capture"
+# moto makes key ids at random: the alias is the name another shell can know in advance.
+LOCAL_SIGNING_KEY_ALIAS = "alias/sklambda-signing"
 LOCAL_REGION = "us-east-1"
 DEMO_MODEL = "churn"
 MAX_RECEIVES = 3
@@ -44,6 +47,7 @@ def local_environment(aws_port: int) -> dict[str, str]:
         "SKLAMBDA_MODELS_BUCKET": LOCAL_MODELS_BUCKET,
         "SKLAMBDA_DATA_BUCKET": LOCAL_DATA_BUCKET,
         "SKLAMBDA_BATCH_QUEUE": LOCAL_QUEUE,
+        "SKLAMBDA_SIGNING_KEY": LOCAL_SIGNING_KEY_ALIAS,
     }
 
 
@@ -69,14 +73,16 @@ def embedded_aws(port: int) -> Iterator[AwsClients]:
 class LocalResources:
     queue_url: str
     dlq_url: str
+    signing_key_arn: str
 
 
 def create_resources(clients: AwsClients) -> LocalResources:
-    """Buckets, batch queue with its DLQ, S3 → SQS notification, capture stream."""
+    """Buckets, signing key, batch queue with its DLQ, S3 → SQS notification, capture stream."""
     s3, sqs = clients.s3, clients.client("sqs")
     settings = clients.settings
     for bucket in (settings.models_bucket, settings.data_bucket):
         s3.create_bucket(Bucket=bucket)
+    signing_key_arn = create_signing_key(clients.client("kms"))
     dlq_url = sqs.create_queue(QueueName=f"{LOCAL_QUEUE}-dlq")["QueueUrl"]
     dlq_arn = _queue_arn(sqs, dlq_url)
     queue_url = sqs.create_queue(
@@ -111,7 +117,20 @@ def create_resources(clients: AwsClients) -> LocalResources:
             "Prefix": settings.capture_prefix,
         },
     )
-    return LocalResources(queue_url=queue_url, dlq_url=dlq_url)
+    return LocalResources(queue_url=queue_url, dlq_url=dlq_url, signing_key_arn=signing_key_arn)
+
+
+def create_signing_key(kms: Any) -> str:
+    """The registry's signing key, the kind the stack makes, under the local alias; its ARN."""
+    from sklambda.infra.resources import SIGNING_KEY_SPEC, SIGNING_KEY_USAGE
+
+    key = kms.create_key(
+        KeySpec=SIGNING_KEY_SPEC,
+        KeyUsage=SIGNING_KEY_USAGE,
+        Description="sklambda local: signs model version manifests at registration",
+    )["KeyMetadata"]
+    kms.create_alias(AliasName=LOCAL_SIGNING_KEY_ALIAS, TargetKeyId=key["KeyId"])
+    return str(key["Arn"])
 
 
 def _queue_arn(sqs: Any, url: str) -> str:

@@ -171,3 +171,32 @@ def test_destroying_a_stage_that_is_not_deployed_says_so(
 
     assert code == 2
     assert "sklambda-prod does not exist" in err
+
+
+def test_a_deploy_says_how_to_point_the_cli_at_the_stage_and_who_may_register() -> None:
+    from sklambda.infra.deploy import next_steps
+    from sklambda.infra.resources import StageConfig, outputs
+
+    deployed = {
+        "ModelsBucketName": f"sklambda-prod-models-{ACCOUNT}-{REGION}",
+        "DataBucketName": f"sklambda-prod-data-{ACCOUNT}-{REGION}",
+        "SigningKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
+        "RegistrarPolicyArn": f"arn:aws:iam::{ACCOUNT}:policy/sklambda-prod-registrar",
+    }
+    assert set(deployed) <= set(outputs(StageConfig(stage="prod")))  # the names the stack uses
+
+    buckets, key, registrar = next_steps(deployed, REGION)
+
+    assert (
+        f"export SKLAMBDA_MODELS_BUCKET={deployed['ModelsBucketName']} "
+        f"SKLAMBDA_DATA_BUCKET={deployed['DataBucketName']} AWS_REGION={REGION}"
+    ) in buckets
+    assert key.endswith(f"export SKLAMBDA_SIGNING_KEY={deployed['SigningKeyArn']}")
+    assert deployed["RegistrarPolicyArn"] in registrar and "data scientists' role" in registrar
+
+
+def test_a_stack_deployed_before_the_signing_key_gets_the_bucket_exports_alone() -> None:
+    from sklambda.infra.deploy import next_steps
+
+    (only,) = next_steps({"ModelsBucketName": "m", "DataBucketName": "d"}, REGION)
+    assert "SKLAMBDA_SIGNING_KEY" not in only

@@ -57,10 +57,14 @@ MODEL = "churn"
 POLICIES = Path(__file__).resolve().parents[2] / ".chalice"
 FUNCTIONS = ("api", "batch", "monitor")
 DENIED = {"AccessDenied", "AccessDeniedException", "403"}
+# The stack's signing key, for the checks on the documents alone; `Stack` makes a real one.
+SIGNING_KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0b6e6a4c-3f0e-4d8e-9a57-5d1c2e7f9a10"
 
 
 # -- the policies ------------------------------------------------------------------------------
-def resolve_policy(function: str, *, queue_arn: str, stream_arn: str) -> dict[str, Any]:
+def resolve_policy(
+    function: str, *, queue_arn: str, stream_arn: str, signing_key_arn: str = SIGNING_KEY_ARN
+) -> dict[str, Any]:
     """.chalice/policy-<function>.json with its placeholders filled in for the test stack."""
     values = {
         "AWS::Partition": "aws",
@@ -71,6 +75,7 @@ def resolve_policy(function: str, *, queue_arn: str, stream_arn: str) -> dict[st
         "DataBucket": DATA_BUCKET,
         "BatchQueue.Arn": queue_arn,
         "CaptureStream.Arn": stream_arn,
+        "SigningKey.Arn": signing_key_arn,
     }
     text = (POLICIES / f"policy-{function}.json").read_text()
     unknown = set(re.findall(r"\$\{([^}]+)\}", text)) - set(values)
@@ -123,7 +128,7 @@ class KeyedClients(AwsClients):
 
 
 class Stack:
-    """Buckets, queue, capture stream and one IAM user per function, as deployed."""
+    """Buckets, queue, capture stream, signing key and an IAM user per function, as deployed."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
         self.monkeypatch = monkeypatch
@@ -173,11 +178,20 @@ class Stack:
         logs = root.client("logs")
         for function in FUNCTIONS:
             logs.create_log_group(logGroupName=log_group(function))
+        self.signing_key_arn = root.client("kms").create_key(
+            KeySpec="RSA_3072", KeyUsage="SIGN_VERIFY"
+        )["KeyMetadata"]["Arn"]
+        monkeypatch.setenv("SKLAMBDA_SIGNING_KEY", self.signing_key_arn)  # as the stack sets it
 
         everything = {"Effect": "Allow", "Action": "*", "Resource": "*"}
         admin = {"Version": "2012-10-17", "Statement": [everything]}
         self.policies = {
-            f: resolve_policy(f, queue_arn=self.queue_arn, stream_arn=self.stream_arn)
+            f: resolve_policy(
+                f,
+                queue_arn=self.queue_arn,
+                stream_arn=self.stream_arn,
+                signing_key_arn=self.signing_key_arn,
+            )
             for f in FUNCTIONS
         }
         self.keys = {"admin": self.user(root, "admin", admin)}
@@ -554,19 +568,19 @@ AREAS = [
 # function lists the models and data buckets (missing keys are 404, not 403) and nothing else.
 MAY = {
     "api": {
-        (M, "models/"): "get",
+        (M, "models/"): "get version",
         (D, "reports/"): "get",
         (D, "feedback/"): "put",
     },
     "batch": {
-        (M, "models/"): "get",
+        (M, "models/"): "get version",
         (D, "batch/incoming/"): "get version",
         (D, "batch/scored/"): "get put delete",
         (D, "batch/errors/"): "get put delete",
         (D, "batch/_jobs/"): "get put delete",
     },
     "monitor": {
-        (M, "models/"): "get put delete",
+        (M, "models/"): "get version put delete",
         # Batch inputs and scored outputs (with their manifests), not errors or part files.
         (D, "batch/incoming/"): "get version",
         (D, "batch/scored/"): "get version",

@@ -22,7 +22,7 @@ from chalicelib.batch import decode_event_key
 from chalicelib.serving import capture_lines
 from sklambda.infra.build import build
 from sklambda.infra.resources import StageConfig, merge_template
-from sklambda.infra.template import wildcard_grants
+from sklambda.infra.template import policy_statements, wildcard_grants
 
 ROOT = Path(__file__).resolve().parents[2]
 FUNCTIONS = ("APIHandler", "ScoreBatch", "MonitorModels")
@@ -218,6 +218,124 @@ def test_functions_are_told_where_the_stack_resources_are(template: dict[str, An
         assert template["Resources"][function]["Properties"]["Runtime"] == "python3.12"
 
 
+# -- the signing key and who may use it ---------------------------------------------------
+SIGNING_KEY_REFERENCES = (
+    {"Fn::GetAtt": ["SigningKey", "Arn"]},
+    {"Fn::Sub": "${SigningKey.Arn}"},  # how the policy files' placeholder reads once finished
+)
+
+
+def test_the_signing_key_is_asymmetric_for_signing_and_outlives_the_stack(
+    template: dict[str, Any],
+) -> None:
+    (key,) = [k for k in resources_of(template, "AWS::KMS::Key") if k != "DataKey"]
+    assert key == "SigningKey"
+    signing = template["Resources"]["SigningKey"]
+    assert signing["Properties"]["KeySpec"] == "RSA_3072"
+    assert signing["Properties"]["KeyUsage"] == "SIGN_VERIFY"
+    # Versions signed by it must stay verifiable: never deleted, never silently replaced.
+    assert signing["DeletionPolicy"] == "Retain" and signing["UpdateReplacePolicy"] == "Retain"
+    assert "Condition" not in signing  # made in every EncryptionMode
+    assert signing["Properties"]["Description"]
+    (statement,) = signing["Properties"]["KeyPolicy"]["Statement"]
+    assert statement["Principal"] == {
+        "AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}
+    }
+    assert statement["Action"] == "kms:*"  # the account administers; IAM policies decide use
+    alias = template["Resources"]["SigningKeyAlias"]["Properties"]
+    assert alias == {
+        "AliasName": {"Fn::Sub": "alias/${AWS::StackName}-signing"},
+        "TargetKeyId": {"Ref": "SigningKey"},
+    }
+
+
+def test_every_function_is_given_the_signing_key_by_arn_not_by_alias(
+    template: dict[str, Any],
+) -> None:
+    for function in FUNCTIONS:
+        variables = template["Resources"][function]["Properties"]["Environment"]["Variables"]
+        assert variables["SKLAMBDA_SIGNING_KEY"] == {"Fn::GetAtt": ["SigningKey", "Arn"]}
+
+
+def test_the_loading_functions_may_only_read_the_signing_keys_public_key(
+    template: dict[str, Any],
+) -> None:
+    for role in (ROLES["APIHandler"], ROLES["ScoreBatch"]):
+        assert _kms_grants(template, role) == [(["kms:GetPublicKey"], SIGNING_KEY_REFERENCES[1])]
+        (verify,) = [s for s in _statements(template, role) if _kms_actions(s)]
+        assert verify["Sid"] == "VerifyModelSignatures"
+
+
+def test_the_monitor_signs_with_the_signing_key_and_nothing_else(
+    template: dict[str, Any],
+) -> None:
+    grants = _kms_grants(template, ROLES["MonitorModels"])
+    assert grants == [(["kms:Sign", "kms:GetPublicKey"], SIGNING_KEY_REFERENCES[1])]
+    (sign,) = [s for s in _statements(template, ROLES["MonitorModels"]) if _kms_actions(s)]
+    assert sign["Sid"] == "SignModelVersions"
+
+
+def test_no_grant_decrypts_with_the_signing_key_or_allows_every_kms_action(
+    template: dict[str, Any],
+) -> None:
+    for name, statement in policy_statements(template):
+        actions = set(_as_list(statement["Action"]))
+        assert not actions & {"*", "kms:*"}, name
+        if any(r in SIGNING_KEY_REFERENCES for r in _as_list(statement["Resource"])):
+            # Verifying happens in the function with the public key: no kms:Verify either.
+            assert actions <= {"kms:Sign", "kms:GetPublicKey"}, name
+    for grantee in [*ROLES.values(), "RegistrarPolicy"]:
+        for _, resource in _kms_grants(template, grantee):
+            assert resource in SIGNING_KEY_REFERENCES, grantee  # no other key, never "*"
+
+
+def test_the_loads_read_model_files_by_version(template: dict[str, Any]) -> None:
+    for role in ROLES.values():
+        (models,) = [
+            s
+            for s in _statements(template, role)
+            if {"Fn::Sub": "arn:${AWS::Partition}:s3:::${ModelsBucket}/models/*"} in s["Resource"]
+        ]
+        assert {"s3:GetObject", "s3:GetObjectVersion"} <= set(models["Action"]), role
+
+
+def test_the_registrar_policy_covers_the_registry_commands_and_is_an_output(
+    template: dict[str, Any],
+) -> None:
+    (name,) = resources_of(template, "AWS::IAM::ManagedPolicy")
+    assert name == "RegistrarPolicy"
+    policy = template["Resources"]["RegistrarPolicy"]["Properties"]
+    assert policy["ManagedPolicyName"] == {"Fn::Sub": "${AWS::StackName}-registrar"}
+    granted = {
+        _resource_text(resource): set(statement["Action"])
+        for statement in policy["PolicyDocument"]["Statement"]
+        for resource in statement["Resource"]
+    }
+    assert granted == {
+        "${ModelsBucket}": {"s3:ListBucket"},
+        "${DataBucket}": {"s3:ListBucket"},  # a report not written yet is 404, not 403
+        "${ModelsBucket}/models/*": {
+            "s3:GetObject",
+            "s3:GetObjectVersion",
+            "s3:PutObject",
+            "s3:DeleteObject",
+        },
+        "${DataBucket}/reports/*": {"s3:GetObject"},
+        "SigningKey.Arn": {"kms:Sign", "kms:GetPublicKey"},
+    }
+    outputs = template["Outputs"]
+    assert outputs["RegistrarPolicyArn"]["Value"] == {"Ref": "RegistrarPolicy"}
+    assert outputs["SigningKeyArn"]["Value"] == {"Fn::GetAtt": ["SigningKey", "Arn"]}
+
+
+def test_the_wildcard_check_reads_the_registrar_policy_too(template: dict[str, Any]) -> None:
+    policy = template["Resources"]["RegistrarPolicy"]["Properties"]["PolicyDocument"]
+    policy["Statement"].append({"Effect": "Allow", "Action": "kms:*", "Resource": "*"})
+    problems = wildcard_grants(template)
+    assert "RegistrarPolicy: allows every action (kms:*)" in problems
+    assert any(p.startswith("RegistrarPolicy:") and "every resource" in p for p in problems)
+
+
 def test_api_keys_come_with_a_usage_plan_and_iam_mode_needs_none() -> None:
     keyed = merge_template(StageConfig(stage="prod", api_auth="api_key"))["Resources"]
     assert {"ApiKey", "UsagePlan", "UsagePlanKey"} <= set(keyed)
@@ -326,6 +444,20 @@ def test_the_plain_resources_deploy_into_moto_with_their_posture(stack: Any) -> 
     }
 
 
+def test_the_signing_key_alias_and_registrar_policy_deploy_into_moto(stack: Any) -> None:
+    (described,) = stack.describe_stacks(StackName="sklambda-prod")["Stacks"]
+    outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Outputs"]}
+    # moto's CloudFormation makes every KMS key symmetric, and keeps its policy in a form
+    # DescribeKey cannot read: the alias is read from the list, the spec on the template.
+    kms = boto3.client("kms", region_name="eu-west-1")
+    aliases = {a["AliasName"]: a.get("TargetKeyId") for a in kms.list_aliases()["Aliases"]}
+    key_id = aliases["alias/sklambda-prod-signing"]
+    assert key_id and outputs["SigningKeyArn"].endswith(f":key/{key_id}")
+    iam = boto3.client("iam", region_name="eu-west-1")
+    policy = iam.get_policy(PolicyArn=outputs["RegistrarPolicyArn"])["Policy"]
+    assert policy["PolicyName"] == "sklambda-prod-registrar"
+
+
 def test_a_file_dropped_in_incoming_reaches_the_batch_queue_in_moto(
     stack: Any, template: dict[str, Any]
 ) -> None:
@@ -367,6 +499,31 @@ def test_a_file_dropped_in_incoming_reaches_the_batch_queue_in_moto(
 def _statements(template: dict[str, Any], role: str) -> list[dict[str, Any]]:
     policies = template["Resources"][role]["Properties"]["Policies"]
     return [s for p in policies for s in p["PolicyDocument"]["Statement"]]
+
+
+def _kms_actions(statement: dict[str, Any]) -> list[str]:
+    return [a for a in _as_list(statement["Action"]) if a == "*" or a.startswith("kms:")]
+
+
+def _kms_grants(template: dict[str, Any], grantee: str) -> list[tuple[list[str], Any]]:
+    """(kms actions, resource) for each resource of each statement of `grantee` that grants
+    a KMS action, from a role's inline policies or a managed policy."""
+    return [
+        (_kms_actions(statement), resource)
+        for name, statement in policy_statements(template)
+        if name == grantee and _kms_actions(statement)
+        for resource in _as_list(statement["Resource"])
+    ]
+
+
+def _resource_text(resource: Any) -> str:
+    if resource == {"Fn::GetAtt": ["SigningKey", "Arn"]}:
+        return "SigningKey.Arn"
+    return str(resource["Fn::Sub"]).removeprefix("arn:${AWS::Partition}:s3:::")
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
 
 
 def _object_writes(template: dict[str, Any], role: str) -> set[str]:

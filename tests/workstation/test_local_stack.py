@@ -71,6 +71,7 @@ def stack() -> Iterator[Stack]:
             "AWS_DEFAULT_REGION": "us-east-1",
             "SKLAMBDA_MODELS_BUCKET": "sklambda-models-local",
             "SKLAMBDA_DATA_BUCKET": "sklambda-data-local",
+            "SKLAMBDA_SIGNING_KEY": "alias/sklambda-signing",
             "PYTHONPATH": str(ROOT),
         }
     )
@@ -141,6 +142,31 @@ def manifest_of(s3: Any, key: str) -> Any:
         return json.loads(s3.get_object(Bucket="sklambda-data-local", Key=key)["Body"].read())
     except s3.exceptions.NoSuchKey:
         return None
+
+
+def test_the_local_stack_has_a_signing_key_under_the_alias_it_exports(stack: Stack) -> None:
+    key = stack.client("kms").describe_key(KeyId=stack.env["SKLAMBDA_SIGNING_KEY"])
+    assert key["KeyMetadata"]["KeySpec"] == "RSA_3072"
+    assert key["KeyMetadata"]["KeyUsage"] == "SIGN_VERIFY"
+
+
+def test_the_signing_key_is_made_with_the_other_resources_and_exported_by_alias() -> None:
+    from moto import mock_aws
+
+    from chalicelib.core import Settings
+    from chalicelib.storage import AwsClients
+    from sklambda.local.stack import create_resources, local_environment
+
+    settings = Settings(models_bucket="local-models", data_bucket="local-data", region="us-east-1")
+    with mock_aws():
+        clients = AwsClients(settings)
+        made = create_resources(clients)
+        alias = local_environment(4566)["SKLAMBDA_SIGNING_KEY"]
+        key = clients.client("kms").describe_key(KeyId=alias)["KeyMetadata"]
+
+    assert alias == "alias/sklambda-signing"  # moto's key ids are random; the alias is known
+    assert key["Arn"] == made.signing_key_arn
+    assert (key["KeySpec"], key["KeyUsage"]) == ("RSA_3072", "SIGN_VERIFY")
 
 
 def test_the_whole_system_runs_locally_and_stops_cleanly(stack: Stack, tmp_path: Path) -> None:

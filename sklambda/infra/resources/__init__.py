@@ -1,15 +1,18 @@
 """The CloudFormation resources beside the functions, as the template Chalice merges.
 
 `merge_template(stage)` returns the document `chalice package --merge-template` deep-merges
-into its SAM template: new resources (buckets, batch queue and DLQ, capture stream, alarms,
-dashboard, API key) plus additions to Chalice's own (function names, bucket and queue
-environment, the SQS trigger's queue and partial-batch responses). One deploy creates all of it.
+into its SAM template: new resources (buckets, signing key, registrar policy, batch queue and
+DLQ, capture stream, alarms, dashboard, API key) plus additions to Chalice's own (function
+names, bucket, queue and signing key environment, the SQS trigger's queue and partial-batch
+responses). One deploy creates all of it.
 
 One module a resource family: `_buckets` (models and data buckets, their KMS key),
-`_batch_queue` (queue and DLQ), `_capture` (log subscription, Firehose, their roles),
-`_alarms` (topic, alarms, dashboard), `_api` (usage plan and key), `_functions` (log groups,
-additions to Chalice's functions and API); `_chalice` holds what the template takes from
-Chalice, `_intrinsics` the small builders they all use, `_merge` the whole document.
+`_signing` (the registry's signing key and its alias), `_registrar` (the managed policy for
+the people who register models), `_batch_queue` (queue and DLQ), `_capture` (log
+subscription, Firehose, their roles), `_alarms` (topic, alarms, dashboard), `_api` (usage
+plan and key), `_functions` (log groups, additions to Chalice's functions and API);
+`_chalice` holds what the template takes from Chalice, `_intrinsics` the small builders they
+all use, `_merge` the whole document.
 """
 
 from sklambda.infra.resources._alarms import NAMESPACE, alarms, dashboard
@@ -36,6 +39,14 @@ from sklambda.infra.resources._chalice import (
 from sklambda.infra.resources._functions import function_additions, log_groups
 from sklambda.infra.resources._intrinsics import arn_of, ref, sub, tls_only_statement
 from sklambda.infra.resources._merge import merge_template, outputs, parameters
+from sklambda.infra.resources._registrar import REGISTRAR_POLICY, registrar_policy
+from sklambda.infra.resources._signing import (
+    SIGNING_KEY,
+    SIGNING_KEY_ALIAS,
+    SIGNING_KEY_SPEC,
+    SIGNING_KEY_USAGE,
+    signing_key,
+)
 
 __all__ = [
     "API_FUNCTION",
@@ -49,7 +60,12 @@ __all__ = [
     "MODELS_BUCKET_NAME",
     "MONITOR_FUNCTION",
     "NAMESPACE",
+    "REGISTRAR_POLICY",
     "REST_API",
+    "SIGNING_KEY",
+    "SIGNING_KEY_ALIAS",
+    "SIGNING_KEY_SPEC",
+    "SIGNING_KEY_USAGE",
     "VISIBILITY_FACTOR",
     "StageConfig",
     "alarms",
@@ -66,6 +82,8 @@ __all__ = [
     "outputs",
     "parameters",
     "ref",
+    "registrar_policy",
+    "signing_key",
     "sub",
     "tls_only_statement",
 ]

@@ -10,7 +10,8 @@ from sklambda.infra.resources._chalice import (
     REST_API,
     StageConfig,
 )
-from sklambda.infra.resources._intrinsics import ref, sub
+from sklambda.infra.resources._intrinsics import arn_of, ref, sub
+from sklambda.infra.resources._signing import SIGNING_KEY
 
 
 def log_groups() -> dict[str, Any]:
@@ -35,6 +36,8 @@ def function_additions(config: StageConfig) -> dict[str, Any]:
         "SKLAMBDA_BATCH_QUEUE": {"Fn::GetAtt": ["BatchQueue", "QueueName"]},
         "SKLAMBDA_BATCH_MAX_RECEIVES": str(config.batch_max_receives),
         "SKLAMBDA_CAPTURE_STREAM": ref("CaptureStream"),
+        # The key's ARN, not its alias: an alias can be pointed at another key.
+        "SKLAMBDA_SIGNING_KEY": arn_of(SIGNING_KEY),
     }
     additions: dict[str, Any] = {
         logical: {

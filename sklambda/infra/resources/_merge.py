@@ -11,7 +11,9 @@ from sklambda.infra.resources._buckets import buckets, encryption_key
 from sklambda.infra.resources._capture import capture
 from sklambda.infra.resources._chalice import StageConfig
 from sklambda.infra.resources._functions import function_additions, log_groups
-from sklambda.infra.resources._intrinsics import ref, sub
+from sklambda.infra.resources._intrinsics import arn_of, ref, sub
+from sklambda.infra.resources._registrar import REGISTRAR_POLICY, registrar_policy
+from sklambda.infra.resources._signing import SIGNING_KEY, signing_key
 
 
 def merge_template(config: StageConfig) -> dict[str, Any]:
@@ -19,6 +21,8 @@ def merge_template(config: StageConfig) -> dict[str, Any]:
     resources: dict[str, Any] = {}
     resources.update(encryption_key())
     resources.update(buckets(config))
+    resources.update(signing_key())
+    resources.update(registrar_policy(config))
     resources.update(batch_queue(config))
     resources.update(capture(config))
     resources.update(log_groups())
@@ -93,7 +97,8 @@ def parameters() -> dict[str, Any]:
 
 
 def outputs(config: StageConfig) -> dict[str, Any]:
-    """What the stack reports: bucket, queue and stream names, the alarm topic, dashboard, key."""
+    """What the stack reports: bucket, queue and stream names, the alarm topic, dashboard, API
+    key, and what the people who register models need: the signing key and their policy."""
     found = {
         "ModelsBucketName": ref("ModelsBucket"),
         "DataBucketName": ref("DataBucket"),
@@ -101,6 +106,8 @@ def outputs(config: StageConfig) -> dict[str, Any]:
         "BatchDeadLetterQueueUrl": ref("BatchDeadLetterQueue"),
         "CaptureStreamName": ref("CaptureStream"),
         "AlarmTopicArn": ref("AlarmTopic"),
+        "SigningKeyArn": arn_of(SIGNING_KEY),
+        "RegistrarPolicyArn": ref(REGISTRAR_POLICY),  # a managed policy's Ref is its ARN
         "DashboardUrl": sub(
             "https://${AWS::Region}.console.aws.amazon.com/cloudwatch/home"
             "?region=${AWS::Region}#dashboards:name=${Dashboard}"
