@@ -87,7 +87,7 @@ def _kms_errors(action: str, key_id: str, permission: str) -> Iterator[None]:
             yield
         except ClientError as exc:
             code = exc.response.get("Error", {}).get("Code", "")
-            if code in {"AccessDeniedException", "AccessDenied"}:
+            if code in {"AccessDeniedException", "AccessDenied", "403", "Forbidden"}:
                 raise AwsAccessError(
                     f"access denied while trying to {action}: only principals granted "
                     f"{permission} on {key_id} may do this (the stack's registrar policy "

@@ -73,7 +73,7 @@ class AwsClients:
         # The environment or --region, else the profile's region (~/.aws/config).
         region = settings.region or session.region_name or "us-east-1"
         return session.client(
-            service,  # type: ignore[call-overload]
+            service,
             region_name=region,
             endpoint_url=settings.endpoint_url,
             config=config,

@@ -8,10 +8,12 @@ LOCAL_SIGNING_KEY = "alias/sklambda-signing"  # moto's key ids are random; the a
 
 
 def create_signing_key(kms: Any, alias: str = LOCAL_SIGNING_KEY) -> str:
-    """An RSA_3072 SIGN_VERIFY key under `alias`; its ARN."""
+    """A key of the stack's kind (RSA_3072, SIGN_VERIFY) under `alias`; its ARN."""
+    from sklambda.infra.resources import SIGNING_KEY_SPEC, SIGNING_KEY_USAGE
+
     key = kms.create_key(
-        KeySpec="RSA_3072",
-        KeyUsage="SIGN_VERIFY",
+        KeySpec=SIGNING_KEY_SPEC,
+        KeyUsage=SIGNING_KEY_USAGE,
         Description="sklambda: signs the manifest of every registered model version",
     )["KeyMetadata"]
     kms.create_alias(AliasName=alias, TargetKeyId=key["KeyId"])

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.core import ConfigError, Settings, reset_settings
 from chalicelib.storage import AwsClients
+from sklambda.local.signing import LOCAL_SIGNING_KEY, create_signing_key
 
 if TYPE_CHECKING:
     from chalicelib.registry import VersionMetadata
@@ -31,7 +32,6 @@ LOCAL_DATA_BUCKET = "sklambda-data-local"
 LOCAL_QUEUE = "sklambda-batch"
 LOCAL_STREAM = "sklambda-capture"
 # moto makes key ids at random: the alias is the name another shell can know in advance.
-LOCAL_SIGNING_KEY_ALIAS = "alias/sklambda-signing"
 LOCAL_REGION = "us-east-1"
 DEMO_MODEL = "churn"
 MAX_RECEIVES = 3
@@ -47,7 +47,7 @@ def local_environment(aws_port: int) -> dict[str, str]:
         "SKLAMBDA_MODELS_BUCKET": LOCAL_MODELS_BUCKET,
         "SKLAMBDA_DATA_BUCKET": LOCAL_DATA_BUCKET,
         "SKLAMBDA_BATCH_QUEUE": LOCAL_QUEUE,
-        "SKLAMBDA_SIGNING_KEY": LOCAL_SIGNING_KEY_ALIAS,
+        "SKLAMBDA_SIGNING_KEY": LOCAL_SIGNING_KEY,
     }
 
 
@@ -118,19 +118,6 @@ def create_resources(clients: AwsClients) -> LocalResources:
         },
     )
     return LocalResources(queue_url=queue_url, dlq_url=dlq_url, signing_key_arn=signing_key_arn)
-
-
-def create_signing_key(kms: Any) -> str:
-    """The registry's signing key, the kind the stack makes, under the local alias; its ARN."""
-    from sklambda.infra.resources import SIGNING_KEY_SPEC, SIGNING_KEY_USAGE
-
-    key = kms.create_key(
-        KeySpec=SIGNING_KEY_SPEC,
-        KeyUsage=SIGNING_KEY_USAGE,
-        Description="sklambda local: signs model version manifests at registration",
-    )["KeyMetadata"]
-    kms.create_alias(AliasName=LOCAL_SIGNING_KEY_ALIAS, TargetKeyId=key["KeyId"])
-    return str(key["Arn"])
 
 
 def _queue_arn(sqs: Any, url: str) -> str:

@@ -12,9 +12,9 @@ moto 5.2 evaluates IAM loosely in places, so the policies are adapted for it (`f
 - CloudWatch: moto names the action after the signing name, `monitoring:PutMetricData`, so it
   never matches the correct `cloudwatch:PutMetricData`; and conditions are not evaluated at all,
   so the `cloudwatch:namespace` condition is NOT checked here.
-- Firehose, CloudWatch Logs and sqs:GetQueueUrl: moto checks the action against resource "*",
-  so a grant scoped to the stream, log group or queue ARN never matches. Only the action is
-  checked for them here.
+- Firehose, CloudWatch Logs, KMS and sqs:GetQueueUrl: moto checks the action against resource
+  "*", so a grant scoped to the stream, log group, key or queue ARN never matches. Only the
+  action is checked for them here.
 - SQS batch calls are checked as `sqs:SendMessageBatch`/`sqs:DeleteMessageBatch`; IAM
   authorizes them with `sqs:SendMessage`/`sqs:DeleteMessage`.
 - S3 answers a missing key with 404 whatever the caller may list; real S3 says 403 unless the
@@ -44,6 +44,7 @@ from chalicelib.core import AwsAccessError, reset_settings
 from chalicelib.registry import ModelCache, Registry, open_registry
 from chalicelib.storage import AwsClients, ObjectStore, default_clients
 from sklambda.local.events import drain, scheduled_event
+from sklambda.local.signing import create_signing_key
 from sklambda.sample_data import FEATURES, TARGET, churn_frame
 from tests.conftest import DATA_BUCKET, MODELS_BUCKET, REGION
 from tests.models import fitted_logreg, training_frame
@@ -83,7 +84,7 @@ def resolve_policy(
     return json.loads(re.sub(r"\$\{([^}]+)\}", lambda m: values[m.group(1)], text))
 
 
-_MOTO_RESOURCE_STAR = ("firehose:", "logs:", "sqs:GetQueueUrl")
+_MOTO_RESOURCE_STAR = ("firehose:", "logs:", "sqs:GetQueueUrl", "kms:")
 _MOTO_ALIASES = {
     "cloudwatch:PutMetricData": "monitoring:PutMetricData",
     "sqs:SendMessage": "sqs:SendMessageBatch",
@@ -178,10 +179,9 @@ class Stack:
         logs = root.client("logs")
         for function in FUNCTIONS:
             logs.create_log_group(logGroupName=log_group(function))
-        self.signing_key_arn = root.client("kms").create_key(
-            KeySpec="RSA_3072", KeyUsage="SIGN_VERIFY"
-        )["KeyMetadata"]["Arn"]
+        self.signing_key_arn = create_signing_key(root.client("kms"), "alias/sklambda-prod-signing")
         monkeypatch.setenv("SKLAMBDA_SIGNING_KEY", self.signing_key_arn)  # as the stack sets it
+        reset_settings()
 
         everything = {"Effect": "Allow", "Action": "*", "Resource": "*"}
         admin = {"Version": "2012-10-17", "Statement": [everything]}
@@ -402,6 +402,38 @@ def test_api_cannot_move_aliases_register_models_or_read_batch_files(
     data = ObjectStore(stack.clients("api").s3, DATA_BUCKET)
     with pytest.raises(AwsAccessError, match="access denied"):
         data.get_bytes(f"batch/incoming/{MODEL}/customers.csv")
+
+
+@pytest.mark.parametrize("function", ["api", "batch"])
+def test_the_serving_functions_can_verify_but_never_sign(
+    stack: Stack, champion: Registry, function: str
+) -> None:
+    kms = stack.clients(function).client("kms")
+    kms.get_public_key(KeyId=stack.signing_key_arn)  # what verifying needs
+    with pytest.raises(ClientError) as denied:
+        kms.sign(
+            KeyId=stack.signing_key_arn,
+            Message=b'{"model":"churn","version":9}',
+            MessageType="RAW",
+            SigningAlgorithm="RSASSA_PKCS1_V1_5_SHA_256",
+        )
+    assert error_code(denied.value) in DENIED
+    # Nor through the registry: even where it could write, its manifest would go unsigned.
+    signer = stack.registry(function)._signatures.key()
+    with pytest.raises(AwsAccessError, match="only principals granted kms:Sign"):
+        signer.sign(b"{}")
+    assert champion.signature_status(MODEL, 1)["state"] == "verified"
+
+
+def test_the_monitor_signs_what_it_retrains(stack: Stack) -> None:
+    kms = stack.clients("monitor").client("kms")
+    signed = kms.sign(
+        KeyId=stack.signing_key_arn,
+        Message=b"{}",
+        MessageType="RAW",
+        SigningAlgorithm="RSASSA_PKCS1_V1_5_SHA_256",
+    )
+    assert signed["Signature"]
 
 
 # -- the batch function ------------------------------------------------------------------------
@@ -688,12 +720,14 @@ def test_moto_gaps_the_adaptation_relies_on(stack: Stack) -> None:
     assert allowed(
         lambda: stack.clients("monitor").client("cloudwatch").put_metric_data(**elsewhere)
     )
-    # Firehose, Logs and sqs:GetQueueUrl are checked against resource "*".
+    # Firehose, Logs, KMS and sqs:GetQueueUrl are checked against resource "*".
     records = {"DeliveryStreamName": STREAM, "Records": [{"Data": b"{}\n"}]}
     assert not allowed(lambda: raw["api"].client("firehose").put_record_batch(**records))
     stream = {"logGroupName": log_group("api"), "logStreamName": "raw"}
     assert not allowed(lambda: raw["api"].client("logs").create_log_stream(**stream))
     assert not allowed(lambda: raw["batch"].client("sqs").get_queue_url(QueueName=QUEUE))
+    key = stack.signing_key_arn
+    assert not allowed(lambda: raw["api"].client("kms").get_public_key(KeyId=key))
     # SendMessageBatch is its own action in moto; IAM authorizes it with sqs:SendMessage.
     entries = [{"Id": "1", "MessageBody": "{}"}]
     send = {"QueueUrl": stack.queue_url, "Entries": entries}
