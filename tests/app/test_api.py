@@ -424,3 +424,48 @@ def test_bad_feedback_is_400_and_unknown_model_404(aws, client, champion) -> Non
         == 404
     )
     assert "Contents" not in aws.s3.list_objects_v2(Bucket=DATA_BUCKET, Prefix="feedback/")
+
+
+@pytest.fixture
+def aws_calls(monkeypatch) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every AWS API call made from here on, as (service, operation, parameters)."""
+    from botocore.client import BaseClient
+
+    calls: list[tuple[str, str, dict[str, Any]]] = []
+    original = BaseClient._make_api_call
+
+    def recording(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        calls.append((self.meta.service_model.service_name, operation, params))
+        return original(self, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", recording)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ({"records": records(3)}, "application/json"),
+        ({"instances": [[1.0] * len(FEATURES)] * 3}, "application/json"),
+        (pd.DataFrame(records(3)).to_csv(index=False), "text/csv"),
+        ({"records": records(1), "pad": "x" * 6000}, "application/json"),
+    ],
+    ids=["records", "instances", "csv", "bytes"],
+)
+def test_a_body_over_the_limits_is_refused_on_a_cold_container_without_reading_the_model(
+    client, champion, monkeypatch, aws_calls, body, content_type
+) -> None:
+    import app as app_module
+
+    monkeypatch.setenv("SKLAMBDA_MAX_RECORDS", "2")
+    monkeypatch.setenv("SKLAMBDA_MAX_REQUEST_BYTES", "5000")
+    reset_settings()
+    app_module.reset()  # a new container: nothing loaded, nothing cached
+    aws_calls.clear()
+    with mock.patch.object(Registry, "load", side_effect=AssertionError("model loaded")) as load:
+        response = post(client, "/models/churn/predict", body, content_type)
+    assert response.status_code == 413, response.json_body
+    assert response.json_body["error"] == "PayloadTooLarge"
+    load.assert_not_called()
+    # Not even the aliases or the metadata are read: the refusal costs no AWS call at all.
+    assert aws_calls == []
