@@ -469,3 +469,76 @@ def test_a_body_over_the_limits_is_refused_on_a_cold_container_without_reading_t
     load.assert_not_called()
     # Not even the aliases or the metadata are read: the refusal costs no AWS call at all.
     assert aws_calls == []
+
+
+def lambda_event(method: str, resource: str, path: str, **extra: Any) -> dict[str, Any]:
+    """An API Gateway proxy event as Lambda receives it, with request id `req-1`."""
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": {"Content-Type": "application/json"},
+        "multiValueHeaders": {},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": {"name": "churn"},
+        "stageVariables": None,
+        "requestContext": {"resourcePath": resource, "httpMethod": method, "requestId": "req-1"},
+        "body": None,
+        "isBase64Encoded": False,
+        **extra,
+    }
+
+
+def assert_error_shape(body: dict[str, Any], code: str) -> None:
+    assert set(body) == {"error", "message", "request_id"}
+    assert body["error"] == code and body["message"]
+    assert body["request_id"] not in ("", "-")
+
+
+def test_wrong_method_is_405_in_the_error_shape_and_names_the_allowed_method(client) -> None:
+    response = client.http.get("/models/churn/predict")
+    assert response.status_code == 405
+    assert_error_shape(response.json_body, "MethodNotAllowedError")
+    assert "GET" in response.json_body["message"] and "accepts POST" in response.json_body["message"]
+
+
+@pytest.mark.parametrize(
+    ("path", "accepted"),
+    [
+        ("/models/churn/predict", "send application/json or text/csv"),
+        ("/models/churn/feedback", "send application/json and"),
+    ],
+)
+def test_unsupported_media_type_is_415_in_the_error_shape_with_the_route_s_types(
+    client, path, accepted
+) -> None:
+    response = post(client, path, "a,b\n1,2", "text/plain")
+    assert response.status_code == 415
+    assert_error_shape(response.json_body, "UnsupportedMediaType")
+    assert accepted in response.json_body["message"]
+
+
+def test_framework_errors_carry_api_gateway_s_request_id(aws) -> None:
+    import app as app_module
+
+    context = mock.Mock(aws_request_id="lambda-1")
+    response = app_module.app(
+        lambda_event("GET", "/models/{name}/predict", "/models/churn/predict"), context
+    )
+    assert response["statusCode"] == 405
+    assert json.loads(response["body"])["request_id"] == "req-1"
+
+
+def test_a_failure_outside_any_view_is_a_500_in_the_error_shape_without_internals(aws) -> None:
+    import app as app_module
+
+    # No path parameters for a route that has one: Chalice fails before any view runs.
+    event = lambda_event("GET", "/models/{name}", "/models/churn", pathParameters=None)
+    response = app_module.app(event, mock.Mock(aws_request_id="lambda-1"))
+    assert response["statusCode"] == 500
+    body = json.loads(response["body"])
+    assert_error_shape(body, "InternalError")
+    assert body["request_id"] == "req-1" and "req-1" in body["message"]
+    assert "Traceback" not in response["body"] and "NoneType" not in response["body"]
+
