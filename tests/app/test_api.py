@@ -500,7 +500,9 @@ def test_wrong_method_is_405_in_the_error_shape_and_names_the_allowed_method(cli
     response = client.http.get("/models/churn/predict")
     assert response.status_code == 405
     assert_error_shape(response.json_body, "MethodNotAllowedError")
-    assert "GET" in response.json_body["message"] and "accepts POST" in response.json_body["message"]
+    assert (
+        "GET" in response.json_body["message"] and "accepts POST" in response.json_body["message"]
+    )
 
 
 @pytest.mark.parametrize(
@@ -542,3 +544,17 @@ def test_a_failure_outside_any_view_is_a_500_in_the_error_shape_without_internal
     assert body["request_id"] == "req-1" and "req-1" in body["message"]
     assert "Traceback" not in response["body"] and "NoneType" not in response["body"]
 
+
+def test_a_path_the_function_has_no_route_for_is_answered_in_the_error_shape(aws) -> None:
+    import app as app_module
+
+    event = lambda_event("GET", "/no/such/route", "/no/such/route", pathParameters=None)
+    try:
+        response = app_module.app(event, mock.Mock(aws_request_id="lambda-1"))
+    finally:
+        app_module.app.routes.pop("/no/such/route", None)  # Chalice's route table adds it
+    body = json.loads(response["body"])
+    assert response["statusCode"] == 405
+    assert_error_shape(body, "MethodNotAllowedError")
+    assert body["request_id"] == "req-1"
+    assert "no route answers GET /no/such/route" in body["message"]
