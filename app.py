@@ -11,7 +11,7 @@ from chalice import Chalice, Response
 from chalice.app import Request
 
 from chalicelib import __version__
-from chalicelib.api import endpoint, reshape_framework_errors, route_auth
+from chalicelib.api import endpoint, framework_errors, route_auth
 from chalicelib.serving import ModelServer, RequestInfo
 from chalicelib.storage import default_clients
 
@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from chalicelib.monitoring import Monitor
 
 app = Chalice(app_name="sklambda")
-app.register_middleware(reshape_framework_errors, "http")
+app.register_middleware(framework_errors(app), "http")
 
 AUTH = route_auth()
 api = endpoint(app)

@@ -1,8 +1,9 @@
 """The HTTP edge: auth per stage, the caller's identity, and errors as JSON responses.
 
-Error bodies are `{"error": CODE, "message": TEXT, "details": ...}`. 5xx bodies never carry
-the internal message (it may name buckets or keys): they say what happened in general and
-give the request id; the details go to the log.
+Error bodies are `{"error": CODE, "message": TEXT, "details": ..., "request_id": ID}`
+(`error_body`: ours, the framework's, and API Gateway's own responses in the stack template).
+5xx bodies never carry the internal message (it may name buckets or keys): they say what
+happened in general and give the request id; the details go to the log.
 """
 
 from __future__ import annotations
@@ -47,24 +48,43 @@ def consumer_of(context: Mapping[str, Any] | None) -> str:
     )
 
 
+def request_id_of(context: Mapping[str, Any] | None, lambda_context: Any) -> str:
+    """The id a caller quotes: API Gateway's request id, else Lambda's, else "-"."""
+    request_id = (context or {}).get("requestId") or getattr(lambda_context, "aws_request_id", "")
+    return str(request_id or "-")
+
+
 def request_info(request: Any, lambda_context: Any) -> RequestInfo:
     """The RequestInfo of the current Chalice request."""
     context = request.context or {}
-    request_id = context.get("requestId") or getattr(lambda_context, "aws_request_id", "") or "-"
-    return RequestInfo(request_id=str(request_id), consumer=consumer_of(context))
+    return RequestInfo(
+        request_id=request_id_of(context, lambda_context), consumer=consumer_of(context)
+    )
+
+
+def error_body(code: str, message: str, request_id: str, details: Any = None) -> dict[str, Any]:
+    """The documented shape of every error body; `details` only when there are any."""
+    body: dict[str, Any] = {"error": code, "message": message}
+    if details is not None:
+        body["details"] = details
+    body["request_id"] = request_id
+    return body
+
+
+def server_failure_message(code: str, request_id: str) -> str:
+    """What a 5xx says instead of its internal message, which may name buckets or keys."""
+    return (
+        f"the service could not complete the request ({code}); "
+        f"quote request id {request_id} when reporting it"
+    )
 
 
 def error_response(error: SklambdaError, request_id: str) -> Response:
     """The JSON response for an error a user caused (4xx) or met (5xx)."""
-    if not error.public:
-        body = {
-            "error": error.code,
-            "message": f"the service could not complete the request ({error.code}); "
-            f"quote request id {request_id} when reporting it",
-        }
+    if error.public:
+        body = error_body(error.code, error.message, request_id, error.details)
     else:
-        body = error.to_dict()
-    body["request_id"] = request_id
+        body = error_body(error.code, server_failure_message(error.code, request_id), request_id)
     return Response(body=json.dumps(body), status_code=error.status_code, headers=JSON_HEADERS)
 
 
@@ -111,15 +131,64 @@ def _count_error(info: RequestInfo, status: int, reason: str) -> None:
     )
 
 
-def reshape_framework_errors(event: Any, get_response: Callable[[Any], Response]) -> Response:
-    """Give the framework's own errors (unknown route, 405, 415) the same JSON shape."""
-    response = get_response(event)
-    if response.status_code < 400 or not isinstance(response.body, dict):
+Middleware = Callable[[Any, Callable[[Any], Response]], Response]
+
+
+def framework_errors(app: Any) -> Middleware:
+    """Middleware giving the framework's own errors (405, 415, 500) the documented shape.
+
+    `app` is the Chalice app, read at request time for the content types a route accepts.
+    """
+
+    def reshape_framework_errors(event: Any, get_response: Callable[[Any], Response]) -> Response:
+        request_id = request_id_of(getattr(event, "context", None), _lambda_context(event))
+        try:
+            response = get_response(event)
+        except Exception:  # noqa: BLE001 - raised outside any view: answer JSON, never a trace
+            logger.exception("unhandled error outside a route", extra={"request_id": request_id})
+            return error_response(SklambdaError("unhandled"), request_id)
+        if _is_framework_error(response):
+            response.body = _framework_error_body(app, event, response, request_id)
         return response
+
+    return reshape_framework_errors
+
+
+def _lambda_context(event: Any) -> Any:
+    return getattr(event, "lambda_context", None)
+
+
+def _is_framework_error(response: Response) -> bool:
+    """Chalice's error bodies are {"Code", "Message"}; ours already have the shape."""
     body = response.body
-    if "Code" in body and "error" not in body:
-        message = str(body.get("Message", ""))
-        if response.status_code == 415:
-            message += "; send application/json or text/csv"
-        response.body = {"error": body["Code"], "message": message}
-    return response
+    return response.status_code >= 400 and isinstance(body, dict) and "Code" in body
+
+
+def _framework_error_body(
+    app: Any, event: Any, response: Response, request_id: str
+) -> dict[str, Any]:
+    """Chalice's error in the documented shape, with what to do about it."""
+    code = str(response.body["Code"])
+    message = str(response.body.get("Message", ""))
+    if response.status_code >= 500:
+        message = server_failure_message(code, request_id)
+    elif response.status_code == 405:
+        message = _method_message(event, str(response.headers.get("Allow") or ""), message)
+    elif response.status_code == 415:
+        accepted = " or ".join(_accepted_types(app, event))
+        message = f"{message}; send {accepted} and set the Content-Type header to match"
+    return error_body(code, message, request_id)
+
+
+def _method_message(event: Any, allowed: str, message: str) -> str:
+    if allowed:
+        return f"{message}; this path accepts {allowed}"
+    # No method at all: API Gateway passed on a path this function has no route for.
+    method, path = getattr(event, "method", "?"), getattr(event, "path", "?")
+    return f"no route answers {method} {path}; check the method and the URL"
+
+
+def _accepted_types(app: Any, event: Any) -> list[str]:
+    """The content types the requested route reads (Chalice's default is JSON only)."""
+    route = app.routes.get(getattr(event, "path", None), {}).get(getattr(event, "method", None))
+    return list(getattr(route, "content_types", None) or ["application/json"])

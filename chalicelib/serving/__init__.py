@@ -18,7 +18,12 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
     )
     from chalicelib.serving._catalog import describe_model, list_models
     from chalicelib.serving._feedback import parse_feedback, store_feedback
-    from chalicelib.serving._payloads import ParsedPayload, parse_payload
+    from chalicelib.serving._payloads import (
+        ParsedPayload,
+        RequestBody,
+        parse_payload,
+        read_body,
+    )
     from chalicelib.serving._routing import Route, choose_route, entity_share
     from chalicelib.serving._server import UNKNOWN_MODEL_TTL, ModelServer, RequestInfo
 

@@ -2,6 +2,11 @@
 
 Reads JSON (`records`, MLflow's `dataframe_records` / `dataframe_split`, `instances`) and CSV.
 Pure and on the hot path: no pandas or numpy, and a one-record body costs a few microseconds.
+
+Two steps: `read_body` needs nothing of the model (content type, byte limit, JSON decoding,
+CSV parsing, record count), so a body over the limits is refused before the model is looked
+up or loaded; `RequestBody.payload` then shapes the records with the model's feature order
+(`instances` given as lists, examples that name the model's features).
 """
 
 from __future__ import annotations
@@ -37,6 +42,47 @@ class ParsedPayload:
     strings: bool  # values are CSV text: validation parses numbers and booleans
 
 
+@dataclass(frozen=True)
+class RequestBody:
+    """A body within the limits, read as far as that needs no model.
+
+    JSON is decoded and CSV parsed; `payload` finishes with what depends on the model.
+    """
+
+    empty: bool
+    document: Any = None  # the decoded JSON document
+    csv: ParsedPayload | None = None  # CSV records are complete without the model
+
+    def payload(self, feature_order: Sequence[str] | None = None) -> ParsedPayload:
+        """The records; `feature_order` names the model's features, for `instances` as lists."""
+        if self.empty:
+            raise InvalidInputError(
+                "the request has no body; send the records to score, for example: "
+                + _example("records", feature_order)
+            )
+        if self.csv is not None:
+            return self.csv
+        return _json_payload(self.document, feature_order)
+
+
+def read_body(
+    body: bytes | str | None, content_type: str | None, *, max_records: int, max_bytes: int
+) -> RequestBody:
+    """Check a body against the limits without the model; errors say what to change."""
+    media_type, params = _split_content_type(content_type)
+    _check_media_type(media_type)
+    _check_size(body, max_bytes)
+    if not body:
+        return RequestBody(empty=True)
+    if media_type == CSV_TYPE:
+        return RequestBody(empty=False, csv=_parse_csv(_decode_csv(body, params), max_records))
+    document = _load_json(body)
+    count = _json_record_count(document)
+    if count is not None:  # a body of another shape is refused by `payload`, with an example
+        _check_count(count, max_records)
+    return RequestBody(empty=False, document=document)
+
+
 def parse_payload(
     body: bytes | str | None,
     content_type: str | None,
@@ -49,21 +95,8 @@ def parse_payload(
 
     `feature_order` names the model's features in order, for `instances` given as lists.
     """
-    media_type, params = _split_content_type(content_type)
-    if media_type not in ACCEPTED_TYPES:
-        raise UnsupportedMediaTypeError(
-            f"content type {media_type!r} is not accepted; send {JSON_TYPE} or {CSV_TYPE} "
-            f"and set the header to match (e.g. curl -H 'Content-Type: {JSON_TYPE}')"
-        )
-    _check_size(body, max_bytes)
-    if not body:
-        raise InvalidInputError(
-            "the request has no body; send the records to score, for example: "
-            + _example("records", feature_order)
-        )
-    if media_type == CSV_TYPE:
-        return _parse_csv(_decode_csv(body, params), max_records)
-    return _parse_json(body, max_records, feature_order)
+    read = read_body(body, content_type, max_records=max_records, max_bytes=max_bytes)
+    return read.payload(feature_order)
 
 
 # -- content type and limits ----------------------------------------------------------------
@@ -73,6 +106,14 @@ def _split_content_type(content_type: str | None) -> tuple[str, str]:
         return JSON_TYPE, ""
     media_type, _, params = content_type.partition(";")
     return media_type.strip().lower() or JSON_TYPE, params
+
+
+def _check_media_type(media_type: str) -> None:
+    if media_type not in ACCEPTED_TYPES:
+        raise UnsupportedMediaTypeError(
+            f"content type {media_type!r} is not accepted; send {JSON_TYPE} or {CSV_TYPE} "
+            f"and set the header to match (e.g. curl -H 'Content-Type: {JSON_TYPE}')"
+        )
 
 
 def _check_size(body: bytes | str | None, max_bytes: int) -> None:
@@ -99,10 +140,21 @@ def _check_count(count: int, max_records: int) -> None:
 
 
 # -- JSON -----------------------------------------------------------------------------------
-def _parse_json(
-    body: bytes | str, max_records: int, feature_order: Sequence[str] | None
-) -> ParsedPayload:
-    document = _load_json(body)
+def _json_record_count(document: Any) -> int | None:
+    """How many records a JSON body holds; None when its shape is wrong (`payload` says how)."""
+    if type(document) is not dict:
+        return None
+    present = [key for key in JSON_KEYS if key in document]
+    if len(present) != 1:
+        return None
+    value = document[present[0]]
+    if present[0] == "dataframe_split" and type(value) is dict:
+        value = value.get("data")
+    return len(value) if type(value) is list else None
+
+
+def _json_payload(document: Any, feature_order: Sequence[str] | None) -> ParsedPayload:
+    """The records of a decoded JSON body whose count `read_body` has checked."""
     if type(document) is not dict:
         raise _shape_error(
             f"the JSON body must be an object, got {_json_kind(document)}", feature_order
@@ -113,10 +165,9 @@ def _parse_json(
     key = present[0]
     value = document[key]
     if key == "dataframe_split":
-        return ParsedPayload(_split_records(value, max_records, feature_order), key, False)
+        return ParsedPayload(_split_records(value, feature_order), key, False)
     if type(value) is not list:
         raise _shape_error(f"{key!r} must be a list, got {_json_kind(value)}", feature_order)
-    _check_count(len(value), max_records)
     if key == "instances" and value and type(value[0]) is list:
         return ParsedPayload(_positional_records(value, feature_order), key, False)
     for index, record in enumerate(value):
@@ -164,9 +215,7 @@ def _key_error(
     )
 
 
-def _split_records(
-    value: Any, max_records: int, feature_order: Sequence[str] | None
-) -> list[dict[str, Any]]:
+def _split_records(value: Any, feature_order: Sequence[str] | None) -> list[dict[str, Any]]:
     """MLflow's dataframe_split: {"columns": [...], "data": [[...], ...]}; `index` is ignored."""
 
     def wrong(what: str) -> InvalidInputError:
@@ -183,7 +232,6 @@ def _split_records(
         raise wrong(f"names a column more than once: {', '.join(map(repr, repeated))}")
     if type(data) is not list:
         raise wrong("needs 'data', a list of rows (each a list of values in column order)")
-    _check_count(len(data), max_records)
     width = len(columns)
     for index, row in enumerate(data):
         if type(row) is not list:

@@ -30,7 +30,7 @@ from chalicelib.registry import ModelCache, ModelConfig, Registry
 from chalicelib.scoring import Scorer, Scores
 from chalicelib.serving._capture import Capturer
 from chalicelib.serving._deferred_imports import needs_pandas, pandas_deferred
-from chalicelib.serving._payloads import parse_payload
+from chalicelib.serving._payloads import RequestBody, read_body
 from chalicelib.serving._routing import Route, choose_route
 
 
@@ -144,10 +144,15 @@ class ModelServer:
         """Score the records in a request body; the response body as a dict."""
         request.model = name
         version, alias = _version_and_alias(query)
+        # The body first: a request refused for its size or record count must not cost an S3
+        # read or, on a cold container, a model load.
+        checked = read_body(
+            body, content_type, max_records=self._max_records, max_bytes=self._max_bytes
+        )
         state = self.state(name)
         route = choose_route(name, state.aliases, version=version, alias=alias)
         try:
-            return self._predict(name, body, content_type, version, alias, state, route, request)
+            return self._predict(name, checked, version, alias, state, route, request)
         except Exception as exc:
             if not isinstance(exc, SklambdaError) or exc.status_code >= 500:
                 # A version that fails on the server is what canary guardrails watch for.
@@ -178,8 +183,7 @@ class ModelServer:
     def _predict(
         self,
         name: str,
-        body: bytes | str | None,
-        content_type: str | None,
+        body: RequestBody,
         version: int | None,
         alias: str | None,
         state: ModelState,
@@ -188,13 +192,7 @@ class ModelServer:
     ) -> dict[str, Any]:
         request.version = route.version
         scorer = self.scorer(name, route.version)
-        payload = parse_payload(
-            body,
-            content_type,
-            max_records=self._max_records,
-            max_bytes=self._max_bytes,
-            feature_order=scorer.feature_names,
-        )
+        payload = body.payload(scorer.feature_names)
         entity_field = state.config.entity_id_field
         if entity_field and version is None and alias is None:
             # Sticky canary: the entity of the (first) record decides, not a random draw.

@@ -280,12 +280,9 @@ def run_local_stack(
 
 
 def _start_http(app: Any, host: str, port: int) -> Any:
-    from chalice.config import Config
-    from chalice.local import create_local_server
+    from sklambda.local.gateway import local_api_server
 
-    server = create_local_server(
-        app, Config.create(chalice_stage="dev", app_name="sklambda"), host, port
-    )
+    server = local_api_server(app, host, port)
     thread = threading.Thread(target=server.server.serve_forever, name="http", daemon=True)
     thread.start()
     return server

@@ -424,3 +424,137 @@ def test_bad_feedback_is_400_and_unknown_model_404(aws, client, champion) -> Non
         == 404
     )
     assert "Contents" not in aws.s3.list_objects_v2(Bucket=DATA_BUCKET, Prefix="feedback/")
+
+
+@pytest.fixture
+def aws_calls(monkeypatch) -> list[tuple[str, str, dict[str, Any]]]:
+    """Every AWS API call made from here on, as (service, operation, parameters)."""
+    from botocore.client import BaseClient
+
+    calls: list[tuple[str, str, dict[str, Any]]] = []
+    original = BaseClient._make_api_call
+
+    def recording(self: Any, operation: str, params: dict[str, Any]) -> Any:
+        calls.append((self.meta.service_model.service_name, operation, params))
+        return original(self, operation, params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", recording)
+    return calls
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ({"records": records(3)}, "application/json"),
+        ({"instances": [[1.0] * len(FEATURES)] * 3}, "application/json"),
+        (pd.DataFrame(records(3)).to_csv(index=False), "text/csv"),
+        ({"records": records(1), "pad": "x" * 6000}, "application/json"),
+    ],
+    ids=["records", "instances", "csv", "bytes"],
+)
+def test_a_body_over_the_limits_is_refused_on_a_cold_container_without_reading_the_model(
+    client, champion, monkeypatch, aws_calls, body, content_type
+) -> None:
+    import app as app_module
+
+    monkeypatch.setenv("SKLAMBDA_MAX_RECORDS", "2")
+    monkeypatch.setenv("SKLAMBDA_MAX_REQUEST_BYTES", "5000")
+    reset_settings()
+    app_module.reset()  # a new container: nothing loaded, nothing cached
+    aws_calls.clear()
+    with mock.patch.object(Registry, "load", side_effect=AssertionError("model loaded")) as load:
+        response = post(client, "/models/churn/predict", body, content_type)
+    assert response.status_code == 413, response.json_body
+    assert response.json_body["error"] == "PayloadTooLarge"
+    load.assert_not_called()
+    # Not even the aliases or the metadata are read: the refusal costs no AWS call at all.
+    assert aws_calls == []
+
+
+def lambda_event(method: str, resource: str, path: str, **extra: Any) -> dict[str, Any]:
+    """An API Gateway proxy event as Lambda receives it, with request id `req-1`."""
+    return {
+        "resource": resource,
+        "path": path,
+        "httpMethod": method,
+        "headers": {"Content-Type": "application/json"},
+        "multiValueHeaders": {},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": {"name": "churn"},
+        "stageVariables": None,
+        "requestContext": {"resourcePath": resource, "httpMethod": method, "requestId": "req-1"},
+        "body": None,
+        "isBase64Encoded": False,
+        **extra,
+    }
+
+
+def assert_error_shape(body: dict[str, Any], code: str) -> None:
+    assert set(body) == {"error", "message", "request_id"}
+    assert body["error"] == code and body["message"]
+    assert body["request_id"] not in ("", "-")
+
+
+def test_wrong_method_is_405_in_the_error_shape_and_names_the_allowed_method(client) -> None:
+    response = client.http.get("/models/churn/predict")
+    assert response.status_code == 405
+    assert_error_shape(response.json_body, "MethodNotAllowedError")
+    assert (
+        "GET" in response.json_body["message"] and "accepts POST" in response.json_body["message"]
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "accepted"),
+    [
+        ("/models/churn/predict", "send application/json or text/csv"),
+        ("/models/churn/feedback", "send application/json and"),
+    ],
+)
+def test_unsupported_media_type_is_415_in_the_error_shape_with_the_route_s_types(
+    client, path, accepted
+) -> None:
+    response = post(client, path, "a,b\n1,2", "text/plain")
+    assert response.status_code == 415
+    assert_error_shape(response.json_body, "UnsupportedMediaType")
+    assert accepted in response.json_body["message"]
+
+
+def test_framework_errors_carry_api_gateway_s_request_id(aws) -> None:
+    import app as app_module
+
+    context = mock.Mock(aws_request_id="lambda-1")
+    response = app_module.app(
+        lambda_event("GET", "/models/{name}/predict", "/models/churn/predict"), context
+    )
+    assert response["statusCode"] == 405
+    assert json.loads(response["body"])["request_id"] == "req-1"
+
+
+def test_a_failure_outside_any_view_is_a_500_in_the_error_shape_without_internals(aws) -> None:
+    import app as app_module
+
+    # No path parameters for a route that has one: Chalice fails before any view runs.
+    event = lambda_event("GET", "/models/{name}", "/models/churn", pathParameters=None)
+    response = app_module.app(event, mock.Mock(aws_request_id="lambda-1"))
+    assert response["statusCode"] == 500
+    body = json.loads(response["body"])
+    assert_error_shape(body, "InternalError")
+    assert body["request_id"] == "req-1" and "req-1" in body["message"]
+    assert "Traceback" not in response["body"] and "NoneType" not in response["body"]
+
+
+def test_a_path_the_function_has_no_route_for_is_answered_in_the_error_shape(aws) -> None:
+    import app as app_module
+
+    event = lambda_event("GET", "/no/such/route", "/no/such/route", pathParameters=None)
+    try:
+        response = app_module.app(event, mock.Mock(aws_request_id="lambda-1"))
+    finally:
+        app_module.app.routes.pop("/no/such/route", None)  # Chalice's route table adds it
+    body = json.loads(response["body"])
+    assert response["statusCode"] == 405
+    assert_error_shape(body, "MethodNotAllowedError")
+    assert body["request_id"] == "req-1"
+    assert "no route answers GET /no/such/route" in body["message"]

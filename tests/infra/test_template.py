@@ -346,6 +346,104 @@ def test_api_keys_come_with_a_usage_plan_and_iam_mode_needs_none() -> None:
     assert not {"ApiKey", "UsagePlan", "UsagePlanKey"} & set(iam)
 
 
+# Every response type API Gateway lets a REST API customise (its developer guide's list).
+GATEWAY_RESPONSE_TYPES = {
+    "ACCESS_DENIED",
+    "API_CONFIGURATION_ERROR",
+    "AUTHORIZER_CONFIGURATION_ERROR",
+    "AUTHORIZER_FAILURE",
+    "BAD_REQUEST_BODY",
+    "BAD_REQUEST_PARAMETERS",
+    "DEFAULT_4XX",
+    "DEFAULT_5XX",
+    "EXPIRED_TOKEN",
+    "INTEGRATION_FAILURE",
+    "INTEGRATION_TIMEOUT",
+    "INVALID_API_KEY",
+    "INVALID_SIGNATURE",
+    "MISSING_AUTHENTICATION_TOKEN",
+    "QUOTA_EXCEEDED",
+    "REQUEST_TOO_LARGE",
+    "RESOURCE_NOT_FOUND",
+    "THROTTLED",
+    "UNAUTHORIZED",
+    "UNSUPPORTED_MEDIA_TYPE",
+    "WAF_FILTERED",
+}
+
+
+def gateway_responses_of(resources: dict[str, Any]) -> dict[str, Any]:
+    definition = resources["RestAPI"]["Properties"]["DefinitionBody"]
+    return definition["x-amazon-apigateway-gateway-responses"]
+
+
+def rendered(response: dict[str, Any], request_id: str = "req-7") -> dict[str, Any]:
+    """The body API Gateway sends: the template with its request id filled in."""
+    text = response["responseTemplates"]["application/json"]
+    # Nothing else for API Gateway's template language to expand or to take as a directive.
+    assert "$" not in text.replace("$context.requestId", "") and "#" not in text
+    return json.loads(text.replace("$context.requestId", request_id))
+
+
+def test_api_gateway_s_own_errors_have_the_api_s_error_shape(template: dict[str, Any]) -> None:
+    responses = gateway_responses_of(template["Resources"])
+    assert (
+        {
+            "DEFAULT_4XX",
+            "DEFAULT_5XX",
+            "MISSING_AUTHENTICATION_TOKEN",
+            "INVALID_API_KEY",
+            "THROTTLED",
+            "REQUEST_TOO_LARGE",
+            "UNSUPPORTED_MEDIA_TYPE",
+            "INTEGRATION_TIMEOUT",
+        }
+        <= set(responses)
+        <= GATEWAY_RESPONSE_TYPES
+    )
+    for response_type, response in responses.items():
+        body = rendered(response)
+        assert list(body) == ["error", "message", "request_id"], response_type
+        assert body["error"] and body["message"] and body["request_id"] == "req-7"
+        headers = response["responseParameters"]
+        assert headers["gatewayresponse.header.Content-Type"] == "'application/json'"
+    # In the API's definition, so that importing it keeps them and a change redeploys the stage.
+    assert not resources_of(template, "AWS::ApiGateway::GatewayResponse")
+    api = template["Resources"]["RestAPI"]["Properties"]
+    assert (
+        api["Name"] == {"Ref": "AWS::StackName"}
+        and "/models/{name}/predict" in (api["DefinitionBody"]["paths"])
+    )
+
+
+def test_api_gateway_s_errors_say_what_to_fix(template: dict[str, Any]) -> None:
+    import app as app_module
+
+    responses = gateway_responses_of(template["Resources"])
+    unknown = rendered(responses["MISSING_AUTHENTICATION_TOKEN"])["message"]
+    for path, methods in app_module.app.routes.items():
+        for method in methods:
+            assert f"{method} {path}" in unknown
+    assert "x-api-key" in rendered(responses["INVALID_API_KEY"])["message"]
+    throttled = responses["THROTTLED"]
+    assert "retry" in rendered(throttled)["message"]
+    assert throttled["responseParameters"]["gatewayresponse.header.Retry-After"] == "'1'"
+    assert "split the records" in rendered(responses["REQUEST_TOO_LARGE"])["message"]
+    assert rendered(responses["REQUEST_TOO_LARGE"])["error"] == "PayloadTooLarge"
+    assert "req-7" in rendered(responses["DEFAULT_5XX"])["message"]
+
+
+def test_api_gateway_s_errors_follow_the_stage_s_auth_mode() -> None:
+    iam = gateway_responses_of(
+        merge_template(StageConfig(stage="prod", api_auth="iam"))["Resources"]
+    )
+    assert {"ACCESS_DENIED", "INVALID_SIGNATURE", "EXPIRED_TOKEN"} <= set(iam)
+    assert "INVALID_API_KEY" not in iam
+    assert "Signature Version 4" in rendered(iam["MISSING_AUTHENTICATION_TOKEN"])["message"]
+    open_api = merge_template(StageConfig(stage="dev", api_auth="none"))["Resources"]
+    assert not {"INVALID_API_KEY", "INVALID_SIGNATURE"} & set(gateway_responses_of(open_api))
+
+
 def test_an_unknown_stage_is_refused_with_the_known_ones() -> None:
     with pytest.raises(ValueError, match=r"stage 'qa' is not in .chalice/config.json.*prod"):
         StageConfig.from_chalice(ROOT, "qa")

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from chalicelib.core import InvalidInputError, PayloadTooLargeError, UnsupportedMediaTypeError
-from chalicelib.serving import ParsedPayload, parse_payload
+from chalicelib.serving import ParsedPayload, parse_payload, read_body
 
 FEATURES = ["age", "plan", "tenure"]
 RECORDS = [
@@ -180,6 +180,25 @@ def test_too_many_records_is_413_with_the_count_and_the_limit(body: Any, content
     assert caught.value.status_code == 413
     assert "has 4 records, more than the limit of 3" in caught.value.message
     assert "split it into requests of at most 3 records" in caught.value.message
+
+
+def test_limits_are_checked_before_the_model_is_known() -> None:
+    instances = {"instances": [[41, "basic", 12.5]] * 4}
+    with pytest.raises(PayloadTooLargeError, match="has 4 records, more than the limit of 3"):
+        read_body(json.dumps(instances), None, max_records=3, max_bytes=1000)
+    with pytest.raises(PayloadTooLargeError, match="over the limit of 50 bytes"):
+        read_body(json.dumps(instances), "text/csv", max_records=3, max_bytes=50)
+    within = read_body(
+        json.dumps({"instances": [[41, "basic", 12.5]]}), None, max_records=3, max_bytes=1000
+    )
+    assert within.payload(FEATURES).records == [RECORDS[0]]
+
+
+def test_a_wrong_shape_is_refused_once_the_model_names_its_features() -> None:
+    within = read_body(json.dumps({"rows": RECORDS}), None, max_records=3, max_bytes=1000)
+    with pytest.raises(InvalidInputError) as caught:
+        within.payload(FEATURES)
+    assert '{"records": [{"age": <value>, "plan": <value>}]}' in caught.value.message
 
 
 @pytest.mark.parametrize(

@@ -11,6 +11,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -167,6 +168,34 @@ def test_the_signing_key_is_made_with_the_other_resources_and_exported_by_alias(
     assert alias == "alias/sklambda-signing"  # moto's key ids are random; the alias is known
     assert key["Arn"] == made.signing_key_arn
     assert (key["KeySpec"], key["KeyUsage"]) == ("RSA_3072", "SIGN_VERIFY")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "content_type", "status", "code"),
+    [
+        ("GET", "/no/such/route", None, 403, "UnknownRoute"),
+        ("GET", "/models/churn/predict", None, 405, "MethodNotAllowedError"),
+        ("POST", "/models/churn/predict", "text/plain", 415, "UnsupportedMediaType"),
+    ],
+)
+def test_the_local_server_s_own_errors_have_the_api_s_error_shape(
+    stack: Stack, method: str, path: str, content_type: str | None, status: int, code: str
+) -> None:
+    # Before the whole-system test below, which stops the stack.
+    request = urllib.request.Request(
+        f"{stack.api}{path}",
+        data=b"a,b\n1,2\n" if method == "POST" else None,
+        method=method,
+        headers={"Content-Type": content_type} if content_type else {},
+    )
+    with pytest.raises(urllib.error.HTTPError) as caught:
+        urllib.request.urlopen(request, timeout=30)
+    assert caught.value.code == status
+    assert caught.value.headers["Content-Type"] == "application/json"
+    body = json.loads(caught.value.read())
+    assert list(body) == ["error", "message", "request_id"]
+    assert body["error"] == code and body["message"]
+    assert body["request_id"] not in ("", "-")
 
 
 def test_the_whole_system_runs_locally_and_stops_cleanly(stack: Stack, tmp_path: Path) -> None:

@@ -10,9 +10,10 @@ One module a resource family: `_buckets` (models and data buckets, their KMS key
 `_signing` (the registry's signing key and its alias), `_registrar` (the managed policy for
 the people who register models), `_batch_queue` (queue and DLQ), `_capture` (log
 subscription, Firehose, their roles), `_alarms` (topic, alarms, dashboard), `_api` (usage
-plan and key), `_functions` (log groups, additions to Chalice's functions and API);
-`_chalice` holds what the template takes from Chalice, `_intrinsics` the small builders they
-all use, `_merge` the whole document.
+plan and key), `_functions` (log groups, additions to Chalice's functions and API),
+`_gateway_responses` (API Gateway's own errors in the API's error shape); `_chalice` holds
+what the template takes from Chalice, `_intrinsics` the small builders they all use, `_merge`
+the whole document.
 """
 
 from sklambda.infra.resources._alarms import NAMESPACE, alarms, dashboard
@@ -28,6 +29,7 @@ from sklambda.infra.resources._buckets import (
 from sklambda.infra.resources._capture import CAPTURE_FILTER, capture
 from sklambda.infra.resources._chalice import (
     API_FUNCTION,
+    API_ROUTES,
     API_STAGE,
     BATCH_FUNCTION,
     DEFAULT_TIMEOUT,
@@ -37,6 +39,11 @@ from sklambda.infra.resources._chalice import (
     StageConfig,
 )
 from sklambda.infra.resources._functions import function_additions, log_groups
+from sklambda.infra.resources._gateway_responses import (
+    GatewayError,
+    gateway_errors,
+    gateway_responses,
+)
 from sklambda.infra.resources._intrinsics import arn_of, ref, sub, tls_only_statement
 from sklambda.infra.resources._merge import merge_template, outputs, parameters
 from sklambda.infra.resources._registrar import REGISTRAR_POLICY, registrar_policy
@@ -50,6 +57,7 @@ from sklambda.infra.resources._signing import (
 
 __all__ = [
     "API_FUNCTION",
+    "API_ROUTES",
     "API_STAGE",
     "BATCH_FUNCTION",
     "BLOCK_PUBLIC_ACCESS",
@@ -57,6 +65,7 @@ __all__ = [
     "DATA_BUCKET_NAME",
     "DEFAULT_TIMEOUT",
     "FUNCTION_SUFFIXES",
+    "GatewayError",
     "MODELS_BUCKET_NAME",
     "MONITOR_FUNCTION",
     "NAMESPACE",
@@ -77,6 +86,8 @@ __all__ = [
     "dashboard",
     "encryption_key",
     "function_additions",
+    "gateway_errors",
+    "gateway_responses",
     "log_groups",
     "merge_template",
     "outputs",

@@ -7,6 +7,10 @@ from typing import Any
 from sklambda.infra.resources._chalice import API_STAGE, REST_API, StageConfig
 from sklambda.infra.resources._intrinsics import ref, sub
 
+# The usage plan's throttle per key (requests a second, and the burst above it).
+THROTTLE_RATE = 100
+THROTTLE_BURST = 200
+
 
 def api_auth(config: StageConfig) -> dict[str, Any]:
     """A usage plan and a first API key for api_key mode; IAM mode needs nothing here."""
@@ -29,7 +33,7 @@ def api_auth(config: StageConfig) -> dict[str, Any]:
             "Properties": {
                 "UsagePlanName": sub("${AWS::StackName}"),
                 "ApiStages": [{"ApiId": ref(REST_API), "Stage": API_STAGE}],
-                "Throttle": {"RateLimit": 100, "BurstLimit": 200},
+                "Throttle": {"RateLimit": THROTTLE_RATE, "BurstLimit": THROTTLE_BURST},
             },
         },
         "UsagePlanKey": {

@@ -14,6 +14,15 @@ REST_API = "RestAPI"
 # Function name suffixes: the policy files scope log writes to /aws/lambda/<stack>-<suffix>.
 FUNCTION_SUFFIXES = {API_FUNCTION: "api", BATCH_FUNCTION: "batch", MONITOR_FUNCTION: "monitor"}
 API_STAGE = "api"
+# The app's routes (app.py), named in API Gateway's answer to a request for any other.
+API_ROUTES = (
+    "GET /health",
+    "GET /models",
+    "GET /models/{name}",
+    "POST /models/{name}/predict",
+    "POST /models/{name}/feedback",
+    "GET /models/{name}/report",
+)
 DEFAULT_TIMEOUT = 60  # Chalice's default lambda_timeout
 
 

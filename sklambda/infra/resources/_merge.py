@@ -11,6 +11,7 @@ from sklambda.infra.resources._buckets import buckets, encryption_key
 from sklambda.infra.resources._capture import capture
 from sklambda.infra.resources._chalice import StageConfig
 from sklambda.infra.resources._functions import function_additions, log_groups
+from sklambda.infra.resources._gateway_responses import gateway_responses
 from sklambda.infra.resources._intrinsics import arn_of, ref, sub
 from sklambda.infra.resources._registrar import REGISTRAR_POLICY, registrar_policy
 from sklambda.infra.resources._signing import SIGNING_KEY, signing_key
@@ -19,17 +20,21 @@ from sklambda.infra.resources._signing import SIGNING_KEY, signing_key
 def merge_template(config: StageConfig) -> dict[str, Any]:
     """The whole document to merge into Chalice's template."""
     resources: dict[str, Any] = {}
-    resources.update(encryption_key())
-    resources.update(buckets(config))
-    resources.update(signing_key())
-    resources.update(registrar_policy(config))
-    resources.update(batch_queue(config))
-    resources.update(capture(config))
-    resources.update(log_groups())
-    resources.update(alarms())
-    resources.update({"Dashboard": dashboard()})
-    resources.update(api_auth(config))
-    resources.update(function_additions(config))
+    for family in (
+        encryption_key(),
+        buckets(config),
+        signing_key(),
+        registrar_policy(config),
+        batch_queue(config),
+        capture(config),
+        log_groups(),
+        alarms(),
+        {"Dashboard": dashboard()},
+        api_auth(config),
+        function_additions(config),
+        gateway_responses(config),
+    ):
+        _merge_into(resources, family)
     return {
         "Parameters": parameters(),
         "Conditions": {
@@ -39,6 +44,15 @@ def merge_template(config: StageConfig) -> dict[str, Any]:
         "Resources": resources,
         "Outputs": outputs(config),
     }
+
+
+def _merge_into(target: dict[str, Any], addition: dict[str, Any]) -> None:
+    """Dicts merge, so two families may add to one of Chalice's resources (the API)."""
+    for key, value in addition.items():
+        if isinstance(value, dict) and isinstance(target.get(key), dict):
+            _merge_into(target[key], value)
+        else:
+            target[key] = value
 
 
 def parameters() -> dict[str, Any]:
