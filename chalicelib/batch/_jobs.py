@@ -23,7 +23,13 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from chalicelib.batch._claims import Heartbeat, JobClaims, JobInProgress
 from chalicelib.batch._events import ObjectEvent, chunk_of, object_events
 from chalicelib.batch._fanout import SPLITTABLE, FanOut
-from chalicelib.batch._keys import BatchLayout, BatchTarget, job_id, parse_incoming_key
+from chalicelib.batch._keys import (
+    BatchLayout,
+    BatchTarget,
+    job_id,
+    parse_incoming_key,
+    refusal_target,
+)
 from chalicelib.batch._outputs import Manifest, Manifests, new_manifest
 from chalicelib.batch._scorer import FileScorer
 from chalicelib.core import InvalidInputError, NotFoundError, logger
@@ -112,17 +118,11 @@ class BatchScorer:
 
     def _publish_refusal(self, event: ObjectEvent, reason: str) -> Manifest | None:
         # A file we cannot even place (bad name, unsupported type) still gets a manifest when
-        # its model folder is known, so the analyst sees why nothing came back.
-        rest = (
-            event.key[len(self.layout.incoming) :]
-            if event.key.startswith(self.layout.incoming)
-            else ""
-        )
-        folder, _, path = rest.partition("/")
-        model = folder.partition("@")[0]
-        if not model or not path:
+        # its model folder is a valid model name, so the analyst sees why nothing came back.
+        target = refusal_target(event.key, self.layout)
+        if target is None:
+            logger.warning("no model folder to publish the refusal under", extra={"key": event.key})
             return None
-        target = BatchTarget(model=model, version=None, alias=None, path=path, fmt="")
         manifest = new_manifest(event)
         return self.manifests.finish(event, target, manifest, time.perf_counter(), failed=reason)
 
