@@ -34,6 +34,7 @@ def function_additions(config: StageConfig) -> dict[str, Any]:
         "SKLAMBDA_DATA_BUCKET": ref("DataBucket"),
         "SKLAMBDA_BATCH_QUEUE": {"Fn::GetAtt": ["BatchQueue", "QueueName"]},
         "SKLAMBDA_BATCH_MAX_RECEIVES": str(config.batch_max_receives),
+        "SKLAMBDA_BATCH_RESERVE_SECONDS": str(config.batch_reserve_seconds),
         "SKLAMBDA_CAPTURE_STREAM": ref("CaptureStream"),
     }
     additions: dict[str, Any] = {
