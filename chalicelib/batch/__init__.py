@@ -23,7 +23,13 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
     from chalicelib.batch._events import ObjectEvent, queue_url_of
     from chalicelib.batch._invocation import Invocation, OutOfTime
     from chalicelib.batch._jobs import BatchScorer, handle_sqs_event
-    from chalicelib.batch._keys import BatchLayout, BatchTarget, decode_event_key, job_id
+    from chalicelib.batch._keys import (
+        BatchLayout,
+        BatchTarget,
+        decode_event_key,
+        has_unsafe_segment,
+        job_id,
+    )
     from chalicelib.batch._outputs import Manifest
     from chalicelib.batch._validation import (
         FrameCheck,

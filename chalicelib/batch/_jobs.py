@@ -171,6 +171,13 @@ class BatchScorer:
         manifest = new_manifest(event)
         return self.manifests.finish(event, target, manifest, time.perf_counter(), failed=reason)
 
+    def _target_or_refusal(self, key: str) -> BatchTarget | None:
+        """Where the manifest of `key` goes, for a key that can be scored or not."""
+        try:
+            return parse_incoming_key(key, self.layout)
+        except InvalidInputError:
+            return refusal_target(key, self.layout)
+
     def handle_message(self, record: SQSRecord, lambda_context: Any = None) -> None:
         """Process one queue message; raises when it should come back (powertools then lists
         it as a batch item failure).
@@ -252,7 +259,7 @@ class BatchScorer:
                 self.fanout.give_up(chunk, reason, attempts)
                 return
             for event in object_events(body):
-                target = parse_incoming_key(event.key, self.layout)
+                target = self._target_or_refusal(event.key)
                 if target is None:
                     continue
                 manifest = new_manifest(event)

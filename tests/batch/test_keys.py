@@ -9,7 +9,7 @@ import pytest
 from chalicelib.batch import BatchLayout
 from chalicelib.batch._keys import has_unsafe_segment, parse_incoming_key, refusal_target
 from chalicelib.core import ConfigError, InvalidInputError, Settings
-from tests.batch.world import BatchWorld, csv_bytes, customers
+from tests.batch.world import BatchWorld, batch_s3, csv_bytes, customers, failing_puts
 from tests.conftest import DATA_BUCKET
 
 
@@ -84,3 +84,30 @@ def test_an_unsafe_key_is_never_scored_and_nothing_lands_outside_the_outputs(
     assert manifest["status"] == "failed" and manifest["input"]["key"] == key
     assert key in manifest["reason"] and "'..'" in manifest["reason"]
     assert manifest["outputs"] == {"scored": None, "errors": None}
+
+
+def test_the_cli_refuses_an_unsafe_key_path_before_uploading(
+    world: BatchWorld, tmp_path, capsys
+) -> None:
+    from sklambda.cli import main
+
+    path = tmp_path / "march.csv"
+    path.write_bytes(csv_bytes(customers(5)))
+    assert main(["batch", "churn", str(path), "--key-path", "2026/../march.csv"]) == 2
+    assert "a folder in it is empty, '.' or '..'" in capsys.readouterr().err
+    assert world.s3.list_objects_v2(Bucket=DATA_BUCKET).get("KeyCount") == 0
+
+
+def test_a_refusal_that_cannot_be_written_is_recorded_in_the_same_place_at_the_last_attempt(
+    world: BatchWorld,
+) -> None:
+    key = "batch/incoming/churn/a/../b.csv"
+    world.drop(key, csv_bytes(customers(5)))
+    target = refusal_target(key, LAYOUT)
+    assert target is not None
+    with failing_puts(batch_s3(), lambda written: written.endswith(".manifest.json"), times=3):
+        world.run()  # three attempts fail to write the refusal; the last records that
+    assert written_keys(world) == [target.manifest_key(LAYOUT)]
+    manifest = json.loads(world.get(target.manifest_key(LAYOUT)))
+    assert manifest["status"] == "failed" and manifest["input"]["key"] == key
+    assert manifest["reason"].startswith("scoring failed after 3 attempts: AWS refused")
