@@ -177,7 +177,8 @@ def monitor_models(event: Any) -> dict[str, Any]:
 
 @app.on_sqs_message(queue=BATCH_QUEUE, batch_size=5)
 def score_batch(event: Any) -> dict[str, Any]:
-    """S3 → SQS → here: score each file named in the messages; report partial failures."""
+    """S3 → SQS → here: score each file named in the messages; report partial failures. The
+    Lambda context's remaining time decides when to stop and hand messages back."""
     from chalicelib.batch import handle_sqs_event
 
-    return handle_sqs_event(batch_scorer(), event.to_dict())
+    return handle_sqs_event(batch_scorer(), event.to_dict(), event.context)

@@ -63,6 +63,8 @@ def batch_scorer(clients: AwsClients) -> BatchScorer:
         part_bytes=settings.batch_part_bytes,
         enqueue=_queue_sender(clients),
         max_receives=settings.batch_max_receives,
+        reserve_seconds=settings.batch_reserve_seconds,
+        hand_back=_message_returner(clients),
     )
 
 
@@ -83,6 +85,19 @@ def _queue_sender(clients: AwsClients) -> Callable[[list[str]], None]:
                 raise RuntimeError(f"{len(failed)} chunk jobs were not queued: {failed[0]}")
 
     return send
+
+
+def _message_returner(clients: AwsClients) -> Callable[[str, str], None]:
+    """Makes a received batch message visible again at once (the SQS client made on use)."""
+
+    def hand_back(queue_arn: str, receipt_handle: str) -> None:
+        from chalicelib.batch import queue_url_of
+
+        clients.client("sqs").change_message_visibility(
+            QueueUrl=queue_url_of(queue_arn), ReceiptHandle=receipt_handle, VisibilityTimeout=0
+        )
+
+    return hand_back
 
 
 def data_store(clients: AwsClients) -> ObjectStore:

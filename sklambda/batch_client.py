@@ -8,7 +8,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TextIO
 
-from chalicelib.batch import BatchLayout, BatchTarget, Manifest, format_of, job_id
+from chalicelib.batch import (
+    BatchLayout,
+    BatchTarget,
+    Manifest,
+    format_of,
+    has_unsafe_segment,
+    job_id,
+)
 from chalicelib.core import InvalidInputError, SklambdaError
 from chalicelib.registry import check_model_name
 from chalicelib.storage import ObjectMissing, ObjectStore, translate_aws_errors
@@ -17,8 +24,14 @@ from chalicelib.storage import ObjectMissing, ObjectStore, translate_aws_errors
 def incoming_key(layout: BatchLayout, model: str, path: str, selector: str | None) -> str:
     """Where to put a file so that `model` (at `selector`, a version or alias) scores it."""
     check_model_name(model)
+    path = path.lstrip("/")
+    if has_unsafe_segment(path):  # the scorer would refuse the key: say so before uploading
+        raise InvalidInputError(
+            f"cannot upload to {path!r}: a folder in it is empty, '.' or '..'; "
+            "use plain folder names"
+        )
     folder = f"{model}@{selector}" if selector else model
-    return f"{layout.incoming}{folder}/{path.lstrip('/')}"
+    return f"{layout.incoming}{folder}/{path}"
 
 
 class BatchClient:

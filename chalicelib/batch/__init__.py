@@ -3,6 +3,8 @@ validation, the whole-file scorer and the fan-out of large files over the queue.
 
     _keys        where files come in and where their results go
     _events      what arrives on the queue: S3 event records, chunk jobs
+    _invocation  the Lambda invocation a message runs in: request id, time left
+    _failures    what a manifest says when scoring stops on an error
     _claims      one worker at a time per job (an S3 lease)
     _outputs     scored and errors uploads, the manifest and the metrics
     _scorer      a file scored in one go
@@ -18,9 +20,16 @@ from chalicelib._lazy import lazy_exports
 
 if TYPE_CHECKING:  # what lazy_exports loads on first use
     from chalicelib.batch._claims import JobInProgress
-    from chalicelib.batch._events import ObjectEvent
+    from chalicelib.batch._events import ObjectEvent, queue_url_of
+    from chalicelib.batch._invocation import Invocation, OutOfTime
     from chalicelib.batch._jobs import BatchScorer, handle_sqs_event
-    from chalicelib.batch._keys import BatchLayout, BatchTarget, decode_event_key, job_id
+    from chalicelib.batch._keys import (
+        BatchLayout,
+        BatchTarget,
+        decode_event_key,
+        has_unsafe_segment,
+        job_id,
+    )
     from chalicelib.batch._outputs import Manifest
     from chalicelib.batch._validation import (
         FrameCheck,

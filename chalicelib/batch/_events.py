@@ -68,6 +68,13 @@ def object_events(body: str) -> list[ObjectEvent]:
     ]
 
 
+def queue_url_of(queue_arn: str) -> str:
+    """The URL of the SQS queue `queue_arn` (an SQS record's eventSourceARN)."""
+    _, partition, _, region, account, name = queue_arn.split(":", 5)
+    domain = "amazonaws.com.cn" if partition == "aws-cn" else "amazonaws.com"
+    return f"https://sqs.{region}.{domain}/{account}/{name}"
+
+
 def sequencer_newer(a: str, b: str) -> bool:
     """Whether S3 sequencer `a` is later than `b` (hex strings of varying length)."""
     width = max(len(a), len(b))

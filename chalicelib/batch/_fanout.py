@@ -9,23 +9,28 @@
                so exactly one does) and assembles the scored file with S3 UploadPartCopy:
                the data never passes back through one Lambda. The manifest comes last.
 
-A part that keeps failing goes to the queue's DLQ; on its last attempt the manifest says so.
+A part that cannot succeed (a model that fails its checksum) is recorded as done with its
+reason, and the commit fails the file; a part that keeps failing otherwise goes to the
+queue's DLQ, and on its last attempt the manifest says so. A worker short of time stops
+between chunks (its part's uploads aborted, its claim released) and hands the message back.
 """
 
 from __future__ import annotations
 
 import io
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import ExitStack
 from typing import Any, BinaryIO
 
 from chalicelib.batch._claims import JobClaims
 from chalicelib.batch._events import ObjectEvent, chunk_event, chunk_message
+from chalicelib.batch._failures import failure_reason
+from chalicelib.batch._invocation import UNLIMITED, Invocation
 from chalicelib.batch._keys import BatchTarget, parse_incoming_key
 from chalicelib.batch._outputs import ERRORS_HEADER, Manifest, Outputs
 from chalicelib.batch._scorer import FileScorer
 from chalicelib.batch._split import plan_parts
-from chalicelib.core import InvalidInputError, logger
+from chalicelib.core import is_retryable, logger
 from chalicelib.scoring import Scorer
 from chalicelib.storage import (
     MultipartWriter,
@@ -78,13 +83,14 @@ class FanOut:
         scorer: Scorer,
         job: str,
         manifest: Manifest,
+        invocation: Invocation = UNLIMITED,
     ) -> None:
         """Plan the parts of a large file and queue one chunk job per part."""
         plan_key = self._prefix(job) + "plan.json"
         if self.store.exists(plan_key):
             return  # a duplicate of the event that already fanned out
         with self.files.open_input(event, target) as stream:
-            blocks = iter(lambda: stream.read(8 << 20), b"")
+            blocks = _while_time_left(iter(lambda: stream.read(8 << 20), b""), invocation)
             header, parts = plan_parts(blocks, self.part_bytes, target.fmt)
         plan = {
             "header": header.decode("utf-8", errors="replace"),
@@ -99,7 +105,7 @@ class FanOut:
         self.enqueue([chunk_message(job, i, len(parts), event) for i in range(len(parts))])
         logger.info("batch file split", extra={"key": event.key, "parts": len(parts), "job": job})
 
-    def run_part(self, chunk: dict[str, Any]) -> None:
+    def run_part(self, chunk: dict[str, Any], invocation: Invocation = UNLIMITED) -> None:
         """Score one part; the last part to finish assembles the file."""
         files = self.files
         event = chunk_event(chunk)
@@ -111,6 +117,7 @@ class FanOut:
         if not self.store.exists(done_key):
             plan, _ = self.store.get_json(prefix + "plan.json")
             part = plan["parts"][index]
+            invocation.check_time("claiming a part")
             with self.claims.claim(f"{job}-part-{index:05d}") as heartbeat, ExitStack() as cleanup:
                 outputs = Outputs(
                     files.s3,
@@ -134,6 +141,7 @@ class FanOut:
                             size=part["end"] - part["start"],
                             row_offset=part["first_row"] - 1,
                             write_header=index == 0,
+                            invocation=invocation,
                         )
                     result.update(
                         read=counts.read,
@@ -142,10 +150,15 @@ class FanOut:
                         reasons=dict(counts.reasons),
                     )
                     outputs.publish(scored=True)
-                except InvalidInputError as exc:
+                except Exception as exc:
+                    if is_retryable(exc):
+                        raise
+                    # A bad part (or a model that fails its checksum) fails the file: the
+                    # commit says why, once every part has reported.
                     outputs.abort()
-                    result["error"] = exc.message
+                    result["error"] = failure_reason(exc, invocation)
                 self.store.put_json(done_key, result, if_none_match=True)
+        invocation.check_time("assembling the file")
         self.commit(event, target, job, int(chunk["parts"]))
 
     def commit(self, event: ObjectEvent, target: BatchTarget, job: str, parts: int) -> None:
@@ -182,6 +195,7 @@ class FanOut:
         )
         if files.manifests.still_newest(target, event):
             outputs: dict[str, Any] = {"scored": None, "errors": None}
+            manifest["outputs"] = outputs
             try:
                 if failure is None:
                     outputs["scored"] = self._assemble(
@@ -195,12 +209,14 @@ class FanOut:
                         target.errors_key(files.layout),
                         ERRORS_HEADER,
                     )
+                self._finish(event, target, manifest, failure)
             except Exception:
-                # Let the retried message commit again: nothing was published yet.
+                # Let the retried message commit again, from a clean slate: whatever was
+                # assembled is taken back (a manifest that could not be written already took
+                # its outputs back; deleting twice is harmless).
+                files.manifests.withdraw(manifest)
                 store.delete(prefix + "commit.json")
                 raise
-            manifest["outputs"] = outputs
-            self._finish(event, target, manifest, failure)
         for key in list(store.list_keys(prefix)):
             store.delete(key)
 
@@ -255,9 +271,9 @@ class FanOut:
         manifest = plan["manifest"]
         manifest["parts"] = int(chunk["parts"])
         failure = (
-            f"part {int(chunk['part']) + 1} of {chunk['parts']} failed after {attempts} attempts "
-            f"({reason}); its message is in the batch dead-letter queue. Upload the file again "
-            "to retry"
+            f"part {int(chunk['part']) + 1} of {chunk['parts']} failed after {attempts} attempts: "
+            f"{reason}. Its message is in the batch dead-letter queue; upload the file again to "
+            "retry"
         )
         self._finish(event, target, manifest, failure)
 
@@ -267,6 +283,13 @@ class FanOut:
         model = manifest.get("model")
         version = model["version"] if model else None
         self.files.manifests.finish(event, target, manifest, None, failed=failure, version=version)
+
+
+def _while_time_left(blocks: Iterable[bytes], invocation: Invocation) -> Iterator[bytes]:
+    """The blocks, with OutOfTime between two when the invocation is nearly over."""
+    for block in blocks:
+        invocation.check_time("reading the next block of the file to split")
+        yield block
 
 
 class _Concat(io.RawIOBase):

@@ -1,5 +1,12 @@
 """What a batch job leaves behind: the scored file and the errors file (pending multipart
 uploads until the job decides), and the manifest, written last, with the job's metrics.
+
+The manifest is the commit marker, and a published output never stays without it. Outputs
+are completed first (a manifest names their ETags, so it cannot come before them), then the
+manifest is written; when that write fails, the outputs it names are deleted before the
+error goes on, so the retry starts from the same clean slate as the first attempt and a
+reader never finds a scored file that no manifest vouches for. (A function killed between
+the two steps is the one gap; the deadline check stops the work early enough to avoid it.)
 """
 
 from __future__ import annotations
@@ -285,12 +292,11 @@ class Manifests:
             manifest["duration_seconds"] = round((utc_now() - begun).total_seconds(), 3)
         else:
             manifest["duration_seconds"] = round(time.perf_counter() - started, 3)
-        key = target.manifest_key(self.layout)
-        current = self.read(target)
         try:
-            self.store.replace_json(key, manifest, None if current is None else current[1])
-        except PreconditionFailed:
-            logger.warning("manifest changed while publishing", extra={"key": key})
+            self._write(target, manifest)
+        except Exception:
+            self.withdraw(manifest)
+            raise
         # Chargeback goes to the uploader's principal, else the file's first folder.
         folder, _, rest = target.path.partition("/")
         submitter = event.submitter or (folder if rest else "-")
@@ -310,3 +316,23 @@ class Manifests:
             extra={"key": event.key, "status": manifest["status"], "reason": failed},
         )
         return manifest
+
+    def _write(self, target: BatchTarget, manifest: Manifest) -> None:
+        key = target.manifest_key(self.layout)
+        current = self.read(target)
+        try:
+            self.store.replace_json(key, manifest, None if current is None else current[1])
+        except PreconditionFailed:
+            logger.warning("manifest changed while publishing", extra={"key": key})
+
+    def withdraw(self, manifest: Manifest) -> None:
+        """Delete the outputs the manifest names: it could not be written, and they must not
+        stay visible without it. Best effort; what cannot be deleted is logged."""
+        outputs = manifest.get("outputs") or {"scored": None, "errors": None}
+        for published in (outputs.get("scored"), outputs.get("errors")):
+            if not published:
+                continue
+            try:
+                self.store.delete(published["key"])
+            except Exception:  # noqa: BLE001 - the original error is the one to raise
+                logger.exception("could not withdraw an output", extra={"key": published["key"]})

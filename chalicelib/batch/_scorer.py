@@ -17,11 +17,12 @@ import numpy as np
 
 from chalicelib.batch._claims import Heartbeat
 from chalicelib.batch._events import ObjectEvent
+from chalicelib.batch._invocation import UNLIMITED, Invocation
 from chalicelib.batch._keys import BatchLayout, BatchTarget
 from chalicelib.batch._outputs import Counts, Manifest, Manifests, Outputs
 from chalicelib.batch._validation import check_columns, check_frame, number_columns
 from chalicelib.batch.formats import read_chunks
-from chalicelib.core import InvalidInputError, logger
+from chalicelib.core import InvalidInputError, ModelCodeMissing, logger
 from chalicelib.registry import Registry
 from chalicelib.scoring import Scorer
 from chalicelib.storage import ObjectMissing, ObjectStore, PreconditionFailed
@@ -57,7 +58,15 @@ class FileScorer:
         """The model the target asks for (or that `version` of it), loaded."""
         if version is None:
             version = self._registry.resolve(target.model, target.version, target.alias)
-        loaded = self._registry.load(target.model, version)
+        try:
+            loaded = self._registry.load(target.model, version)
+        except ModuleNotFoundError as exc:
+            # The pickle names a module this runtime lacks: no retry will bring it.
+            raise ModelCodeMissing(
+                f"model {target.model!r} version {version} needs the module {exc.name!r}, "
+                "which neither its code bundle nor the batch function provides; register the "
+                "model again with that module's file given to --code"
+            ) from None
         return Scorer(target.model, version, loaded.estimator, loaded.metadata)
 
     def score(
@@ -68,8 +77,14 @@ class FileScorer:
         manifest: Manifest,
         heartbeat: Heartbeat,
         started: float,
+        invocation: Invocation = UNLIMITED,
     ) -> Manifest | None:
-        """Score the whole file; its manifest, or None when a newer upload replaced it."""
+        """Score the whole file; its manifest, or None when a newer upload replaced it.
+
+        Every way out but publishing leaves nothing behind: the pending uploads are aborted
+        when the block exits (also on OutOfTime or any error), and a manifest that cannot be
+        written takes the outputs it names back with it (`Manifests.finish`).
+        """
         with ExitStack() as cleanup:
             outputs = Outputs(
                 self.s3,
@@ -82,7 +97,13 @@ class FileScorer:
             try:
                 with self.open_input(event, target) as stream:
                     counts = self.score_stream(
-                        stream, target, scorer, outputs, heartbeat, size=event.size
+                        stream,
+                        target,
+                        scorer,
+                        outputs,
+                        heartbeat,
+                        size=event.size,
+                        invocation=invocation,
                     )
             except Superseded:
                 outputs.abort()
@@ -129,8 +150,10 @@ class FileScorer:
         size: int,
         row_offset: int = 0,
         write_header: bool = True,
+        invocation: Invocation = UNLIMITED,
     ) -> Counts:
-        """Read, check, score and write every chunk of one stream (a file or a part)."""
+        """Read, check, score and write every chunk of one stream (a file or a part);
+        OutOfTime before a chunk when the invocation is nearly over."""
         config = self._registry.get_config(target.model)
         keep = list(config.id_columns) or None
         counts = Counts()
@@ -142,6 +165,7 @@ class FileScorer:
         for chunk in read_chunks(
             stream, target.fmt, chunk_rows=self._chunk_rows, numbers=numbers, missing=numbers
         ):
+            invocation.check_time("scoring the next chunk")
             if row_offset:
                 chunk.first_row += row_offset
                 chunk.bad_rows = [(row + row_offset, why) for row, why in chunk.bad_rows]

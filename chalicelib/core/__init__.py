@@ -20,6 +20,7 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
         ConflictError,
         IntegrityError,
         InvalidInputError,
+        ModelCodeMissing,
         NotFoundError,
         NotReadyError,
         PayloadTooLargeError,
@@ -28,6 +29,7 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
         SklambdaError,
         UnsupportedMediaTypeError,
         VersionSkewError,
+        is_retryable,
     )
     from chalicelib.core._ids import new_prediction_id, predicted_at
     from chalicelib.core._observability import (

@@ -29,6 +29,7 @@ ENV_BATCH_MAX_REJECTED = "SKLAMBDA_BATCH_MAX_REJECTED_SHARE"
 ENV_BATCH_SPLIT_BYTES = "SKLAMBDA_BATCH_SPLIT_BYTES"
 ENV_BATCH_PART_BYTES = "SKLAMBDA_BATCH_PART_BYTES"
 ENV_BATCH_MAX_RECEIVES = "SKLAMBDA_BATCH_MAX_RECEIVES"
+ENV_BATCH_RESERVE_SECONDS = "SKLAMBDA_BATCH_RESERVE_SECONDS"
 ENV_MONITOR_WINDOW_HOURS = "SKLAMBDA_MONITOR_WINDOW_HOURS"
 ENV_MONITOR_BATCH_ROWS = "SKLAMBDA_MONITOR_BATCH_ROWS"
 ENV_MONITOR_LABEL_DAYS = "SKLAMBDA_MONITOR_LABEL_LOOKBACK_DAYS"
@@ -73,6 +74,9 @@ class Settings:
     batch_part_bytes: int = 256 << 20
     # The batch queue's maxReceiveCount: on the last attempt a failure is written to the manifest.
     batch_max_receives: int = 3
+    # With less of the invocation left than this, a batch worker starts no file and stops
+    # between chunks, handing its message back: enough to abort, release and publish.
+    batch_reserve_seconds: float = 60.0
     # The monitor compares the last `monitor_window_hours` of traffic with the training data.
     monitor_window_hours: int = 24
     # Rows read from each batch file (input and scored output) of the window, for drift.
@@ -119,6 +123,9 @@ class Settings:
             ),
             batch_max_receives=_positive_int(
                 ENV_BATCH_MAX_RECEIVES, env.get(ENV_BATCH_MAX_RECEIVES, "3")
+            ),
+            batch_reserve_seconds=_non_negative_float(
+                ENV_BATCH_RESERVE_SECONDS, env.get(ENV_BATCH_RESERVE_SECONDS, "60")
             ),
             batch_max_rejected_share=_share(
                 ENV_BATCH_MAX_REJECTED, env.get(ENV_BATCH_MAX_REJECTED, "0.10")

@@ -1,4 +1,5 @@
-"""One small hierarchy of errors a user can cause or meet, each with its HTTP status.
+"""One small hierarchy of errors a user can cause or meet, each with its HTTP status, and
+whether trying again may help.
 
 Messages say what to do next; they never carry stack traces, bucket names or credentials,
 because the HTTP layer returns them as they are.
@@ -17,6 +18,10 @@ class SklambdaError(Exception):
     # Whether an HTTP response may show the message. Server-side failures can name buckets,
     # keys or versions that callers have no business seeing.
     public = False
+    # Whether the same work may succeed when tried again later: AWS throttled or out of reach,
+    # a race lost to another writer. Most are not: a model that does not exist, an artifact
+    # that fails its checksum or a file that cannot be read stay so on every attempt.
+    retryable = False
 
     def __init__(self, message: str, *, details: Any = None) -> None:
         super().__init__(message)
@@ -53,6 +58,7 @@ class ConflictError(SklambdaError):
     status_code = 409
     code = "Conflict"
     public = True
+    retryable = True
 
 
 class PayloadTooLargeError(SklambdaError):
@@ -100,6 +106,13 @@ class VersionSkewError(SklambdaError):
     code = "VersionSkew"
 
 
+class ModelCodeMissing(SklambdaError):
+    """A registered model needs a module that neither its code bundle nor the runtime has."""
+
+    status_code = 500
+    code = "ModelCodeMissing"
+
+
 class ConfigError(SklambdaError):
     """sklambda itself is misconfigured (missing bucket name, bad setting)."""
 
@@ -112,6 +125,7 @@ class AwsAccessError(SklambdaError):
 
     status_code = 502
     code = "AwsAccess"
+    retryable = True
 
 
 class RetrainFailed(SklambdaError):
@@ -120,3 +134,12 @@ class RetrainFailed(SklambdaError):
     status_code = 422
     code = "RetrainFailed"
     public = True
+
+
+def is_retryable(error: BaseException) -> bool:
+    """Whether work that failed with `error` is worth trying again: sklambda's errors say so
+    themselves (`retryable`); anything unexpected (a network blip, a bug that a new deployment
+    fixes) is given the benefit of the doubt."""
+    if isinstance(error, SklambdaError):
+        return error.retryable
+    return True

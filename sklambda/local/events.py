@@ -2,7 +2,9 @@
 
 Messages are deleted only after the handler succeeded for them (honouring partial batch
 failure responses); failed ones become visible again and, past the queue's redrive policy,
-move to its DLQ, as the real event source mapping does.
+move to its DLQ, as the real event source mapping does. The local stack hands each invocation
+a Lambda context with the function's time limit (`invocation_context`); without one (tests
+that pass none) the handler's time is unlimited.
 """
 
 from __future__ import annotations
@@ -31,6 +33,14 @@ def sqs_lambda_event(messages: list[dict[str, Any]], queue_arn: str, region: str
             for m in messages
         ]
     }
+
+
+def invocation_context(function_name: str, timeout_seconds: float) -> Any:
+    """Lambda's context for one invocation starting now: a request id, and the time left of
+    `timeout_seconds` (what the batch handler reads to stop before Lambda would stop it)."""
+    from chalice.local import LambdaContext
+
+    return LambdaContext(function_name, memory_size=0, max_runtime_ms=int(timeout_seconds * 1000))
 
 
 def deliver_once(

@@ -35,6 +35,9 @@ LOCAL_STREAM = "sklambda-capture"
 LOCAL_REGION = "us-east-1"
 DEMO_MODEL = "churn"
 MAX_RECEIVES = 3
+# score_batch's lambda_timeout in .chalice/config.json (Lambda's maximum): each local
+# invocation gets this long, as on AWS.
+BATCH_TIMEOUT_SECONDS = 900
 
 
 def local_environment(aws_port: int) -> dict[str, str]:
@@ -157,11 +160,17 @@ class QueuePoller(threading.Thread):
         self._halt = stop
 
     def run(self) -> None:
-        from sklambda.local.events import deliver_once
+        from sklambda.local.events import deliver_once, invocation_context
 
         while not self._halt.is_set():
             try:
-                count = deliver_once(self._sqs, self._queue_url, self._handler, wait_seconds=1)
+                count = deliver_once(
+                    self._sqs,
+                    self._queue_url,
+                    self._handler,
+                    wait_seconds=1,
+                    context=invocation_context("score_batch", BATCH_TIMEOUT_SECONDS),
+                )
             except Exception as exc:  # noqa: BLE001 - keep polling, like the real mapping
                 _say(f"[batch] polling failed: {exc}")
                 self._halt.wait(1)

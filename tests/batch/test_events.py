@@ -14,6 +14,7 @@ from chalicelib.batch._events import (
     chunk_message,
     chunk_of,
     object_events,
+    queue_url_of,
     sequencer_newer,
 )
 from chalicelib.core import InvalidInputError
@@ -116,3 +117,12 @@ def test_a_chunk_job_round_trips_through_its_message() -> None:
 )
 def test_sequencers_compare_as_padded_hex(a: str, b: str, newer: bool) -> None:
     assert sequencer_newer(a, b) is newer
+
+
+def test_the_queue_url_comes_from_the_records_event_source_arn() -> None:
+    arn = "arn:aws:sqs:eu-west-1:123456789012:sklambda-prod-batch"
+    assert (
+        queue_url_of(arn) == "https://sqs.eu-west-1.amazonaws.com/123456789012/sklambda-prod-batch"
+    )
+    china = "arn:aws-cn:sqs:cn-north-1:123456789012:q"
+    assert queue_url_of(china) == "https://sqs.cn-north-1.amazonaws.com.cn/123456789012/q"

@@ -45,3 +45,10 @@ def test_command_line_overrides_win_and_none_keeps_the_environment() -> None:
 def test_missing_bucket_says_how_to_set_it() -> None:
     with pytest.raises(ConfigError, match="SKLAMBDA_MODELS_BUCKET or pass --models-bucket"):
         Settings.from_env({}).require_models_bucket()
+
+
+def test_the_batch_reserve_defaults_to_a_minute_and_names_its_variable_when_bad() -> None:
+    assert Settings.from_env({}).batch_reserve_seconds == 60.0
+    assert Settings.from_env({"SKLAMBDA_BATCH_RESERVE_SECONDS": "90"}).batch_reserve_seconds == 90
+    with pytest.raises(ConfigError, match="SKLAMBDA_BATCH_RESERVE_SECONDS"):
+        Settings.from_env({"SKLAMBDA_BATCH_RESERVE_SECONDS": "-1"})

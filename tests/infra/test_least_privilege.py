@@ -43,7 +43,7 @@ from chalice.test import Client
 from chalicelib.core import AwsAccessError, reset_settings
 from chalicelib.registry import ModelCache, Registry, open_registry
 from chalicelib.storage import AwsClients, ObjectStore, default_clients
-from sklambda.local.events import drain, scheduled_event
+from sklambda.local.events import deliver_once, drain, scheduled_event
 from sklambda.local.signing import create_signing_key
 from sklambda.sample_data import FEATURES, TARGET, churn_frame
 from tests.conftest import DATA_BUCKET, MODELS_BUCKET, REGION
@@ -472,6 +472,46 @@ def test_batch_fans_a_large_file_out_over_the_queue(
     assert manifest["status"] == "succeeded", manifest
     assert manifest["parts"] >= 4 and manifest["rows"]["scored"] == 400
     assert not list(data.list_keys("batch/_jobs/"))  # the parts were cleaned up
+
+
+class AlmostOutOfTime:
+    """Lambda's context of an invocation with seconds left: under the batch reserve."""
+
+    aws_request_id = "req-late"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return 5_000
+
+
+def test_batch_hands_a_message_back_when_its_time_runs_out(
+    stack: Stack, champion: Registry
+) -> None:
+    import app as app_module
+
+    sqs = stack.admin.client("sqs")
+    # As deployed, a received message stays hidden for long: only a hand-back shows it again.
+    sqs.set_queue_attributes(QueueUrl=stack.queue_url, Attributes={"VisibilityTimeout": "600"})
+    stack.drop(f"batch/incoming/{MODEL}/late.csv", csv_bytes(churn_frame(20, seed=7)[FEATURES]))
+    responses: list[dict[str, Any]] = []
+
+    def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+        responses.append(app_module.score_batch(event, context))
+        return responses[-1]
+
+    batch_sqs = stack.act_as("batch").client("sqs")
+    deliver_once(batch_sqs, stack.queue_url, handler, context=AlmostOutOfTime())
+
+    assert len(responses[0]["batchItemFailures"]) == 1
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    counts = sqs.get_queue_attributes(QueueUrl=stack.queue_url, AttributeNames=names)
+    # sqs:ChangeMessageVisibility was allowed: the message is visible again at once.
+    assert [counts["Attributes"][name] for name in names] == ["1", "0"]
+    assert not list(stack.data().list_keys("batch/_jobs/"))
+
+    stack.run_batch()
+
+    manifest = stack.data().get_json(f"batch/scored/{MODEL}/late.csv.manifest.json")[0]
+    assert manifest["status"] == "succeeded", manifest
 
 
 def test_batch_cannot_write_models_or_its_own_trigger(stack: Stack, champion: Registry) -> None:

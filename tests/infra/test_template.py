@@ -336,6 +336,13 @@ def test_the_wildcard_check_reads_the_registrar_policy_too(template: dict[str, A
     assert any(p.startswith("RegistrarPolicy:") and "every resource" in p for p in problems)
 
 
+def test_the_batch_reserve_fits_the_batch_functions_timeout(template: dict[str, Any]) -> None:
+    variables = template["Resources"]["ScoreBatch"]["Properties"]["Environment"]["Variables"]
+    assert variables["SKLAMBDA_BATCH_RESERVE_SECONDS"] == "60"  # of 900 s
+    short = StageConfig(stage="prod", batch_timeout=60)  # Chalice's default timeout
+    assert short.batch_reserve_seconds == 15  # it still starts files
+
+
 def test_api_keys_come_with_a_usage_plan_and_iam_mode_needs_none() -> None:
     keyed = merge_template(StageConfig(stage="prod", api_auth="api_key"))["Resources"]
     assert {"ApiKey", "UsagePlan", "UsagePlanKey"} <= set(keyed)

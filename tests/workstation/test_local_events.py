@@ -2,7 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from sklambda.local.events import parse_interval, scheduled_event, sqs_lambda_event
+from sklambda.local.events import (
+    invocation_context,
+    parse_interval,
+    scheduled_event,
+    sqs_lambda_event,
+)
 
 
 @pytest.mark.parametrize(("text", "seconds"), [("90", 90), ("60s", 60), ("5m", 300), ("1h", 3600)])
@@ -55,3 +60,13 @@ def test_the_local_scheduler_fires_the_apps_scheduled_functions() -> None:
     stop.set()
     scheduler.join(5)
     assert fired[0] == "Scheduled Event"
+
+
+def test_each_local_invocation_gets_a_context_with_the_time_left() -> None:
+    from chalicelib.batch import Invocation
+
+    context = invocation_context("score_batch", 900)
+    assert 899_000 < context.get_remaining_time_in_millis() <= 900_000
+    invocation = Invocation.of(context, message_id="m1", reserve_seconds=60)
+    assert invocation.reference == f"request id {context.aws_request_id}"
+    invocation.check_time("claiming a file")  # plenty left: no OutOfTime

@@ -39,6 +39,12 @@ class StageConfig:
     batch_timeout: int = 900
     batch_max_receives: int = 3
 
+    @property
+    def batch_reserve_seconds(self) -> int:
+        """What the batch function keeps back of its timeout to stop cleanly: a minute, but
+        never so much of a short timeout that it could not start any file."""
+        return min(60, self.batch_timeout // 4)
+
     @classmethod
     def from_chalice(cls, project_dir: Path, stage: str) -> StageConfig:
         """Read .chalice/config.json the way Chalice layers it: top level, then the stage."""

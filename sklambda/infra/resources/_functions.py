@@ -35,6 +35,7 @@ def function_additions(config: StageConfig) -> dict[str, Any]:
         "SKLAMBDA_DATA_BUCKET": ref("DataBucket"),
         "SKLAMBDA_BATCH_QUEUE": {"Fn::GetAtt": ["BatchQueue", "QueueName"]},
         "SKLAMBDA_BATCH_MAX_RECEIVES": str(config.batch_max_receives),
+        "SKLAMBDA_BATCH_RESERVE_SECONDS": str(config.batch_reserve_seconds),
         "SKLAMBDA_CAPTURE_STREAM": ref("CaptureStream"),
         # The key's ARN, not its alias: an alias can be pointed at another key.
         "SKLAMBDA_SIGNING_KEY": arn_of(SIGNING_KEY),
