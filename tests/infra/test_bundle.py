@@ -15,6 +15,7 @@ from pathlib import Path, PurePosixPath
 import pytest
 
 from sklambda.infra.bundle import (
+    AWS_SERVICES,
     TASK_ROOT,
     UNZIPPED_TARGET,
     BundleReport,
@@ -350,3 +351,23 @@ def test_powertools_event_handler_goes_and_the_parts_the_functions_use_stay() ->
         "aws_lambda_powertools/event_handler.py",  # a file of that name elsewhere is not it
     ):
         assert not rule.matches(PurePosixPath(kept)), kept
+
+
+def test_every_service_the_functions_make_a_client_for_keeps_its_botocore_model() -> None:
+    # A client for a service whose model was pruned fails only on AWS, at its first call.
+    import ast
+
+    root = Path(__file__).resolve().parents[2] / "chalicelib"
+    services = {"s3", "sts"}  # AwsClients' properties
+    for path in root.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "client"
+                and node.args
+                and isinstance(node.args[0], ast.Constant)
+            ):
+                services.add(node.args[0].value)
+    assert {"kms", "sqs", "cloudwatch", "firehose"} <= services  # the scan finds them
+    assert services <= AWS_SERVICES

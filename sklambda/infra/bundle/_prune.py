@@ -26,8 +26,9 @@ from pathlib import Path, PurePosixPath
 from sklambda.infra.bundle._archive import tree_files
 
 # The services whose botocore models stay: what the functions create clients for (S3, SQS,
-# CloudWatch, Firehose in chalicelib/services.py, STS for the caller's identity), and logs.
-AWS_SERVICES = frozenset({"s3", "sqs", "cloudwatch", "firehose", "sts", "logs"})
+# CloudWatch, Firehose in chalicelib/services.py, STS for the caller's identity, KMS for the
+# registry's signing key), and logs. tests/infra/test_bundle.py reads chalicelib for them.
+AWS_SERVICES = frozenset({"s3", "sqs", "cloudwatch", "firehose", "sts", "logs", "kms"})
 _BUILD_INPUT_SUFFIXES = frozenset(
     {".c", ".cc", ".cpp", ".h", ".hpp", ".pyx", ".pxd", ".pxi", ".tp", ".f", ".f90", ".pyf", ".a"}
 )
