@@ -128,20 +128,12 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=45673)
     args = parser.parse_args()
 
-    import logging
+    from bench.bench_package import moto_server
 
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=args.port, verbose=False)
-    server.start()
-    endpoint = f"http://127.0.0.1:{args.port}"
-    try:
+    with moto_server(args.port) as endpoint:
         os.environ.update(environment(endpoint))
         setup(endpoint)
         samples = cold_runs(args.runs, endpoint)
-    finally:
-        server.stop()
     print(f"cold containers, medians of {args.runs} fresh processes (ms)")
     columns = [
         "way",

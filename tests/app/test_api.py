@@ -292,25 +292,12 @@ def test_consumer_is_the_api_key_id_from_the_request_context(aws, champion, caps
 
     reset_settings()
     app_module.reset()
-    event = {
-        "resource": "/models/{name}/predict",
-        "path": "/models/churn/predict",
-        "httpMethod": "POST",
-        "headers": {"Content-Type": "application/json"},
-        "multiValueHeaders": {},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": {"name": "churn"},
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": "/models/{name}/predict",
-            "httpMethod": "POST",
-            "requestId": "req-123",
-            "identity": {"apiKeyId": "key-analytics-team", "sourceIp": "10.0.0.1"},
-        },
-        "body": json.dumps({"records": records(1)}),
-        "isBase64Encoded": False,
-    }
+    resource = "/models/{name}/predict"
+    event = lambda_event("POST", resource, "/models/churn/predict")
+    event["requestContext"].update(
+        requestId="req-123", identity={"apiKeyId": "key-analytics-team", "sourceIp": "10.0.0.1"}
+    )
+    event["body"] = json.dumps({"records": records(1)})
     context = mock.Mock(aws_request_id="lambda-1")
     response = app_module.app(event, context)
     assert response["statusCode"] == 200
