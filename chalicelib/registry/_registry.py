@@ -3,7 +3,8 @@ model's serving config and retraining policy, and its retrain lock.
 
 One class for callers, composed of one part per document family (scikit-learn's mixin
 habit): `VersionStore` (versions/), `AliasBook` (aliases.json, history/, decisions/),
-`ModelSettings` (config.json, policy.json) and `RetrainLock` (retrain.json).
+`ModelSettings` (config.json, policy.json), `RetrainLock` (retrain.json) and
+`SignedVersions` (each version's signature.json as describe and `sklambda sign` see it).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING
 from chalicelib.registry._alias_book import AliasBook
 from chalicelib.registry._model_settings import ModelSettings
 from chalicelib.registry._retrain_lock import RetrainLock
+from chalicelib.registry._signed_versions import SignedVersions
 from chalicelib.storage import ObjectStore
 
 if TYPE_CHECKING:
@@ -20,13 +22,13 @@ if TYPE_CHECKING:
     from chalicelib.storage import AwsClients
 
 
-class Registry(AliasBook, ModelSettings, RetrainLock):
+class Registry(AliasBook, ModelSettings, RetrainLock, SignedVersions):
     """Versions, aliases and history of every model in one bucket and prefix."""
 
     def sign_version(
         self, name: str, version: int, *, replace: bool = False
     ) -> tuple[VersionManifest, bool]:
-        """VersionStore.sign_version, kept in the model's history with who did it."""
+        """SignedVersions.sign_version, kept in the model's history with who did it."""
         manifest, signed = super().sign_version(name, version, replace=replace)
         if signed:
             self.record_decision(

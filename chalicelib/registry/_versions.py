@@ -40,9 +40,7 @@ from chalicelib.registry._code_check import CodeSpec, prepare_code
 from chalicelib.registry._manifest import (
     SIGNATURE_FILE,
     FileDigest,
-    SignatureStatus,
     SignedManifest,
-    VersionManifest,
     file_digest,
 )
 from chalicelib.registry._metadata import METADATA_FORMAT, EstimatorInfo, VersionMetadata
@@ -300,92 +298,19 @@ class VersionStore:
         return profile
 
     def verified_manifest(self, name: str, version: int) -> SignedManifest:
-        """The version's signed manifest; SignatureError when its signature does not verify."""
-        self.get_metadata(name, version)  # NotFoundError that names what exists
-        return self._signatures.verified(
-            self._version_key(name, version, SIGNATURE_FILE), name, version, _what(name, version)
-        )
-
-    def signature_status(self, name: str, version: int) -> SignatureStatus:
-        """Whether a version would load: its signature, its small files read and checked, its
-        artifact and code checked by size and S3's own SHA-256 (never downloaded here)."""
+        """The version's signed manifest; SignatureError when its signature does not verify,
+        NotFoundError (naming what exists) when there is no such version."""
+        check_model_name(name)
+        key = self._version_key(name, version, SIGNATURE_FILE)
         try:
-            signed = self.verified_manifest(name, version)
-            for filename, digest in signed.manifest["files"].items():
-                if filename.endswith(".json"):
-                    self._read_signed(signed, name, version, filename)
-                else:
-                    self._check_stored(signed, name, version, filename, digest)
-        except SignatureError as refused:
-            return {"state": "refused", "reason": refused.message}
-        manifest = signed.manifest
-        return {
-            "state": "verified",
-            "signed_by": manifest["signed_by"],
-            "signed_at": manifest["signed_at"],
-            "origin": manifest["origin"],
-            "key": manifest["key"],
-        }
-
-    def _check_stored(
-        self, signed: SignedManifest, name: str, version: int, filename: str, digest: FileDigest
-    ) -> None:
-        what = _what(name, version)
-        try:
-            key = self._version_key(name, version, filename)
-            head = self._store.head(key, digest["s3_version_id"])
-        except ObjectMissing:
-            raise SignatureError(
-                f"{what}: {filename}, signed at registration, is missing"
-            ) from None
-        if head.size != digest["size_bytes"] or head.sha256 not in (None, digest["sha256"]):
-            raise SignatureError(
-                f"{what}: {filename} is not the file signed at registration; it will not load"
-            )
-
-    def sign_version(
-        self, name: str, version: int, *, replace: bool = False
-    ) -> tuple[VersionManifest, bool]:
-        """Bring a version registered before signing existed (or signed with another key)
-        under the chain: its files are checked against the sha256 its metadata recorded, then
-        signed by the caller. (manifest, whether it was signed now); an already valid
-        signature is kept."""
-        self._signatures.key()
-        status = self.signature_status(name, version)
-        if status["state"] == "verified":
-            return self.verified_manifest(name, version).manifest, False
-        what = _what(name, version)
-        signature_key = self._version_key(name, version, SIGNATURE_FILE)
-        if self._store.exists(signature_key) and not replace:
-            raise ConflictError(
-                f"{what} has a signature that does not verify ({status['reason']}). Check the "
-                "version, then sign it again with --replace"
-            )
-        stored = {
-            filename: self._store.read(self._version_key(name, version, filename))
-            for filename in ("metadata.json", "model.joblib", "profile.json")
-        }
-        metadata: VersionMetadata = json.loads(stored["metadata.json"].body)
-        _check_recorded(stored["model.joblib"].body, metadata["artifact"]["sha256"], what, "model")
-        if "code" in metadata:
-            stored[CODE_FILE] = self._store.read(self._version_key(name, version, CODE_FILE))
-            _check_recorded(stored[CODE_FILE].body, metadata["code"]["sha256"], what, "code")
-        manifest = self._signatures.sign(
-            signature_key,
-            name=name,
-            version=version,
-            files={f: file_digest(o.body, o.version_id) for f, o in stored.items()},
-            runtime=metadata["runtime"],
-            origin="sign",
-            signed_by=self._identity(),
-            signed_at=iso(self._clock()),
-            replace=replace,
-        )
-        return manifest, True
+            return self._signatures.verified(key, name, version, what_of(name, version))
+        except SignatureError:
+            self.get_metadata(name, version)  # a version that does not exist is not "unsigned"
+            raise
 
     def _read_signed(self, signed: SignedManifest, name: str, version: int, filename: str) -> bytes:
         key = self._version_key(name, version, filename)
-        return self._signatures.read(signed, key, filename, _what(name, version))
+        return self._signatures.read(signed, key, filename, what_of(name, version))
 
     def load(self, name: str, version: int, *, loader: Any = None) -> LoadedModel:
         """Load a version once its signature and every file it reads are verified, and its
@@ -404,7 +329,7 @@ class VersionStore:
                 metadata["artifact"]["sha256"],
                 metadata["runtime"],
                 loader=loader,
-                what=_what(name, version),
+                what=what_of(name, version),
                 code=code,
             )
             return LoadedModel(name, version, estimator, metadata, code)
@@ -452,17 +377,8 @@ def _describe_estimator(estimator: Any, frame: Any, features: Any) -> EstimatorI
     return described
 
 
-def _check_recorded(data: bytes, recorded: str, what: str, part: str) -> None:
-    actual = sha256_hex(data)
-    if actual != recorded:
-        raise SignatureError(
-            f"{what}: the {part} file does not match the sha256 recorded at registration "
-            f"(expected {recorded[:12]}…, got {actual[:12]}…); it was changed, so it is not "
-            "signed. Register the model again from a trusted file"
-        )
-
-
-def _what(name: str, version: int) -> str:
+def what_of(name: str, version: int) -> str:
+    """How messages name a version."""
     return f"{name} version {version}"
 
 
