@@ -38,7 +38,7 @@ def logsumexp_rows(array: np.ndarray) -> np.ndarray:
     array[index_max] = -np.inf
     m = np.sum(index_max.astype(array.dtype), axis=1, keepdims=True, dtype=array.dtype)
     shift = np.where(np.isfinite(array_max), array_max, 0)
-    with np.errstate(invalid="ignore", over="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
         exp = np.exp(array - shift)
         s = np.sum(exp, axis=1, keepdims=True, dtype=exp.dtype)
         s = np.where(s == 0, s, s / m)
