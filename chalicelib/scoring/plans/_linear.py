@@ -43,12 +43,12 @@ def _coefficients(estimator: Any) -> np.ndarray:
     return coef
 
 
-def _add_coefficients(coef: np.ndarray, writer: PlanWriter) -> Spec:
+def add_in_memory_order(coef: np.ndarray, writer: PlanWriter, name: str = "coef") -> Spec:
     """coef_ with its memory order: an F-ordered coef_ (multinomial LogisticRegression,
     LinearSVC, Ridge with several targets) is saved transposed and read back as a view, so
     the `@` scoring it runs the same BLAS call as scikit-learn's."""
     transposed = coef.ndim == 2 and coef.flags.f_contiguous and not coef.flags.c_contiguous
-    return {"array": writer.add(coef.T if transposed else coef, "coef"), "transposed": transposed}
+    return {"array": writer.add(coef.T if transposed else coef, name), "transposed": transposed}
 
 
 def _add_intercept(intercept: Any, writer: PlanWriter) -> Any:
@@ -64,7 +64,7 @@ def _linear_spec(estimator: Any, writer: PlanWriter, **extra: Any) -> Spec:
     return {
         "kind": KIND,
         "n_features": int(coef.shape[-1]),
-        "coef": _add_coefficients(coef, writer),
+        "coef": add_in_memory_order(coef, writer),
         "intercept": _add_intercept(estimator.intercept_, writer),
         **extra,
     }
@@ -124,7 +124,8 @@ def _read_array_or_value(spec: Spec, reader: PlanReader) -> Any:
     return reader[spec["array"]] if "array" in spec else spec["value"]
 
 
-def _read_coefficients(spec: Spec, reader: PlanReader) -> np.ndarray:
+def read_in_memory_order(spec: Spec, reader: PlanReader) -> np.ndarray:
+    """The matrix `add_in_memory_order` saved, in its memory order again."""
     coef = reader[spec["array"]]
     return coef.T if spec["transposed"] else coef
 
@@ -135,7 +136,7 @@ class LinearRegressorHead:
     def __init__(self, spec: Spec, reader: PlanReader) -> None:
         self.classes: np.ndarray | None = None
         self._n_features = int(spec["n_features"])
-        self._coef_T = _read_coefficients(spec["coef"], reader).T
+        self._coef_T = read_in_memory_order(spec["coef"], reader).T
         self._intercept = _read_array_or_value(spec["intercept"], reader)
         self._exp = spec["link"] == "exp"
 
