@@ -25,7 +25,7 @@ from chalicelib.scoring.plans._format import (
 )
 from chalicelib.scoring.plans._labels import add_classes, load_classes
 from chalicelib.scoring.plans._linear import add_in_memory_order, read_in_memory_order
-from chalicelib.scoring.plans._special import check_matrix, expit
+from chalicelib.scoring.plans._special import check_matrix, expit, expit_numpy
 
 KIND = "mlp"
 
@@ -36,6 +36,10 @@ def _identity(X: np.ndarray) -> np.ndarray:
 
 def _logistic(X: np.ndarray) -> np.ndarray:
     return expit(X)
+
+
+def _hidden_logistic(X: np.ndarray) -> np.ndarray:
+    return expit_numpy(X)
 
 
 def _tanh(X: np.ndarray) -> np.ndarray:
@@ -115,7 +119,10 @@ class MLPRegressorHead:
         self._n_features = int(spec["n_features"])
         self._coefs = [read_in_memory_order(coef, reader) for coef in spec["coefs"]]
         self._intercepts = [reader[key] for key in spec["intercepts"]]
-        self._hidden = ACTIVATIONS[spec["activation"]]
+        # A hidden layer's ulps only nudge the outputs (within 1e-9): numpy's exp is
+        # used there, SciPy's exact one at the output, where 1 - p can cancel.
+        hidden = spec["activation"]
+        self._hidden = _hidden_logistic if hidden == "logistic" else ACTIVATIONS[hidden]
         self._output = ACTIVATIONS[spec["out_activation"]]
 
     def _forward(self, X: np.ndarray) -> np.ndarray:

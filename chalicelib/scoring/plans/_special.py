@@ -10,23 +10,38 @@ import math
 
 import numpy as np
 
-# Above this, `1 - expit(x)` (sklearn's binary probabilities) keeps only the low bits of
-# expit(x), where numpy's SIMD exp and the C library's exp (SciPy's) may differ by an ulp:
-# there the C library's exp is called, as SciPy does. Below it an ulp of exp moves
-# 1 - expit(x) by less than 1e-12 relative.
-_LIBM_FROM = 10.0
-
 
 def expit(x: np.ndarray) -> np.ndarray:
-    """scipy.special.expit: `1 / (1 + exp(-x))` with the C library's exp
-    (scipy/special/xsf/log_exp.h), which `math.exp` also calls; numpy's exp is used where
-    its last bit cannot matter (see _LIBM_FROM)."""
+    """scipy.special.expit to the last bit: `1 / (1 + exp(-x))` with the C library's exp
+    (scipy/special/xsf/log_exp.h), which `math.exp` calls too. numpy's SIMD exp differs from
+    it by an ulp on a few percent of values, and sklearn's `1 - expit(x)` for two classes
+    keeps only the last bits of expit(x) when x is large: probabilities use this one."""
+    negated = np.negative(x).ravel()
+    large = np.flatnonzero(negated > _EXP_SAFE)  # math.exp raises where C's exp overflows
+    exp = np.fromiter(
+        map(math.exp, np.where(negated > _EXP_SAFE, 0.0, negated).tolist()),
+        dtype=np.float64,
+        count=negated.size,
+    )
+    exp[large] = [_exp_or_infinity(value) for value in negated[large].tolist()]
+    return 1.0 / (1.0 + exp.reshape(x.shape))
+
+
+_EXP_SAFE = 709.0  # exp(709) is finite; exp overflows a little above 709.78
+
+
+def _exp_or_infinity(value: float) -> float:
+    try:
+        return math.exp(value)
+    except OverflowError:
+        return math.inf
+
+
+def expit_numpy(x: np.ndarray) -> np.ndarray:
+    """expit with numpy's exp: within an ulp or so of SciPy's, some 20 times faster on large
+    arrays; for hidden layers, whose ulps only nudge the outputs."""
     with np.errstate(over="ignore"):
-        out = 1.0 / (1.0 + np.exp(-x))
-    tail = np.nonzero(x > _LIBM_FROM)
-    if tail[0].size:
-        out[tail] = [1.0 / (1.0 + math.exp(-value)) for value in x[tail].tolist()]
-    return out
+        return 1.0 / (1.0 + np.exp(-x))
 
 
 def logsumexp_rows(array: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from chalicelib.scoring.plans._format import PlanWriter, Unplannable
 from chalicelib.scoring.plans._heads import plan_head
@@ -146,3 +147,28 @@ def test_non_float64_parameters_are_refused() -> None:
     estimator.var_ = estimator.var_.astype(np.float32)
     with pytest.raises(Unplannable, match="var_"):
         plan_head(estimator, PlanWriter())
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    matrix=hnp.arrays(
+        np.float64,
+        st.tuples(st.integers(1, 8), st.integers(1, 6)),
+        elements=st.one_of(
+            st.floats(-1e4, 1e4, allow_nan=False, allow_subnormal=False),
+            st.just(-np.inf),
+        ),
+    ),
+    fortran=st.booleans(),
+)
+def test_logsumexp_is_sklearns_to_the_last_bit(matrix: np.ndarray, fortran: bool) -> None:
+    from sklearn.utils._array_api import _logsumexp
+
+    from chalicelib.scoring.plans._special import logsumexp_rows
+
+    matrix = np.asfortranarray(matrix) if fortran else matrix
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        expected = np.atleast_1d(_logsumexp(matrix, axis=1))
+        actual = logsumexp_rows(matrix)
+    assert np.array_equal(actual, expected, equal_nan=True)

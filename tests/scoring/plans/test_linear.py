@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
 
 from chalicelib.scoring.plans._format import PlanWriter, Unplannable
 from chalicelib.scoring.plans._heads import plan_head
@@ -287,3 +288,22 @@ def test_probabilities_only_where_the_estimator_has_them() -> None:
     assert not hasattr(planned(svc), "predict_proba")
     assert hasattr(planned(log_loss), "predict_proba")
     assert planned(fitted_regressor("ridge", True)[0]).classes is None
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    values=hnp.arrays(
+        np.float64,
+        st.integers(1, 40),
+        elements=st.one_of(st.floats(-800, 800, allow_subnormal=False), st.floats(allow_nan=False)),
+    )
+)
+def test_expit_is_scipys_to_the_last_bit(values: np.ndarray) -> None:
+    from scipy.special import expit as scipy_expit
+
+    from chalicelib.scoring.plans._special import expit
+
+    with np.errstate(over="ignore"):
+        assert np.array_equal(expit(values), scipy_expit(values), equal_nan=True)
+        column = values.reshape(-1, 1)
+        assert np.array_equal(expit(column), scipy_expit(column), equal_nan=True)
