@@ -78,8 +78,9 @@ def _getter(selection: list[int] | None) -> Callable[[Row], Row] | None:
 _FLOAT_TAG = "float"
 
 
-def _value_to_json(value: Any) -> Any:
-    """A category or fill value as JSON that `_value_from_json` turns back into an equal one."""
+def _value_to_json(value: Any, where: str) -> Any:
+    """A category or fill value as JSON that `_value_from_json` turns back into an equal one;
+    `where` names the step and column for the reason when it cannot be."""
     if value is None:
         return None
     if isinstance(value, str):
@@ -91,7 +92,7 @@ def _value_to_json(value: Any) -> Any:
     if isinstance(value, (float, np.floating)):
         number = float(value)
         return number if math.isfinite(number) else {_FLOAT_TAG: repr(number)}
-    raise Unplannable(f"a value of type {type(value).__name__} ({value!r}) cannot be plan data")
+    raise Unplannable(f"{where}: a {type(value).__name__} value ({value!r}) cannot be plan data")
 
 
 def _value_from_json(value: Any) -> Any:

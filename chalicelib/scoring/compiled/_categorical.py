@@ -27,19 +27,24 @@ _ZEROS = -1  # one-hot target meaning "no column set"
 _Lookup = tuple[dict[Any, Any], Any, Any, int]
 
 
-def _lookups_to_plan(lookups: list[_Lookup], writer: PlanWriter, dtype: type) -> list[Spec]:
+def _lookups_to_plan(
+    lookups: list[_Lookup], writer: PlanWriter, dtype: type, step: str
+) -> list[Spec]:
     """Each column's table: its categories (text and all) in the JSON, in the table's order,
     and the outputs they map to as one array of `dtype`."""
-    return [
-        {
-            "categories": [_value_to_json(category) for category in table],
-            "outputs": writer.add(np.asarray(list(table.values()), dtype=dtype), "outputs"),
-            "missing": _value_to_json(missing),
-            "unknown": _value_to_json(unknown),
-            "column": column,
-        }
-        for table, missing, unknown, column in lookups
-    ]
+    specs = []
+    for table, missing, unknown, column in lookups:
+        where = f"{step} column {column}"
+        specs.append(
+            {
+                "categories": [_value_to_json(category, where) for category in table],
+                "outputs": writer.add(np.asarray(list(table.values()), dtype=dtype), "outputs"),
+                "missing": _value_to_json(missing, where),
+                "unknown": _value_to_json(unknown, where),
+                "column": column,
+            }
+        )
+    return specs
 
 
 def _lookups_from_plan(specs: list[Spec], reader: PlanReader) -> list[_Lookup]:
@@ -83,7 +88,7 @@ class _OneHot:
         return out
 
     def to_spec(self, writer: PlanWriter) -> Spec:
-        lookups = _lookups_to_plan(self._lookups, writer, np.int64)
+        lookups = _lookups_to_plan(self._lookups, writer, np.int64, "OneHotEncoder")
         return {"kind": "one_hot", "width": self.width, "lookups": lookups}
 
     @classmethod
@@ -115,7 +120,10 @@ class _Ordinal:
         return out
 
     def to_spec(self, writer: PlanWriter) -> Spec:
-        return {"kind": "ordinal", "lookups": _lookups_to_plan(self._lookups, writer, np.float64)}
+        return {
+            "kind": "ordinal",
+            "lookups": _lookups_to_plan(self._lookups, writer, np.float64, "OrdinalEncoder"),
+        }
 
     @classmethod
     def from_spec(cls, spec: Spec, reader: PlanReader) -> _Ordinal:

@@ -219,7 +219,7 @@ class _Impute:
             "fills": (
                 _floats_to_plan(writer, values, "fills")
                 if self._numeric
-                else [_value_to_json(value) for value in values]
+                else [_value_to_json(value, "SimpleImputer fill value") for value in values]
             ),
             "indicator": writer.add(np.asarray(self._indicator, dtype=np.int64), "indicator"),
         }

@@ -351,6 +351,15 @@ def test_unplannable_models_say_why(training: pd.DataFrame) -> None:
             saved(model)
 
 
+def test_categories_json_cannot_carry_are_refused() -> None:
+    frame = pd.DataFrame({"code": pd.Series([b"x", b"y", b"z"] * 4, dtype=object)})
+    model = Pipeline([("encode", OneHotEncoder()), ("lr", LogisticRegression())])
+    model.fit(frame, [0, 1] * 6)
+    assert compile_model(model) is not None
+    with pytest.raises(Unplannable, match=r"OneHotEncoder column 0: a bytes value \(b'x'\)"):
+        saved(model)
+
+
 def test_a_spec_names_only_known_steps_and_functions() -> None:
     model = Pipeline([("log", FunctionTransformer(np.log1p)), ("lr", LogisticRegression())]).fit(
         small_frame()[NUMS].fillna(0.0), small_frame()["y_binary"]
