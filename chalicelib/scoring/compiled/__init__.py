@@ -12,6 +12,10 @@ from typing import TYPE_CHECKING
 from chalicelib._lazy import lazy_exports
 
 if TYPE_CHECKING:  # what lazy_exports loads on first use
-    from chalicelib.scoring.compiled._model import CompiledModel, compile_model
+    from chalicelib.scoring.compiled._model import (
+        CompiledModel,
+        CompiledPreprocessing,
+        compile_model,
+    )
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, __file__)

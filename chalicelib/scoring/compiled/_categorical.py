@@ -1,5 +1,6 @@
 """Categorical steps: OneHotEncoder and OrdinalEncoder as per-column lookup tables, with their
-compilers and the table builder they share."""
+compilers, the table builder they share and the tables' plan data (categories in the JSON,
+the outputs they map to in arrays)."""
 
 from __future__ import annotations
 
@@ -7,13 +8,54 @@ from collections.abc import Callable
 from itertools import accumulate, chain
 from typing import Any
 
-from chalicelib.scoring.compiled._base import Rows, _is_nan, _Step, _Unsupported
+import numpy as np
+
+from chalicelib.scoring.compiled._base import (
+    Rows,
+    _is_nan,
+    _Step,
+    _Unsupported,
+    _value_from_json,
+    _value_to_json,
+)
+from chalicelib.scoring.plans._format import PlanReader, PlanWriter, Spec
 
 _ZEROS = -1  # one-hot target meaning "no column set"
 
 # A category lookup per input column: value -> output, output for missing, output for unknown.
 # An output of None for missing/unknown means "raise like sklearn's handle_unknown='error'".
 _Lookup = tuple[dict[Any, Any], Any, Any, int]
+
+
+def _lookups_to_plan(
+    lookups: list[_Lookup], writer: PlanWriter, dtype: type, step: str
+) -> list[Spec]:
+    """Each column's table: its categories (text and all) in the JSON, in the table's order,
+    and the outputs they map to as one array of `dtype`."""
+    specs = []
+    for table, missing, unknown, column in lookups:
+        where = f"{step} column {column}"
+        specs.append(
+            {
+                "categories": [_value_to_json(category, where) for category in table],
+                "outputs": writer.add(np.asarray(list(table.values()), dtype=dtype), "outputs"),
+                "missing": _value_to_json(missing, where),
+                "unknown": _value_to_json(unknown, where),
+                "column": column,
+            }
+        )
+    return specs
+
+
+def _lookups_from_plan(specs: list[Spec], reader: PlanReader) -> list[_Lookup]:
+    lookups: list[_Lookup] = []
+    for spec in specs:
+        categories = [_value_from_json(category) for category in spec["categories"]]
+        outputs = reader[spec["outputs"]].tolist()
+        table = dict(zip(categories, outputs, strict=True))
+        missing = _value_from_json(spec["missing"])
+        lookups.append((table, missing, _value_from_json(spec["unknown"]), int(spec["column"])))
+    return lookups
 
 
 def _unknown_category(value: Any, column: int) -> ValueError:
@@ -45,6 +87,14 @@ class _OneHot:
             out.append(hot)
         return out
 
+    def to_spec(self, writer: PlanWriter) -> Spec:
+        lookups = _lookups_to_plan(self._lookups, writer, np.int64, "OneHotEncoder")
+        return {"kind": "one_hot", "width": self.width, "lookups": lookups}
+
+    @classmethod
+    def from_spec(cls, spec: Spec, reader: PlanReader) -> _OneHot:
+        return cls(_lookups_from_plan(spec["lookups"], reader), int(spec["width"]))
+
 
 class _Ordinal:
     """OrdinalEncoder: replace each value by its precomputed code."""
@@ -68,6 +118,16 @@ class _Ordinal:
                 codes.append(code)
             out.append(codes)
         return out
+
+    def to_spec(self, writer: PlanWriter) -> Spec:
+        return {
+            "kind": "ordinal",
+            "lookups": _lookups_to_plan(self._lookups, writer, np.float64, "OrdinalEncoder"),
+        }
+
+    @classmethod
+    def from_spec(cls, spec: Spec, reader: PlanReader) -> _Ordinal:
+        return cls(_lookups_from_plan(spec["lookups"], reader))
 
 
 def _compile_one_hot_encoder(encoder: Any, n_in: int) -> list[_Step]:

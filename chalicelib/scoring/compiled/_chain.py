@@ -1,5 +1,6 @@
 """Compiling transformers in sequence: chains, Pipelines and ColumnTransformer, the fusion of
-adjacent steps, and the table from a transformer's class to its compiler."""
+adjacent steps, the table from a transformer's class to its compiler, and the table from a
+step's plan kind to the class that rebuilds it."""
 
 from __future__ import annotations
 
@@ -14,14 +15,17 @@ from chalicelib.scoring.compiled._base import (
     _getter,
     _is,
     _is_identity,
+    _selection,
     _Step,
     _Unsupported,
 )
 from chalicelib.scoring.compiled._categorical import (
     _compile_one_hot_encoder,
     _compile_ordinal_encoder,
+    _OneHot,
+    _Ordinal,
 )
-from chalicelib.scoring.compiled._function import _compile_function_transformer
+from chalicelib.scoring.compiled._function import _compile_function_transformer, _Function
 from chalicelib.scoring.compiled._numeric import (
     _CenterScale,
     _compile_max_abs_scaler,
@@ -30,7 +34,9 @@ from chalicelib.scoring.compiled._numeric import (
     _compile_simple_imputer,
     _compile_standard_scaler,
     _Impute,
+    _MulAdd,
 )
+from chalicelib.scoring.plans._format import PlanReader, PlanWriter, Spec, Unplannable
 
 # A compiler reads one fitted transformer and the width of its input; [] is the identity.
 _Compiler = Callable[[Any, int], list[_Step]]
@@ -75,15 +81,21 @@ def _compile_pipeline(pipeline: Any, n_in: int) -> list[_Step]:
     return steps
 
 
+# A ColumnTransformer branch: the columns it reads (None: all, in order) and its steps.
+_Branch = tuple[list[int] | None, tuple[_Step, ...]]
+
+
 class _Columns:
     """ColumnTransformer: each branch reads its columns; outputs are concatenated in order."""
 
-    __slots__ = ("_branches", "width")
+    __slots__ = ("_branches", "_selections", "width")
 
-    def __init__(
-        self, branches: list[tuple[Callable[[Row], Row] | None, tuple[_Step, ...]]], width: int
-    ) -> None:
-        self._branches = branches
+    def __init__(self, branches: list[_Branch], width: int) -> None:
+        self._selections = [selection for selection, _ in branches]
+        # What __call__ runs: the selections as fast getters.
+        self._branches: list[tuple[Callable[[Row], Row] | None, tuple[_Step, ...]]] = [
+            (_getter(selection), steps) for selection, steps in branches
+        ]
         self.width = width
 
     def __call__(self, rows: Rows) -> Rows:
@@ -103,11 +115,32 @@ class _Columns:
             out.append(row)
         return out
 
+    def to_spec(self, writer: PlanWriter) -> Spec:
+        branches = [
+            {
+                "columns": None if selection is None else [int(i) for i in selection],
+                "steps": [step.to_spec(writer) for step in steps],
+            }
+            for selection, (_, steps) in zip(self._selections, self._branches, strict=True)
+        ]
+        return {"kind": "columns", "width": self.width, "branches": branches}
+
+    @classmethod
+    def from_spec(cls, spec: Spec, reader: PlanReader) -> _Columns:
+        branches: list[_Branch] = [
+            (
+                None if branch["columns"] is None else [int(i) for i in branch["columns"]],
+                tuple(_step_from_spec(step, reader) for step in branch["steps"]),
+            )
+            for branch in spec["branches"]
+        ]
+        return cls(branches, int(spec["width"]))
+
 
 def _compile_column_transformer(ct: Any, n_in: int) -> list[_Step]:
     if ct.transformer_weights:
         raise _Unsupported("ColumnTransformer with transformer_weights")
-    branches: list[tuple[Callable[[Row], Row] | None, tuple[_Step, ...]]] = []
+    branches: list[_Branch] = []
     width = 0
     for name, transformer, columns in ct.transformers_:
         if isinstance(transformer, str) and transformer == "drop":
@@ -118,7 +151,7 @@ def _compile_column_transformer(ct: Any, n_in: int) -> list[_Step]:
         if np.isscalar(columns):
             raise _Unsupported("a scalar column selection hands transformers a 1-D column")
         steps = _compile_step(transformer, len(indices))
-        branches.append((_getter(indices, n_in), tuple(steps)))
+        branches.append((_selection(indices, n_in), tuple(steps)))
         width += steps[-1].width if steps else len(indices)
     return [_Columns(branches, width)]
 
@@ -137,3 +170,23 @@ _COMPILERS: dict[str, tuple[str, _Compiler]] = {
     "FunctionTransformer": ("sklearn.preprocessing", _compile_function_transformer),
     "SimpleImputer": ("sklearn.impute", _compile_simple_imputer),
 }
+
+
+# Plan kind -> the step class that rebuilds it from its spec and arrays.
+_LOADERS: dict[str, Callable[[Spec, PlanReader], _Step]] = {
+    "center_scale": _CenterScale.from_spec,
+    "mul_add": _MulAdd.from_spec,
+    "impute": _Impute.from_spec,
+    "one_hot": _OneHot.from_spec,
+    "ordinal": _Ordinal.from_spec,
+    "function": _Function.from_spec,
+    "columns": _Columns.from_spec,
+}
+
+
+def _step_from_spec(spec: Spec, reader: PlanReader) -> _Step:
+    """The step a `to_spec` described, rebuilt from its data."""
+    loader = _LOADERS.get(str(spec.get("kind")))
+    if loader is None:
+        raise Unplannable(f"preprocessing step kind {spec.get('kind')!r} is not known here")
+    return loader(spec, reader)

@@ -1,5 +1,6 @@
 """`CompiledModel` and `compile_model`: a fitted pipeline's preprocessing replayed in plain
-Python over records, then its final estimator on the resulting ndarray.
+Python over records (`CompiledPreprocessing`, which a serving plan also rebuilds from data),
+then its final estimator on the resulting ndarray.
 
 Scoring a handful of JSON records through pandas and ColumnTransformer costs several times
 what the final estimator itself costs. `compile_model` walks a fitted pipeline once, turns
@@ -34,7 +35,38 @@ logger = logging.getLogger(__name__)
 _NAN = math.nan
 
 
-class CompiledModel:
+class CompiledPreprocessing:
+    """Compiled steps from JSON-like records to the float matrix a final estimator sees."""
+
+    def __init__(
+        self, feature_names: tuple[str, ...], steps: tuple[_Step, ...], n_features_out: int
+    ) -> None:
+        self.feature_names = feature_names
+        self.n_features_out = n_features_out
+        # Memory order of the matrix the final estimator gets: the pipeline's own ('F' for a
+        # frame's single block), since BLAS sums a row in another order for another layout
+        # and the last bit of a score would differ (see `scoring.matrix_order`).
+        self.order: Literal["C", "F"] = "C"
+        self.steps = steps
+
+    def __repr__(self) -> str:
+        return (
+            f"CompiledPreprocessing({len(self.feature_names)} inputs -> "
+            f"{self.n_features_out} features)"
+        )
+
+    def transform(self, records: Records) -> np.ndarray:
+        """The float matrix the final estimator sees, one row per record."""
+        if not records:
+            raise ValueError("No records to score: at least one is required.")
+        names = self.feature_names
+        rows: Rows = [[_NAN if v is None else v for v in map(rec.get, names)] for rec in records]
+        for step in self.steps:
+            rows = step(rows)
+        return np.array(rows, dtype=np.float64, order=self.order)
+
+
+class CompiledModel(CompiledPreprocessing):
     """A fitted model whose preprocessing runs over JSON-like records without pandas."""
 
     def __init__(
@@ -46,14 +78,8 @@ class CompiledModel:
         scorer: Any,
         head: _LinearHead | None,
     ) -> None:
-        self.feature_names = feature_names
-        self.n_features_out = n_features_out
-        # Memory order of the matrix the final estimator gets: the pipeline's own ('F' for a
-        # frame's single block), since BLAS sums a row in another order for another layout
-        # and the last bit of a score would differ (see `scoring.matrix_order`).
-        self.order: Literal["C", "F"] = "C"
+        super().__init__(feature_names, steps, n_features_out)
         self.final_estimator = final_estimator
-        self._steps = steps
         # Bound once here so each call pays a single attribute lookup.
         self._predict: Callable[[np.ndarray], np.ndarray] = (
             head.predict if head is not None else scorer.predict
@@ -74,16 +100,6 @@ class CompiledModel:
     def classes_(self) -> np.ndarray:
         """The final estimator's class labels (classifiers only)."""
         return self.final_estimator.classes_
-
-    def transform(self, records: Records) -> np.ndarray:
-        """The float matrix the final estimator sees, one row per record."""
-        if not records:
-            raise ValueError("No records to score: at least one is required.")
-        names = self.feature_names
-        rows: Rows = [[_NAN if v is None else v for v in map(rec.get, names)] for rec in records]
-        for step in self._steps:
-            rows = step(rows)
-        return np.array(rows, dtype=np.float64, order=self.order)
 
     def predict(self, records: Records) -> np.ndarray:
         """Predictions of the final estimator, one per record."""

@@ -1,11 +1,39 @@
 """Numeric steps: center/scale (StandardScaler, RobustScaler, MaxAbsScaler), multiply/add
-(MinMaxScaler), and SimpleImputer, each with its compiler."""
+(MinMaxScaler), and SimpleImputer, each with its compiler and its plan data."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from chalicelib.scoring.compiled._base import Rows, _is_nan, _Step, _Unsupported
+import numpy as np
+
+from chalicelib.scoring.compiled._base import (
+    Rows,
+    _is_nan,
+    _Step,
+    _Unsupported,
+    _value_from_json,
+    _value_to_json,
+)
+from chalicelib.scoring.plans._format import PlanReader, PlanWriter, Spec
+
+
+def _floats_to_plan(writer: PlanWriter, values: list[float] | None, name: str) -> str | None:
+    # float64 holds each Python float exactly, and tolist() gives the same floats back.
+    return None if values is None else writer.add(np.asarray(values, dtype=np.float64), name)
+
+
+def _floats_from_plan(reader: PlanReader, key: str | None) -> list[float] | None:
+    return None if key is None else reader[key].tolist()
+
+
+def _clip_to_plan(writer: PlanWriter, clip: tuple[float, float] | None) -> str | None:
+    return _floats_to_plan(writer, None if clip is None else list(clip), "clip")
+
+
+def _clip_from_plan(reader: PlanReader, key: str | None) -> tuple[float, float] | None:
+    bounds = _floats_from_plan(reader, key)
+    return None if bounds is None else (bounds[0], bounds[1])
 
 
 class _CenterScale:
@@ -60,6 +88,24 @@ class _CenterScale:
         low, high = self._clip
         return [[min(max(v, low), high) for v in row] for row in out]  # NaN stays NaN
 
+    def to_spec(self, writer: PlanWriter) -> Spec:
+        return {
+            "kind": "center_scale",
+            "centers": _floats_to_plan(writer, self._centers, "centers"),
+            "scales": _floats_to_plan(writer, self._scales, "scales"),
+            "clip": _clip_to_plan(writer, self._clip),
+            "fills": _floats_to_plan(writer, self._fills, "fills"),
+        }
+
+    @classmethod
+    def from_spec(cls, spec: Spec, reader: PlanReader) -> _CenterScale:
+        return cls(
+            reader[spec["centers"]].tolist(),
+            reader[spec["scales"]].tolist(),
+            _clip_from_plan(reader, spec["clip"]),
+            _floats_from_plan(reader, spec["fills"]),
+        )
+
 
 class _MulAdd:
     """MinMaxScaler: x * scale + min per column, optionally clipped to feature_range."""
@@ -82,6 +128,23 @@ class _MulAdd:
             return out
         low, high = self._clip
         return [[min(max(v, low), high) for v in row] for row in out]
+
+    def to_spec(self, writer: PlanWriter) -> Spec:
+        scales, offsets = zip(*self._params, strict=True) if self._params else ((), ())
+        return {
+            "kind": "mul_add",
+            "scales": _floats_to_plan(writer, list(scales), "scales"),
+            "offsets": _floats_to_plan(writer, list(offsets), "offsets"),
+            "clip": _clip_to_plan(writer, self._clip),
+        }
+
+    @classmethod
+    def from_spec(cls, spec: Spec, reader: PlanReader) -> _MulAdd:
+        return cls(
+            reader[spec["scales"]].tolist(),
+            reader[spec["offsets"]].tolist(),
+            _clip_from_plan(reader, spec["clip"]),
+        )
 
 
 def _compile_standard_scaler(scaler: Any, n_in: int) -> list[_Step]:
@@ -143,6 +206,35 @@ class _Impute:
             [*imputed, *[1.0 if row[j] != row[j] else 0.0 for j in ind]]
             for imputed, row in zip(out, rows, strict=True)
         ]
+
+    def to_spec(self, writer: PlanWriter) -> Spec:
+        columns = [i for i, _ in self._fills]
+        values = [s for _, s in self._fills]
+        return {
+            "kind": "impute",
+            "n_in": self._n_in,
+            "numeric": self._numeric,
+            "columns": writer.add(np.asarray(columns, dtype=np.int64), "columns"),
+            # Numeric fills are floats (an array); others are text or mixed values (the JSON).
+            "fills": (
+                _floats_to_plan(writer, values, "fills")
+                if self._numeric
+                else [_value_to_json(value, "SimpleImputer fill value") for value in values]
+            ),
+            "indicator": writer.add(np.asarray(self._indicator, dtype=np.int64), "indicator"),
+        }
+
+    @classmethod
+    def from_spec(cls, spec: Spec, reader: PlanReader) -> _Impute:
+        columns = reader[spec["columns"]].tolist()
+        fills = spec["fills"]
+        values = reader[fills].tolist() if spec["numeric"] else [_value_from_json(v) for v in fills]
+        return cls(
+            list(zip(columns, values, strict=True)),
+            reader[spec["indicator"]].tolist(),
+            bool(spec["numeric"]),
+            int(spec["n_in"]),
+        )
 
 
 def _compile_simple_imputer(imputer: Any, n_in: int) -> list[_Step]:
