@@ -121,10 +121,12 @@ def prepare_code(
     return archive
 
 
-def sample_rows(frame: Any, features: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """The first training rows as a JSON request would send them (null for missing, times as
-    ISO 8601 text): no pandas or pyarrow dtypes in transit."""
-    head = frame.head(PROOF_ROWS)
+def sample_rows(
+    frame: Any, features: Sequence[Mapping[str, Any]], *, limit: int = PROOF_ROWS
+) -> list[dict[str, Any]]:
+    """The first `limit` training rows as a JSON request would send them (null for missing,
+    times as ISO 8601 text): no pandas or pyarrow dtypes in transit."""
+    head = frame.head(limit)
     names = [str(f["name"]) for f in features]
     return [
         {name: _as_json(value) for name, value in zip(names, values, strict=True)}

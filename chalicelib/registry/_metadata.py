@@ -44,6 +44,14 @@ class CodeInfo(TypedDict):
     files: dict[str, str]  # archive path -> sha256 of the file, for review and diffs
 
 
+class PlanInfo(TypedDict):
+    """The version's serving plan: kept (proven on how many rows) or not, and why not."""
+
+    state: str  # "planned" | "not planned"
+    reason: NotRequired[str]
+    rows_checked: NotRequired[int]
+
+
 class TrainingData(TypedDict):
     """Where the training data came from and its content hash."""
 
@@ -70,3 +78,4 @@ class VersionMetadata(Signature):
     tags: dict[str, str]
     retraining: NotRequired[dict[str, Any]]  # versions made by retraining: trigger, gate, ...
     code: NotRequired[CodeInfo]  # only versions registered with their own code
+    plan: NotRequired[PlanInfo]  # versions registered since serving plans: planned or why not

@@ -44,6 +44,7 @@ from chalicelib.registry._manifest import (
     file_digest,
 )
 from chalicelib.registry._metadata import METADATA_FORMAT, EstimatorInfo, VersionMetadata
+from chalicelib.registry._planning import make_plan
 from chalicelib.registry._signatures import Signatures
 from chalicelib.registry._user_code import UserCode
 from chalicelib.scoring import matrix_order
@@ -189,6 +190,12 @@ class VersionStore:
             metadata["retraining"] = dict(retraining)
         if archive is not None:
             metadata["code"] = archive.info
+        plan_files, metadata["plan"] = make_plan(
+            estimator,
+            training_frame,
+            signature["features"],
+            metadata["estimator"].get("matrix_order", "C"),
+        )
         # In write order: the files, then their signed manifest, then metadata.json, the
         # commit (so a version that exists is signed).
         files: list[tuple[str, bytes, str]] = [
@@ -197,6 +204,7 @@ class VersionStore:
         ]
         if archive is not None:
             files.append((CODE_FILE, archive.data, "application/zip"))
+        files += [(name, body, "application/octet-stream") for name, body in plan_files.items()]
         metadata_bytes = json_bytes(metadata)
         written: list[str] = []
         try:

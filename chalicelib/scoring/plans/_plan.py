@@ -1,0 +1,145 @@
+"""A whole serving plan: the pipeline's preprocessing and its final estimator as data, built
+at register, proven equal to the pipeline, and scored from records without scikit-learn.
+
+`ServingPlan` answers as `CompiledModel` does (records in; `predict`, `predict_proba`,
+`classes_`), so the scorer can use either. The plan is two files: `plan.json` (the spec) and
+`plan.npz` (its arrays), both listed in the version's signed manifest.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Literal
+
+import numpy as np
+
+from chalicelib.scoring.plans._format import Head, PlanReader, PlanWriter, Unplannable
+from chalicelib.scoring.plans._heads import load_head, plan_head
+from chalicelib.scoring.plans._preprocessing import load_preprocessing, plan_preprocessing
+
+PLAN_FORMAT = 1
+PLAN_SPEC_FILE = "plan.json"
+PLAN_ARRAYS_FILE = "plan.npz"
+RTOL = 1e-9  # the proof's bar for probabilities, decision values and regressed values
+
+Records = Sequence[Mapping[str, Any]]
+
+
+class ServingPlan:
+    """A planned version: records → the final estimator's matrix → its answers, in numpy."""
+
+    def __init__(self, preprocessing: Any, head: Head, *, allow_nan: bool) -> None:
+        self._preprocessing = preprocessing
+        self._head = head
+        self._allow_nan = allow_nan
+        self.feature_names: tuple[str, ...] = tuple(preprocessing.feature_names)
+
+    @property
+    def classes_(self) -> np.ndarray:
+        """The class labels of a classifier (AttributeError for regressors, as the pipeline)."""
+        if self._head.classes is None:
+            raise AttributeError("a regressor has no classes_")
+        return self._head.classes
+
+    def transform(self, records: Records) -> np.ndarray:
+        """The matrix the final estimator sees, refused where the estimator's own input check
+        (scikit-learn's check_array) would refuse it: the plan never answers what the
+        pipeline would not."""
+        matrix = np.asarray(self._preprocessing.transform(records))
+        if not np.isfinite(matrix).all():
+            if np.isinf(matrix).any():
+                raise ValueError("Input X contains infinity or a value too large for float64.")
+            if not self._allow_nan:
+                raise ValueError("Input X contains NaN: the estimator does not accept it.")
+        return matrix
+
+    def predict(self, records: Records) -> np.ndarray:
+        """The final estimator's predictions, one per record."""
+        return self._head.predict(self.transform(records))
+
+    @property
+    def predict_proba(self) -> Callable[[Records], np.ndarray]:
+        """Class probabilities per record; only where the final estimator has them."""
+        proba = getattr(self._head, "predict_proba", None)
+        if proba is None:
+            raise AttributeError("the planned estimator has no predict_proba")
+        transform = self.transform
+        return lambda records: proba(transform(records))
+
+
+def build_plan(estimator: Any, order: Literal["C", "F"]) -> tuple[bytes, bytes]:
+    """(plan.json, plan.npz) of a fitted pipeline; Unplannable with the reason otherwise.
+
+    `order` is the memory order in which the pipeline hands its final estimator the matrix
+    (`scoring.matrix_order`): BLAS sums a row differently for another layout.
+    """
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    writer = PlanWriter()
+    spec = {
+        "format": PLAN_FORMAT,
+        "order": order,
+        "preprocessing": plan_preprocessing(estimator, writer),
+        "head": plan_head(final, writer),
+        "allow_nan": _allows_nan(final),
+    }
+    return json.dumps(spec, sort_keys=True).encode(), writer.save()
+
+
+def load_plan(spec_file: bytes, arrays_file: bytes) -> ServingPlan:
+    """The plan stored as `build_plan` wrote it; nothing is unpickled."""
+    spec = json.loads(spec_file)
+    if spec.get("format") != PLAN_FORMAT:
+        raise Unplannable(f"plan format {spec.get('format')!r} is not known to this runtime")
+    reader = PlanReader(arrays_file)
+    preprocessing = load_preprocessing(spec["preprocessing"], reader)
+    preprocessing.order = spec.get("order", "C")
+    head = load_head(spec["head"], reader)
+    return ServingPlan(preprocessing, head, allow_nan=bool(spec.get("allow_nan", False)))
+
+
+def _allows_nan(estimator: Any) -> bool:
+    """Whether the estimator takes NaN in its input (scikit-learn's `allow_nan` tag)."""
+    try:
+        return bool(estimator.__sklearn_tags__().input_tags.allow_nan)
+    except AttributeError:
+        return False
+
+
+def compare(plan: ServingPlan, estimator: Any, records: Records, frame: Any) -> str | None:
+    """Why the plan's answers on `records` differ from the pipeline's on `frame` (the same
+    rows as the pipeline reads them), or None when every prediction is equal and every
+    probability or value is within RTOL relative."""
+    expected = np.asarray(estimator.predict(frame))
+    actual = plan.predict(records)
+    classifier = getattr(plan._head, "classes", None) is not None
+    if classifier and not np.array_equal(actual, expected):
+        return f"{int(np.sum(actual != expected))} of {len(expected)} predictions differ"
+    if not classifier and not _close(actual, expected):
+        return f"predicted values differ by up to {_worst(actual, expected):.3g} relative"
+    if classifier and hasattr(estimator, "predict_proba"):
+        try:
+            proba = plan.predict_proba
+        except AttributeError:
+            return "the plan has no probabilities where the pipeline has them"
+        mine, theirs = proba(records), np.asarray(estimator.predict_proba(frame))
+        if not _close(mine, theirs):
+            return f"probabilities differ by up to {_worst(mine, theirs):.3g} relative"
+    return None
+
+
+def _close(actual: np.ndarray, expected: np.ndarray) -> bool:
+    actual, expected = np.asarray(actual, dtype=float), np.asarray(expected, dtype=float)
+    if actual.shape != expected.shape:
+        return False
+    same = (actual == expected) | (np.isnan(actual) & np.isnan(expected))
+    return bool(np.all(same | (np.abs(actual - expected) <= RTOL * np.abs(expected))))
+
+
+def _worst(actual: np.ndarray, expected: np.ndarray) -> float:
+    actual, expected = np.asarray(actual, dtype=float), np.asarray(expected, dtype=float)
+    if actual.shape != expected.shape:
+        return float("inf")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        relative = np.abs(actual - expected) / np.abs(expected)
+    return float(np.nanmax(np.where(actual == expected, 0.0, relative)))
