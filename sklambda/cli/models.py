@@ -131,10 +131,20 @@ def version_summary(metadata: VersionMetadata, uri: str) -> dict[str, Any]:
         "metrics": metadata["metrics"],
         "training_rows": metadata["training_data"]["rows"],
         "code": _code_summary(metadata),
+        "plan": _plan_summary(metadata),
         "created_at": metadata["created_at"],
         "created_by": metadata["created_by"],
         "artifact": uri,
     }
+
+
+def _plan_summary(metadata: VersionMetadata) -> str | None:
+    plan = metadata.get("plan")
+    if plan is None:  # registered before serving plans
+        return None
+    if plan["state"] == "planned":
+        return f"planned (proven on {plan.get('rows_checked', 0)} rows)"
+    return f"not planned: {plan.get('reason', '')}"
 
 
 def _code_summary(metadata: VersionMetadata) -> str | None:

@@ -118,6 +118,8 @@ def test_models_versions_and_describe_tables(aws, files, capsys) -> None:
     assert described["version"] == 1 and described["aliases"] == ["champion"]
     code, out, _ = run(capsys, "describe", "churn", "--alias", "canary", "--output", "table")
     assert code == 0 and "inputs" in out and "contract:category" in out
+    assert "planned (proven on" in out  # served from its plan, without scikit-learn
+    assert described["plan"]["state"] == "planned"
 
 
 @pytest.mark.parametrize(
