@@ -149,6 +149,7 @@ def test_nan_at_predict_only() -> None:
         assert_same(NAN_CLASSIFIERS[make]().fit(X, y), with_unseen_holes(X, seed=5))
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered in reduce")  # sklearn's sum
 def test_extreme_but_float32_values() -> None:
     X, y = bundled("iris")
     probe = np.repeat(X[:4], 6, axis=0)
