@@ -200,8 +200,9 @@ def test_generated_tables(
 ) -> None:
     X = np.array(cells).reshape(40, 3)
     y = np.array(labels)
-    if categorical:  # column 0 as small integer codes
-        X[:, 0] = np.where(np.isfinite(X[:, 0]), np.abs(np.nan_to_num(X[:, 0])) % 6 // 1, np.nan)
+    if categorical:  # column 0 as small integer codes, negative ones included
+        codes = np.abs(np.nan_to_num(X[:, 0], posinf=0.0, neginf=0.0)) % 6 // 1 - 2
+        X[:, 0] = np.where(np.isfinite(X[:, 0]), codes, np.nan)
     params: dict[str, Any] = {"min_samples_leaf": 2, "max_iter": 8}
     if categorical:
         params["categorical_features"] = [0]
