@@ -23,8 +23,9 @@ from chalicelib.scoring.plans._format import PlanReader, PlanWriter, Spec, Unpla
 # Trees walked together: about 65,000 (row, tree) pairs, so a block's arrays stay in cache.
 _BLOCK_ENTRIES = 1 << 16
 _COMPACT_BELOW = 0.75
-# A categorical split's decision per raw category code 0..255: histogram gradient boosting
-# casts a category to uint8 before its bitset look-up (sklearn/utils/_bitset.pyx).
+# A categorical split's decision per category code 0..255: histogram gradient boosting casts
+# a category to uint8 before its bitset look-up (sklearn/utils/_bitset.pyx). The codes it
+# sees come from its category encoding (`_hgb_categories`), below max_bins (at most 255).
 _CATEGORY_CODES = 256
 
 
