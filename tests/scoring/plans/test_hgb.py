@@ -270,3 +270,19 @@ def test_heads_evaluate_without_sklearn_scipy_or_pandas(tmp_path: Path) -> None:
         for name, estimator in estimators.items():
             assert np.array_equal(answers[f"{name}.predict"], estimator.predict(finite))
             assert close(answers[f"{name}.predict_proba"], estimator.predict_proba(finite))
+
+
+def test_an_unknown_link_is_refused() -> None:
+    """A loss whose link the plan does not know (here a stand-in) is named in the refusal."""
+
+    class PowerLink:
+        pass
+
+    class PowerLoss:
+        link = PowerLink()
+
+    X, y = bundled("diabetes")
+    estimator = regressor("squared_error").fit(X, y)
+    estimator._loss = PowerLoss()
+    with pytest.raises(Unplannable, match="PowerLink"):
+        plan_head(estimator, PlanWriter())

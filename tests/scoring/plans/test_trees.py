@@ -274,3 +274,13 @@ def test_generated_tables(
     if np.unique(label).size > 1:
         boosted = GradientBoostingClassifier(n_estimators=5, max_depth=depth or 3)
         assert_same(boosted.fit(finite, label), np.nan_to_num(probe, nan=0.0))
+
+
+def test_an_unknown_classifier_loss_is_refused() -> None:
+    class SquaredHingeLoss:
+        pass
+
+    X, y = bundled("iris")
+    estimator = GradientBoostingClassifier(n_estimators=3).fit(X, y)
+    estimator._loss = SquaredHingeLoss()
+    assert "SquaredHingeLoss" in refusal(estimator)
