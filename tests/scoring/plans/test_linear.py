@@ -114,6 +114,18 @@ CLASSIFIERS: list[tuple[str, Callable[[], Any], str, bool]] = [
     ),
     ("linear-svc", lambda: _sk("svm", "LinearSVC")(), "iris", False),
     ("linear-svc-binary", lambda: _sk("svm", "LinearSVC")(), "breast_cancer", True),
+    (
+        "linear-svc-crammer-singer",
+        lambda: _sk("svm", "LinearSVC")(multi_class="crammer_singer"),
+        "wine",
+        False,
+    ),
+    (
+        "logistic-l1-saga",
+        lambda: _sk("linear_model", "LogisticRegression")(l1_ratio=1.0, solver="saga", C=0.5),
+        "wine",
+        False,
+    ),
 ]
 
 REGRESSORS: list[tuple[str, Callable[[], Any]]] = [
