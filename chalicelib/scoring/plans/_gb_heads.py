@@ -40,6 +40,7 @@ def plan_gradient_boosting(estimator: Any, writer: PlanWriter) -> Spec:
     name = type(estimator).__name__
     _require_default_init(estimator, name)
     classes = getattr(estimator, "classes_", None)
+    link = "identity" if classes is None else _classifier_link(estimator, name)
     stages = estimator.estimators_  # (n_stages, K) regression trees
     trees = [stages[i, k] for i in range(stages.shape[0]) for k in range(stages.shape[1])]
     spec: Spec = {
@@ -51,11 +52,10 @@ def plan_gradient_boosting(estimator: Any, writer: PlanWriter) -> Spec:
         "baseline": writer.add(_init_raw_prediction(estimator), "baseline"),
         "nodes": write_nodes(trees, writer),
         "values": writer.add(node_values(trees, classifier=False), "values"),
-        "link": "identity",
+        "link": link,
     }
     if classes is not None:
         spec["classes"] = write_classes(classes, writer)
-        spec["link"] = _classifier_link(estimator, name)
     return spec
 
 

@@ -92,9 +92,7 @@ def _classifier_spec(estimator: Any, writer: PlanWriter, proba: str | None) -> S
     classes = estimator.classes_
     if len(classes) < 2:
         raise Unplannable(f"{type(estimator).__name__} fitted on a single class")
-    return _linear_spec(
-        estimator, writer, link="classes", classes=add_classes(classes, writer), proba=proba
-    )
+    return _linear_spec(estimator, writer, classes=add_classes(classes, writer), proba=proba)
 
 
 def plan_classifier(estimator: Any, writer: PlanWriter) -> Spec:
@@ -138,7 +136,7 @@ class LinearRegressorHead:
         self._n_features = int(spec["n_features"])
         self._coef_T = read_in_memory_order(spec["coef"], reader).T
         self._intercept = _read_array_or_value(spec["intercept"], reader)
-        self._exp = spec["link"] == "exp"
+        self._exp = spec.get("link") == "exp"
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
         check_matrix(X, self._n_features)
@@ -234,7 +232,8 @@ _CLASSIFIER_HEADS: dict[Any, type[LinearClassifierHead]] = {
 
 
 def load_linear(spec: Spec, reader: PlanReader) -> Head:
-    if spec["link"] != "classes":
+    """A classifier's head where the spec has classes, by its probabilities; else a regressor's."""
+    if "classes" not in spec:
         return LinearRegressorHead(spec, reader)
     return _CLASSIFIER_HEADS[spec["proba"]](spec, reader)
 
@@ -251,8 +250,9 @@ _REGRESSORS = [
         *("Lasso", "LassoCV", "ElasticNet", "ElasticNetCV"),
         *("MultiTaskLasso", "MultiTaskLassoCV", "MultiTaskElasticNet", "MultiTaskElasticNetCV"),
     ),
-    *_paths("linear_model._least_angle", "Lars", "LarsCV", "LassoLars", "LassoLarsCV"),
-    *_paths("linear_model._least_angle", "LassoLarsIC"),
+    *_paths(
+        "linear_model._least_angle", "Lars", "LarsCV", "LassoLars", "LassoLarsCV", "LassoLarsIC"
+    ),
     *_paths("linear_model._omp", "OrthogonalMatchingPursuit", "OrthogonalMatchingPursuitCV"),
     *_paths("linear_model._bayes", "BayesianRidge", "ARDRegression"),
     *_paths("linear_model._huber", "HuberRegressor"),
@@ -269,8 +269,10 @@ PLANNERS: dict[str, Planner] = {
         _paths("linear_model._glm.glm", "PoissonRegressor", "GammaRegressor", "TweedieRegressor"),
         plan_glm,
     ),
-    **dict.fromkeys(_paths("linear_model._logistic", "LogisticRegression"), plan_logistic),
-    **dict.fromkeys(_paths("linear_model._logistic", "LogisticRegressionCV"), plan_logistic),
+    **dict.fromkeys(
+        _paths("linear_model._logistic", "LogisticRegression", "LogisticRegressionCV"),
+        plan_logistic,
+    ),
     **dict.fromkeys(
         _paths("linear_model._stochastic_gradient", "SGDClassifier"), plan_sgd_classifier
     ),

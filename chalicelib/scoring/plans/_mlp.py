@@ -42,6 +42,11 @@ def _hidden_logistic(X: np.ndarray) -> np.ndarray:
     return expit_numpy(X)
 
 
+def _exp(X: np.ndarray) -> np.ndarray:
+    """The output of MLPRegressor(loss="poisson")."""
+    return np.exp(X, out=X)
+
+
 def _tanh(X: np.ndarray) -> np.ndarray:
     return np.tanh(X, out=X)
 
@@ -60,6 +65,7 @@ def _softmax(X: np.ndarray) -> np.ndarray:
 
 ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "identity": _identity,
+    "exp": _exp,
     "logistic": _logistic,
     "tanh": _tanh,
     "relu": _relu,

@@ -21,7 +21,7 @@ def write_nodes(trees: Sequence[Any], writer: PlanWriter) -> Spec:
     """The fitted trees' nodes, children renumbered to global indices."""
     offsets = np.cumsum([0] + [t.tree_.node_count for t in trees])
     left, right = [], []
-    for tree, offset in zip(trees, offsets[:-1], strict=False):
+    for tree, offset in zip(trees, offsets[:-1], strict=True):
         left.append(_globalised(tree.tree_.children_left, offset))
         right.append(_globalised(tree.tree_.children_right, offset))
     return {

@@ -63,10 +63,12 @@ def logsumexp_rows(array: np.ndarray) -> np.ndarray:
 
 def check_matrix(X: np.ndarray, n_features: int) -> None:
     """The refusals of sklearn's validate_data on a float matrix: the width it was fitted
-    on, and no NaN or infinity (serving must fail where the estimator fails)."""
+    on, at least one row, and no NaN or infinity (serving must fail where the estimator fails)."""
     if X.ndim != 2 or X.shape[1] != n_features:
         raise ValueError(
             f"X has {X.shape[-1]} features, but the estimator is expecting {n_features} features"
         )
+    if X.shape[0] == 0:
+        raise ValueError("Found array with 0 sample(s) while a minimum of 1 is required.")
     if not math.isfinite(X.sum()) and not np.isfinite(X).all():
         raise ValueError("Input X contains NaN or infinity.")

@@ -4,8 +4,8 @@ A `NodeTable` holds every tree of an estimator concatenated: per node its featur
 the side a missing value takes and its two children (global indices, interleaved as
 `children[2 * node + goes_right]`). Leaves point to themselves, so descending a fixed number
 of levels (the deepest tree's depth) leaves every (row, tree) pair at its leaf without
-per-row bookkeeping. Trees are walked in blocks whose (rows x trees) stays near a million
-entries, which bounds memory for batch chunks of 50,000 rows.
+per-row bookkeeping. Trees are walked in blocks of about 65,000 (row, tree) pairs (one tree
+at a time for a batch chunk of 50,000 rows), which bounds memory and stays in cache.
 
 Also here: class labels in a plan, and the checks of X the estimators make before predicting.
 """
@@ -20,9 +20,12 @@ import numpy as np
 
 from chalicelib.scoring.plans._format import PlanReader, PlanWriter, Spec, Unplannable
 
-_BLOCK_ENTRIES = 1 << 20
-# A categorical split's decision per raw category code 0..255: histogram gradient boosting
-# casts a category to uint8 before its bitset look-up (sklearn/utils/_bitset.pyx).
+# Trees walked together: about 65,000 (row, tree) pairs, so a block's arrays stay in cache.
+_BLOCK_ENTRIES = 1 << 16
+_COMPACT_BELOW = 0.75
+# A categorical split's decision per category code 0..255: histogram gradient boosting casts
+# a category to uint8 before its bitset look-up (sklearn/utils/_bitset.pyx). The codes it
+# sees come from its category encoding (`_hgb_categories`), below max_bins (at most 255).
 _CATEGORY_CODES = 256
 
 
@@ -58,15 +61,43 @@ def iter_leaves(table: NodeTable, X: np.ndarray) -> Iterator[tuple[int, np.ndarr
     n_rows, n_features = X.shape
     flat = X.ravel()
     has_nan = bool(np.isnan(flat).any())
+    is_split = table.children[0::2] != np.arange(table.feature.size)
     row_starts = np.arange(n_rows, dtype=np.intp) * n_features
     per_block = max(1, _BLOCK_ENTRIES // max(n_rows, 1))
     for first in range(0, table.roots.size, per_block):
         roots = table.roots[first : first + per_block]
         node = np.repeat(roots, n_rows)
         starts = np.tile(row_starts, roots.size)
-        for _ in range(table.depth):
-            node = _descend_one_level(table, flat, starts, node, has_nan)
-        yield first, node.reshape(roots.size, n_rows)
+        leaves = _descend(table, flat, starts, node, has_nan, is_split)
+        yield first, leaves.reshape(roots.size, n_rows)
+
+
+def _descend(
+    table: NodeTable,
+    flat: np.ndarray,
+    starts: np.ndarray,
+    node: np.ndarray,
+    has_nan: bool,
+    is_split: np.ndarray,
+) -> np.ndarray:
+    """The leaf of every (row, tree) pair. Pairs that reached a leaf are set aside once a
+    quarter of those still descending have: deep trees have most leaves well above their
+    deepest one, and the work of a level is proportional to the pairs it moves."""
+    leaves = np.empty_like(node)
+    pending = np.arange(node.size)
+    for _ in range(table.depth):
+        node = _descend_one_level(table, flat, starts, node, has_nan)
+        splitting = np.take(is_split, node)
+        still = np.count_nonzero(splitting)
+        if still <= _COMPACT_BELOW * node.size:
+            done = ~splitting
+            leaves[pending[done]] = node[done]
+            keep = np.flatnonzero(splitting)
+            pending, node, starts = pending[keep], node[keep], starts[keep]
+            if not still:
+                break
+    leaves[pending] = node
+    return leaves
 
 
 def _descend_one_level(

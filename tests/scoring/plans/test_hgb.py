@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,7 @@ from sklearn.ensemble import (
     HistGradientBoostingRegressor,
     RandomForestClassifier,
 )
+from threadpoolctl import threadpool_limits
 
 from chalicelib.scoring.plans._format import PlanWriter, Unplannable
 from chalicelib.scoring.plans._heads import plan_head
@@ -33,6 +35,14 @@ from tests.scoring.plans.tree_cases import (
 )
 
 ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture(autouse=True)
+def one_openmp_thread() -> Iterator[None]:
+    """Fitting many small HistGradientBoosting models is slower with OpenMP's threads than
+    without them, most of all on a busy machine."""
+    with threadpool_limits(limits=1, user_api="openmp"):
+        yield
 
 
 def classifier(**params: Any) -> HistGradientBoostingClassifier:
@@ -190,8 +200,9 @@ def test_generated_tables(
 ) -> None:
     X = np.array(cells).reshape(40, 3)
     y = np.array(labels)
-    if categorical:  # column 0 as small integer codes
-        X[:, 0] = np.where(np.isfinite(X[:, 0]), np.abs(np.nan_to_num(X[:, 0])) % 6 // 1, np.nan)
+    if categorical:  # column 0 as small integer codes, negative ones included
+        codes = np.abs(np.nan_to_num(X[:, 0], posinf=0.0, neginf=0.0)) % 6 // 1 - 2
+        X[:, 0] = np.where(np.isfinite(X[:, 0]), codes, np.nan)
     params: dict[str, Any] = {"min_samples_leaf": 2, "max_iter": 8}
     if categorical:
         params["categorical_features"] = [0]
@@ -215,6 +226,12 @@ CHILD = textwrap.dedent(
             return None
 
     sys.meta_path.insert(0, Blocked())
+    try:
+        import scipy
+    except ImportError:
+        pass
+    else:
+        raise SystemExit("scipy was not blocked")
     import numpy as np
     from chalicelib.scoring.plans import _hgb, _trees
     from chalicelib.scoring.plans._format import PlanReader
@@ -253,3 +270,19 @@ def test_heads_evaluate_without_sklearn_scipy_or_pandas(tmp_path: Path) -> None:
         for name, estimator in estimators.items():
             assert np.array_equal(answers[f"{name}.predict"], estimator.predict(finite))
             assert close(answers[f"{name}.predict_proba"], estimator.predict_proba(finite))
+
+
+def test_an_unknown_link_is_refused() -> None:
+    """A loss whose link the plan does not know (here a stand-in) is named in the refusal."""
+
+    class PowerLink:
+        pass
+
+    class PowerLoss:
+        link = PowerLink()
+
+    X, y = bundled("diabetes")
+    estimator = regressor("squared_error").fit(X, y)
+    estimator._loss = PowerLoss()
+    with pytest.raises(Unplannable, match="PowerLink"):
+        plan_head(estimator, PlanWriter())

@@ -114,6 +114,18 @@ CLASSIFIERS: list[tuple[str, Callable[[], Any], str, bool]] = [
     ),
     ("linear-svc", lambda: _sk("svm", "LinearSVC")(), "iris", False),
     ("linear-svc-binary", lambda: _sk("svm", "LinearSVC")(), "breast_cancer", True),
+    (
+        "linear-svc-crammer-singer",
+        lambda: _sk("svm", "LinearSVC")(multi_class="crammer_singer"),
+        "wine",
+        False,
+    ),
+    (
+        "logistic-l1-saga",
+        lambda: _sk("linear_model", "LogisticRegression")(l1_ratio=1.0, solver="saga", C=0.5),
+        "wine",
+        False,
+    ),
 ]
 
 REGRESSORS: list[tuple[str, Callable[[], Any]]] = [
@@ -137,6 +149,22 @@ REGRESSORS: list[tuple[str, Callable[[], Any]]] = [
     ("poisson", lambda: _sk("linear_model", "PoissonRegressor")()),
     ("gamma", lambda: _sk("linear_model", "GammaRegressor")()),
     ("tweedie-identity", lambda: _sk("linear_model", "TweedieRegressor")(power=0)),
+    ("tweedie-log", lambda: _sk("linear_model", "TweedieRegressor")(power=1.5)),
+    ("lasso-cv", lambda: _sk("linear_model", "LassoCV")()),
+    ("elastic-net-cv", lambda: _sk("linear_model", "ElasticNetCV")()),
+    ("lars-cv", lambda: _sk("linear_model", "LarsCV")()),
+    ("lasso-lars-cv", lambda: _sk("linear_model", "LassoLarsCV")()),
+    ("lasso-lars-ic", lambda: _sk("linear_model", "LassoLarsIC")()),
+    ("omp-cv", lambda: _sk("linear_model", "OrthogonalMatchingPursuitCV")()),
+    ("quantile", lambda: _sk("linear_model", "QuantileRegressor")(alpha=0.0)),
+    (
+        "theil-sen",
+        lambda: _sk("linear_model", "TheilSenRegressor")(random_state=0, max_subpopulation=200),
+    ),
+    (
+        "passive-aggressive-regressor",
+        lambda: _sk("linear_model", "PassiveAggressiveRegressor")(random_state=0),
+    ),
 ]
 
 
@@ -214,6 +242,38 @@ def test_multi_output_regression_matches() -> None:
         assert_same_both_orders(estimator, extreme_rows(X))
 
 
+@pytest.mark.parametrize(
+    "name", ["MultiTaskLasso", "MultiTaskLassoCV", "MultiTaskElasticNet", "MultiTaskElasticNetCV"]
+)
+def test_multi_task_models_match(name: str) -> None:
+    X, y = dataset("diabetes", True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        estimator = _sk("linear_model", name)().fit(X, np.c_[y, np.sqrt(y)])
+    assert_same_both_orders(estimator, extreme_rows(X))
+
+
+@pytest.mark.parametrize(
+    "name", ["logistic-binary", "logistic-multinomial", "linear-svc", "sgd-log-loss"]
+)
+def test_classifier_outputs_are_bit_identical(name: str) -> None:
+    """Same `@` on the same layouts, SciPy's expit: not merely close, equal."""
+    estimator, X = fitted_classifier(name, True)
+    head = planned(estimator)
+    for matrix in (np.ascontiguousarray(X), np.asfortranarray(X), X[:1]):
+        assert np.array_equal(head.decision_function(matrix), estimator.decision_function(matrix))
+        if hasattr(estimator, "predict_proba"):
+            assert np.array_equal(head.predict_proba(matrix), estimator.predict_proba(matrix))
+
+
+@pytest.mark.parametrize("name", ["linear-regression", "ridge", "sgd-regressor", "poisson"])
+def test_regressor_values_are_bit_identical(name: str) -> None:
+    estimator, X = fitted_regressor(name, False)
+    head = planned(estimator)
+    for matrix in (np.ascontiguousarray(X), np.asfortranarray(X), X[:1]):
+        assert np.array_equal(head.predict(matrix), estimator.predict(matrix))
+
+
 def test_float32_fit_matches() -> None:
     from sklearn.linear_model import LogisticRegression
 
@@ -241,6 +301,8 @@ def test_heads_refuse_what_sklearn_refuses() -> None:
         head.predict(np.where(X[0, 0] == X, np.nan, X))
     with pytest.raises(ValueError, match="features"):
         head.predict(X[:, :2])
+    with pytest.raises(ValueError, match="0 sample"):
+        head.predict(X[:0])
 
 
 def test_evaluates_with_sklearn_scipy_and_pandas_blocked(tmp_path: Path) -> None:

@@ -104,6 +104,24 @@ def test_regressor_matches_on_generated_rows(activation: str, sample: st.DataObj
     assert_same_both_orders(estimator, sample.draw(rows(dataset("diabetes", True)[0])))
 
 
+@pytest.mark.parametrize("activation", ACTIVATIONS)
+def test_poisson_regressor_matches(activation: str) -> None:
+    from sklearn.neural_network import MLPRegressor
+
+    X, y = dataset("diabetes", True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        estimator = MLPRegressor(
+            loss="poisson",
+            hidden_layer_sizes=(16,),
+            activation=activation,
+            max_iter=300,
+            random_state=0,
+        ).fit(X, y)
+    assert estimator.out_activation_ == "exp"
+    assert_same_both_orders(estimator, extreme_rows(X))
+
+
 def test_string_labels() -> None:
     from sklearn.neural_network import MLPClassifier
 

@@ -149,6 +149,7 @@ def test_nan_at_predict_only() -> None:
         assert_same(NAN_CLASSIFIERS[make]().fit(X, y), with_unseen_holes(X, seed=5))
 
 
+@pytest.mark.filterwarnings("ignore:invalid value encountered in reduce")  # sklearn's sum
 def test_extreme_but_float32_values() -> None:
     X, y = bundled("iris")
     probe = np.repeat(X[:4], 6, axis=0)
@@ -273,3 +274,13 @@ def test_generated_tables(
     if np.unique(label).size > 1:
         boosted = GradientBoostingClassifier(n_estimators=5, max_depth=depth or 3)
         assert_same(boosted.fit(finite, label), np.nan_to_num(probe, nan=0.0))
+
+
+def test_an_unknown_classifier_loss_is_refused() -> None:
+    class SquaredHingeLoss:
+        pass
+
+    X, y = bundled("iris")
+    estimator = GradientBoostingClassifier(n_estimators=3).fit(X, y)
+    estimator._loss = SquaredHingeLoss()
+    assert "SquaredHingeLoss" in refusal(estimator)
