@@ -1,8 +1,0 @@
-"""Plan family _wrappers: filled in by its own change."""
-
-from __future__ import annotations
-
-from chalicelib.scoring.plans._format import Loader, Planner
-
-PLANNERS: dict[str, Planner] = {}
-LOADERS: dict[str, Loader] = {}
