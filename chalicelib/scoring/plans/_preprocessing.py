@@ -43,4 +43,9 @@ def load_preprocessing(spec: Spec, reader: PlanReader) -> CompiledPreprocessing:
         raise Unplannable(f"plan kind {spec.get('kind')!r} is not a preprocessing plan")
     steps = tuple(_step_from_spec(step, reader) for step in spec["steps"])
     names = tuple(str(name) for name in spec["feature_names"])
-    return CompiledPreprocessing(names, steps, int(spec["n_features_out"]))
+    width = int(spec["n_features_out"])
+    # The steps say what width they make: a spec that disagrees was not written by a planner.
+    made = steps[-1].width if steps else len(names)
+    if made != width:
+        raise Unplannable(f"preprocessing steps make {made} features, the spec says {width}")
+    return CompiledPreprocessing(names, steps, width)

@@ -374,6 +374,8 @@ def test_a_spec_names_only_known_steps_and_functions() -> None:
             load_preprocessing(spec | {"steps": [tampered]}, PlanReader(arrays))
     with pytest.raises(Unplannable, match="not a preprocessing plan"):
         load_preprocessing(spec | {"kind": "trees"}, PlanReader(arrays))
+    with pytest.raises(Unplannable, match="steps make 2 features, the spec says 3"):
+        load_preprocessing(spec | {"n_features_out": 3}, PlanReader(arrays))
 
 
 # ---------------------------------------------------------------------------------------------
