@@ -14,8 +14,8 @@ from typing import Any
 
 from chalicelib.registry._code_check import sample_rows
 from chalicelib.registry._metadata import PlanInfo
-from chalicelib.scoring import Validator, model_frame
-from chalicelib.stats import BOOLEAN, CATEGORY, DATETIME, NUMBER
+from chalicelib.scoring import Validator, model_frame, replayable
+from chalicelib.stats import BOOLEAN, CATEGORY, NUMBER
 
 PROOF_ROWS = 10_000
 _HUGE = 10**12  # whole, so it is a valid value of an int column too
@@ -37,8 +37,12 @@ def make_plan(
 
     if order not in ("C", "F"):
         return {}, _not_planned("the pipeline hands its estimator a sparse matrix")
-    if any(f["type"] == DATETIME for f in features):
-        return {}, _not_planned("time columns are scored by the pipeline")
+    if not all(replayable(f) for f in features):
+        # As for the compiled path: times, and object columns that held None at fit (their
+        # encoders tell None from NaN), reach the model only through the pipeline.
+        return {}, _not_planned(
+            "time columns and text columns that held None at fit are scored by the pipeline"
+        )
     try:
         spec, arrays = build_plan(estimator, order)  # type: ignore[arg-type]
         plan = load_plan(spec, arrays)

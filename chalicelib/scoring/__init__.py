@@ -8,7 +8,7 @@ from chalicelib._lazy import lazy_exports
 
 if TYPE_CHECKING:  # what lazy_exports loads on first use
     from chalicelib.scoring._frames import model_frame, model_series
-    from chalicelib.scoring._scorer import Scorer, Scores, matrix_order
+    from chalicelib.scoring._scorer import Scorer, Scores, matrix_order, replayable
     from chalicelib.scoring._validation import (
         UNKNOWN_CATEGORY_POLICIES,
         UNSEEN_SHOWN,

@@ -61,7 +61,7 @@ class Scorer:
         final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
         self._argmax_is_predict = type(final).__name__ in _PREDICT_IS_ARGMAX
         order = str(metadata.get("estimator", {}).get("matrix_order") or "C")
-        replayable = order != "sparse" and all(_replayable(f) for f in self.features)
+        replayable = order != "sparse" and all(replayable(f) for f in self.features)
         self._compiled = _compile(estimator, name, version, order) if replayable else None
         self._validators: dict[tuple[str, str | None], Validator] = {}
 
@@ -132,7 +132,7 @@ class Scorer:
         return model_frame(rows, self.features)
 
 
-def _replayable(feature: Mapping[str, Any]) -> bool:
+def replayable(feature: Mapping[str, Any]) -> bool:
     """Whether the compiled path receives this column as the pipeline does. It reads missing
     values as NaN and values as Python scalars: times (datetime64 to the pipeline) and
     object columns that held None at fit (encoders tell None from NaN) go to the pipeline."""

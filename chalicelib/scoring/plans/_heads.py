@@ -21,7 +21,7 @@ from chalicelib.scoring.plans._format import (
     Unplannable,
 )
 
-_FAMILIES = ("_linear", "_bayes", "_mlp", "_trees", "_hgb", "_wrappers")
+_FAMILIES = ("_linear", "_bayes", "_mlp", "_trees", "_hgb")
 
 
 @cache
