@@ -61,8 +61,8 @@ class Scorer:
         final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
         self._argmax_is_predict = type(final).__name__ in _PREDICT_IS_ARGMAX
         order = str(metadata.get("estimator", {}).get("matrix_order") or "C")
-        replayable = order != "sparse" and all(replayable(f) for f in self.features)
-        self._compiled = _compile(estimator, name, version, order) if replayable else None
+        compilable = order != "sparse" and all(replayable(f) for f in self.features)
+        self._compiled = _compile(estimator, name, version, order) if compilable else None
         self._validators: dict[tuple[str, str | None], Validator] = {}
 
     @property
