@@ -16,13 +16,12 @@ import numpy as np
 
 from chalicelib.scoring.plans._boosting_links import binary_proba, softmax
 from chalicelib.scoring.plans._format import PlanReader, PlanWriter, Spec, Unplannable
+from chalicelib.scoring.plans._labels import add_classes, load_classes
 from chalicelib.scoring.plans._sklearn_nodes import node_values, read_nodes, write_nodes
 from chalicelib.scoring.plans._tree_walk import (
     as_float32_values,
     check_width,
     iter_leaves,
-    read_classes,
-    write_classes,
 )
 
 KIND = "sklearn_gradient_boosting"
@@ -55,7 +54,7 @@ def plan_gradient_boosting(estimator: Any, writer: PlanWriter) -> Spec:
         "link": link,
     }
     if classes is not None:
-        spec["classes"] = write_classes(classes, writer)
+        spec["classes"] = add_classes(classes, writer)
     return spec
 
 
@@ -98,7 +97,7 @@ class GradientBoostingHead:
         # `scale * value[node]` of predict_stages, one product per node.
         self.scaled = float(spec["learning_rate"]) * reader[spec["values"]].astype(np.float64)
         self.link = str(spec["link"])
-        self.classes = read_classes(spec["classes"], reader) if "classes" in spec else None
+        self.classes = load_classes(spec["classes"], reader) if "classes" in spec else None
 
     def _raw(self, X: np.ndarray) -> np.ndarray:
         # _gb.py validates X with the default ensure_all_finite=True: NaN is refused.

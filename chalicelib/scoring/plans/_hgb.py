@@ -26,13 +26,12 @@ from chalicelib.scoring.plans._format import (
     Unplannable,
 )
 from chalicelib.scoring.plans._hgb_categories import CategoryEncoding, plan_encoding
+from chalicelib.scoring.plans._labels import add_classes, load_classes
 from chalicelib.scoring.plans._tree_walk import (
     NodeTable,
     check_width,
     iter_leaves,
     leaf_children,
-    read_classes,
-    write_classes,
 )
 
 _KIND = "hist_gradient_boosting"
@@ -71,7 +70,7 @@ def plan_hgb(estimator: Any, writer: PlanWriter) -> Spec:
         "link": _link(estimator, name, classes is not None),
     }
     if classes is not None:
-        spec["classes"] = write_classes(classes, writer)
+        spec["classes"] = add_classes(classes, writer)
     return spec
 
 
@@ -167,7 +166,7 @@ class HistGradientBoostingHead:
         encoding = spec.get("encoding")
         self.encoding = CategoryEncoding(encoding, reader) if encoding else None
         self.link = str(spec["link"])
-        self.classes = read_classes(spec["classes"], reader) if "classes" in spec else None
+        self.classes = load_classes(spec["classes"], reader) if "classes" in spec else None
 
     def _raw(self, X: np.ndarray) -> np.ndarray:
         X = np.ascontiguousarray(check_width(X, self.n_features, self.name))

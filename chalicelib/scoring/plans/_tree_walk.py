@@ -14,11 +14,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
-
-from chalicelib.scoring.plans._format import PlanReader, PlanWriter, Spec, Unplannable
 
 # Trees walked together: about 65,000 (row, tree) pairs, so a block's arrays stay in cache.
 _BLOCK_ENTRIES = 1 << 16
@@ -134,29 +131,6 @@ def _route_categories(
     codes = np.where(valid, values, 0).astype(np.intp) % _CATEGORY_CODES
     left = np.where(valid, table.category_left[rows, codes], np.take(table.nan_left, node[at]))
     goes_right[at] = ~left
-
-
-# -- class labels --------------------------------------------------------------------------
-
-
-def write_classes(classes: Any, writer: PlanWriter) -> Spec:
-    """Numeric or boolean labels as an array, string labels as a JSON list."""
-    labels = np.asarray(classes)
-    if labels.dtype.kind in "biuf":
-        return {"array": writer.add(labels, "classes")}
-    values = labels.tolist()
-    if all(isinstance(v, str) for v in values):
-        return {"strings": values}
-    raise Unplannable(
-        f"class labels of dtype {labels.dtype} are neither numbers nor strings, "
-        "so a plan cannot hold them"
-    )
-
-
-def read_classes(spec: Spec, reader: PlanReader) -> np.ndarray:
-    if "array" in spec:
-        return reader[spec["array"]]
-    return np.asarray(spec["strings"])
 
 
 # -- the checks of X the estimators make ---------------------------------------------------

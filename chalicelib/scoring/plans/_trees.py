@@ -21,6 +21,7 @@ import numpy as np
 
 from chalicelib.scoring.plans._format import Loader, Planner, PlanReader, PlanWriter, Spec
 from chalicelib.scoring.plans._gb_heads import load_gradient_boosting, plan_gradient_boosting
+from chalicelib.scoring.plans._labels import add_classes, load_classes
 from chalicelib.scoring.plans._sklearn_nodes import (
     allows_nan,
     node_values,
@@ -33,8 +34,6 @@ from chalicelib.scoring.plans._tree_walk import (
     as_float32_values,
     check_width,
     iter_leaves,
-    read_classes,
-    write_classes,
 )
 
 _KIND = "sklearn_trees"
@@ -67,7 +66,7 @@ def _plan(
         "values": writer.add(node_values(trees, classes is not None), "values"),
     }
     if classes is not None:
-        spec["classes"] = write_classes(classes, writer)
+        spec["classes"] = add_classes(classes, writer)
     return spec
 
 
@@ -81,7 +80,7 @@ class TreesHead:
         self.average = bool(spec["average"])
         self.table: NodeTable = read_nodes(spec["nodes"], reader)
         self.values = reader[spec["values"]]
-        self.classes = read_classes(spec["classes"], reader) if "classes" in spec else None
+        self.classes = load_classes(spec["classes"], reader) if "classes" in spec else None
 
     def _leaf_outputs(self, X: np.ndarray) -> np.ndarray:
         """The tree's leaf output, or the forest's mean of them, as _forest.py sums it."""
