@@ -43,11 +43,11 @@ from chalicelib.registry._manifest import (
     SignedManifest,
     file_digest,
 )
-from chalicelib.registry._metadata import METADATA_FORMAT, EstimatorInfo, VersionMetadata
+from chalicelib.registry._metadata import METADATA_FORMAT, VersionMetadata
 from chalicelib.registry._planning import make_plan
 from chalicelib.registry._signatures import Signatures
 from chalicelib.registry._user_code import UserCode
-from chalicelib.scoring import matrix_order
+from chalicelib.registry._version_facts import check_metrics, describe_estimator, frame_sha256
 from chalicelib.stats import build_profile, infer_signature
 from chalicelib.storage import JSON, ObjectMissing, ObjectStore, PreconditionFailed, json_bytes
 
@@ -145,7 +145,7 @@ class VersionStore:
         check_model_name(name)
         self._signatures.key()  # no key, no registration: refuse before any work
         signature = infer_signature(estimator, training_frame, target, missing_markers)
-        metrics = _check_metrics(metrics)
+        metrics = check_metrics(metrics)
         if parent_version is not None:
             self.get_metadata(name, parent_version)
         profile = build_profile(estimator, training_frame, signature)
@@ -172,7 +172,7 @@ class VersionStore:
                 "size_bytes": len(artifact),
             },
             "runtime": runtime_versions(),
-            "estimator": _describe_estimator(estimator, training_frame, signature["features"]),
+            "estimator": describe_estimator(estimator, training_frame, signature["features"]),
             **signature,
             "metrics": metrics,
             "training_data": {
@@ -350,39 +350,6 @@ class VersionStore:
         return NotFoundError(
             f"no model named {name!r} in the registry; list models with `sklambda models`"
         )
-
-
-def frame_sha256(frame: pd.DataFrame) -> str:
-    """A content hash of a DataFrame, for training data given as a frame and not a file."""
-    import pandas as pd
-
-    hashed = pd.util.hash_pandas_object(frame, index=False).to_numpy()
-    header = ",".join(map(str, frame.columns)).encode()
-    return sha256_hex(header + hashed.tobytes())
-
-
-def _check_metrics(metrics: Mapping[str, Any] | None) -> dict[str, float]:
-    checked = {}
-    for key, value in (metrics or {}).items():
-        if isinstance(value, bool) or not isinstance(value, int | float):
-            raise InvalidInputError(
-                f"metric {key!r} must be a number, got {value!r}; "
-                'pass metrics as JSON like {"auc": 0.91}'
-            )
-        checked[str(key)] = float(value)
-    return checked
-
-
-def _describe_estimator(estimator: Any, frame: Any, features: Any) -> EstimatorInfo:
-    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
-    described: EstimatorInfo = {
-        "class": f"{type(estimator).__module__}.{type(estimator).__qualname__}",
-        "final_estimator": type(final).__name__,
-    }
-    order = matrix_order(estimator, frame, features)
-    if order is not None:
-        described["matrix_order"] = order
-    return described
 
 
 def what_of(name: str, version: int) -> str:
