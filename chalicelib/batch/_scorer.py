@@ -23,7 +23,7 @@ from chalicelib.batch._outputs import Counts, Manifest, Manifests, Outputs
 from chalicelib.batch._validation import check_columns, check_frame, number_columns
 from chalicelib.batch.formats import read_chunks
 from chalicelib.core import InvalidInputError, ModelCodeMissing, logger
-from chalicelib.registry import Registry
+from chalicelib.registry import LoadedModel, Registry
 from chalicelib.scoring import Scorer
 from chalicelib.storage import ObjectMissing, ObjectStore, PreconditionFailed
 
@@ -58,16 +58,20 @@ class FileScorer:
         """The model the target asks for (or that `version` of it), loaded."""
         if version is None:
             version = self._registry.resolve(target.model, target.version, target.alias)
-        try:
-            loaded = self._registry.load(target.model, version)
-        except ModuleNotFoundError as exc:
-            # The pickle names a module this runtime lacks: no retry will bring it.
-            raise ModelCodeMissing(
-                f"model {target.model!r} version {version} needs the module {exc.name!r}, "
-                "which neither its code bundle nor the batch function provides; register the "
-                "model again with that module's file given to --code"
-            ) from None
-        return Scorer(target.model, version, loaded.estimator, loaded.metadata)
+        model, number = target.model, version
+
+        def load_pipeline() -> LoadedModel:
+            try:
+                return self._registry.load(model, number)
+            except ModuleNotFoundError as exc:
+                # The pickle names a module this runtime lacks: no retry will bring it.
+                raise ModelCodeMissing(
+                    f"model {model!r} version {number} needs the module {exc.name!r}, "
+                    "which neither its code bundle nor the batch function provides; register "
+                    "the model again with that module's file given to --code"
+                ) from None
+
+        return self._registry.load_scorer(model, number, load_pipeline=load_pipeline)
 
     def score(
         self,

@@ -50,6 +50,7 @@ class PlanInfo(TypedDict):
     state: str  # "planned" | "not planned"
     reason: NotRequired[str]
     rows_checked: NotRequired[int]
+    sha256: NotRequired[dict[str, str]]  # of each plan file, so `sklambda sign` can check it
 
 
 class TrainingData(TypedDict):

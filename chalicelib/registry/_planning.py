@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from chalicelib.registry._artifacts import sha256_hex
 from chalicelib.registry._code_check import sample_rows
 from chalicelib.registry._metadata import PlanInfo
 from chalicelib.scoring import Validator, model_frame, replayable
@@ -59,7 +60,8 @@ def make_plan(
     if reason is not None:
         return {}, _not_planned(f"the plan does not answer as the pipeline does: {reason}")
     files = {PLAN_SPEC_FILE: spec, PLAN_ARRAYS_FILE: arrays}
-    return files, {"state": "planned", "rows_checked": checked}
+    digests = {filename: sha256_hex(body) for filename, body in files.items()}
+    return files, {"state": "planned", "rows_checked": checked, "sha256": digests}
 
 
 def edge_rows(

@@ -3,8 +3,9 @@ model's serving config and retraining policy, and its retrain lock.
 
 One class for callers, composed of one part per document family (scikit-learn's mixin
 habit): `VersionStore` (versions/), `AliasBook` (aliases.json, history/, decisions/),
-`ModelSettings` (config.json, policy.json), `RetrainLock` (retrain.json) and
-`SignedVersions` (each version's signature.json as describe and `sklambda sign` see it).
+`ModelSettings` (config.json, policy.json), `RetrainLock` (retrain.json),
+`SignedVersions` (each version's signature.json as describe and `sklambda sign` see it) and
+`PlannedVersions` (a version's scorer, from its serving plan when it has one).
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from typing import TYPE_CHECKING
 
 from chalicelib.registry._alias_book import AliasBook
 from chalicelib.registry._model_settings import ModelSettings
+from chalicelib.registry._planned_versions import PlannedVersions
 from chalicelib.registry._retrain_lock import RetrainLock
-from chalicelib.registry._signed_versions import SignedVersions
 from chalicelib.storage import ObjectStore
 
 if TYPE_CHECKING:
@@ -22,7 +23,7 @@ if TYPE_CHECKING:
     from chalicelib.storage import AwsClients
 
 
-class Registry(AliasBook, ModelSettings, RetrainLock, SignedVersions):
+class Registry(AliasBook, ModelSettings, RetrainLock, PlannedVersions):
     """Versions, aliases and history of every model in one bucket and prefix."""
 
     def sign_version(

@@ -60,7 +60,9 @@ class SignedVersions(VersionStore):
             ) from None
         if head.size != digest["size_bytes"] or head.sha256 not in (None, digest["sha256"]):
             raise SignatureError(
-                f"{what}: {filename} is not the file signed at registration; it will not load"
+                f"{what}: {filename} does not match its signed sha256 (its size or S3 checksum "
+                "differ): it was changed after registration; refusing to load it. Register the "
+                "model again from a trusted file"
             )
 
     def sign_version(
@@ -90,6 +92,11 @@ class SignedVersions(VersionStore):
         if "code" in metadata:
             stored[CODE_FILE] = self._store.read(self._version_key(name, version, CODE_FILE))
             _check_recorded(stored[CODE_FILE].body, metadata["code"]["sha256"], what, "code")
+        for filename, recorded in metadata.get("plan", {}).get("sha256", {}).items():
+            # A plan is signed again only where its digest was recorded at registration;
+            # otherwise the version is scored by its pipeline, which is what was checked.
+            stored[filename] = self._store.read(self._version_key(name, version, filename))
+            _check_recorded(stored[filename].body, recorded, what, "serving plan")
         manifest = self._signatures.sign(
             signature_key,
             name=name,

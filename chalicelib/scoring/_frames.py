@@ -30,6 +30,20 @@ def model_frame(rows: Sequence[Mapping[str, Any]], features: Sequence[Mapping[st
     )
 
 
+def frame_records(frame: Any) -> list[dict[str, Any]]:
+    """A model frame back as checked records: Python values, None for missing, as the
+    validator gives them to the records paths (the plan and the compiled preprocessing)."""
+    import pandas as pd
+
+    columns: dict[str, list[Any]] = {}
+    for name in frame.columns:
+        values = frame[name].to_numpy(dtype=object, copy=True)
+        values[pd.isna(values)] = None
+        columns[str(name)] = values.tolist()
+    names = list(columns)
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+
+
 def model_series(values: Any, feature: Mapping[str, Any], index: Any = None) -> pd.Series:
     """One feature's checked values (a list or array) as the column the model was fitted on."""
     import pandas as pd

@@ -1,23 +1,32 @@
-"""Scoring one loaded model version: the compiled numpy path, or the pipeline as it is.
+"""Scoring one model version: its serving plan, the compiled numpy path, or the pipeline.
 
-The compiled path (`compiled/`) reads records directly and never imports pandas; any model
-it does not cover is scored through its own pipeline on a DataFrame, with the same results.
+A planned version (`plans/`, proven equal to its pipeline at register) is scored from its
+plan alone: nothing is unpickled and scikit-learn, SciPy and pandas are never imported, unless
+a batch frame larger than PLAN_FRAME_ROWS asks for the pipeline (scikit-learn's compiled
+predictors are faster there). Versions without a plan load their pipeline: the compiled path
+(`compiled/`) replays its preprocessing on records without pandas, and any model it does not
+cover is scored through the pipeline on a DataFrame, with the same results.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.core import InvalidInputError
-from chalicelib.scoring._frames import model_frame
+from chalicelib.core import InvalidInputError, ModelCodeMissing, VersionSkewError
+from chalicelib.scoring._frames import frame_records, model_frame
 from chalicelib.scoring._validation import Validator
 from chalicelib.scoring.compiled import compile_model
 from chalicelib.stats import DATETIME
 
 log = logging.getLogger(__name__)
+
+# Batch frames up to this many rows are scored by a version's plan; larger ones by its
+# pipeline, whose compiled tree and linear predictors beat numpy per row once the one-off
+# cost of importing scikit-learn and unpickling is paid (bench/bench_plans.py measures both).
+PLAN_FRAME_ROWS = 2_000
 
 # Final estimators whose predict() is the class of highest predict_proba(), so one call gives
 # both. Others (e.g. SVC with Platt scaling) can disagree, and are asked for both.
@@ -49,6 +58,42 @@ class Scorer:
     """A verified model version ready to score validated records."""
 
     def __init__(self, name: str, version: int, estimator: Any, metadata: Mapping[str, Any]):
+        """A version scored by its fitted pipeline `estimator` (through the compiled path
+        where it covers it). Planned versions are made with `from_plan`."""
+        self._setup(name, version, metadata)
+        final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+        self._argmax_is_predict = type(final).__name__ in _PREDICT_IS_ARGMAX
+        self._with_proba = bool(self.classes) and hasattr(estimator, "predict_proba")
+        self._estimator: Any = estimator
+        self._load_estimator: Callable[[], Any] = lambda: estimator
+        self._plan: Any = None
+        order = str(metadata.get("estimator", {}).get("matrix_order") or "C")
+        compilable = order != "sparse" and all(replayable(f) for f in self.features)
+        self._records_model: Any = _compile(estimator, name, version, order) if compilable else None
+
+    @classmethod
+    def from_plan(
+        cls,
+        name: str,
+        version: int,
+        plan: Any,
+        metadata: Mapping[str, Any],
+        load_estimator: Callable[[], Any],
+    ) -> Scorer:
+        """A planned version: records are scored by `plan` (a proven ServingPlan), and
+        `load_estimator` unpickles the pipeline only if a large batch frame needs it."""
+        scorer = cls.__new__(cls)
+        scorer._setup(name, version, metadata)
+        final = str(metadata.get("estimator", {}).get("final_estimator", ""))
+        scorer._argmax_is_predict = final in _PREDICT_IS_ARGMAX
+        scorer._with_proba = bool(scorer.classes) and hasattr(plan, "predict_proba")
+        scorer._estimator = None
+        scorer._load_estimator = load_estimator
+        scorer._plan = plan
+        scorer._records_model = plan
+        return scorer
+
+    def _setup(self, name: str, version: int, metadata: Mapping[str, Any]) -> None:
         self.name = name
         self.version = version
         self.metadata = metadata
@@ -56,19 +101,47 @@ class Scorer:
         self.feature_names = [f["name"] for f in self.features]
         self.classes: list[Any] | None = metadata.get("classes")
         self._class_keys = [str(c) for c in self.classes or []]
-        self._estimator = estimator
-        self._with_proba = bool(self.classes) and hasattr(estimator, "predict_proba")
-        final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
-        self._argmax_is_predict = type(final).__name__ in _PREDICT_IS_ARGMAX
-        order = str(metadata.get("estimator", {}).get("matrix_order") or "C")
-        compilable = order != "sparse" and all(replayable(f) for f in self.features)
-        self._compiled = _compile(estimator, name, version, order) if compilable else None
         self._validators: dict[tuple[str, str | None], Validator] = {}
+        self._pipeline_refused: str | None = None  # why the pipeline cannot load, once tried
 
     @property
     def compiled(self) -> bool:
-        """Whether records are scored by the compiled numpy path."""
-        return self._compiled is not None
+        """Whether records are scored without the pipeline (by the plan or compiled path)."""
+        return self._records_model is not None
+
+    @property
+    def planned(self) -> bool:
+        """Whether the version is scored from its serving plan."""
+        return self._plan is not None
+
+    @property
+    def scored_by(self) -> str:
+        """What scores records: "plan", "compiled" or "pipeline" (for logs)."""
+        return "plan" if self.planned else "compiled" if self.compiled else "pipeline"
+
+    def _pipeline(self) -> Any:
+        if self._estimator is None:
+            self._estimator = self._load_estimator()
+        return self._estimator
+
+    def _pipeline_loads(self) -> bool:
+        """Whether the pipeline of a planned version loads in this runtime. A plan does not
+        depend on scikit-learn's version or the version's own modules, so where the pipeline
+        cannot load here (saved under other library versions, code not shipped) the plan
+        scores every frame, with the same answers, only slower on large ones."""
+        if self._pipeline_refused is None:
+            try:
+                self._pipeline()
+                self._pipeline_refused = ""
+            except (VersionSkewError, ModelCodeMissing) as refused:
+                self._pipeline_refused = refused.message
+                log.warning(
+                    "%s version %s: scoring large frames with the plan: %s",
+                    self.name,
+                    self.version,
+                    refused.message,
+                )
+        return not self._pipeline_refused
 
     def validator(self, unknown_categories: str, entity_field: str | None = None) -> Validator:
         """The validator of this version's schema under the model's serving settings."""
@@ -91,10 +164,13 @@ class Scorer:
             raise _refused(exc) from None
 
     def _score(self, rows: Sequence[Mapping[str, Any]]) -> Scores:
-        model: Any = self._compiled
+        model: Any = self._records_model
         inputs: Any = rows
         if model is None:
-            model, inputs = self._estimator, self._frame(rows)
+            model, inputs = self._pipeline(), self._frame(rows)
+        return self._answers(model, inputs)
+
+    def _answers(self, model: Any, inputs: Any) -> Scores:
         if not self._with_proba:
             return Scores([_plain(p) for p in model.predict(inputs).tolist()], None)
         proba = model.predict_proba(inputs)
@@ -110,8 +186,9 @@ class Scorer:
     def score_frame(self, frame: Any) -> tuple[Any, Any]:
         """(predictions, probabilities or None) as arrays for a validated feature frame.
 
-        Large batches go through the pipeline itself: its column-wise transforms beat the
-        per-record compiled path once there are more than a few hundred rows.
+        A planned version scores frames of up to PLAN_FRAME_ROWS rows with its plan; larger
+        ones, and every frame of a version without a plan, go through the pipeline itself:
+        its column-wise transforms beat the per-record paths on many rows.
         """
         try:
             return self._score_frame(frame)
@@ -119,14 +196,20 @@ class Scorer:
             raise _refused(exc) from None
 
     def _score_frame(self, frame: Any) -> tuple[Any, Any]:
-        if not self._with_proba:
-            return self._estimator.predict(frame), None
-        proba = self._estimator.predict_proba(frame)
-        if self._argmax_is_predict:
-            import numpy as np
+        import numpy as np
 
+        model: Any = self._plan
+        inputs: Any = frame
+        if model is not None and (len(frame) <= PLAN_FRAME_ROWS or not self._pipeline_loads()):
+            inputs = frame_records(frame)
+        else:
+            model = self._pipeline()
+        if not self._with_proba:
+            return np.asarray(model.predict(inputs)), None
+        proba = model.predict_proba(inputs)
+        if self._argmax_is_predict:
             return np.asarray(self.classes, dtype=object)[proba.argmax(axis=1)], proba
-        return self._estimator.predict(frame), proba
+        return np.asarray(model.predict(inputs)), proba
 
     def _frame(self, rows: Sequence[Mapping[str, Any]]) -> Any:
         return model_frame(rows, self.features)

@@ -26,7 +26,7 @@ from chalicelib.core import (
     now_iso,
     publish,
 )
-from chalicelib.registry import ModelCache, ModelConfig, Registry
+from chalicelib.registry import LoadedModel, ModelCache, ModelConfig, Registry
 from chalicelib.scoring import Scorer, Scores
 from chalicelib.serving._capture import Capturer
 from chalicelib.serving._deferred_imports import needs_pandas, pandas_deferred
@@ -116,21 +116,23 @@ class ModelServer:
         return ModelState(aliases=aliases, config=self._registry.get_config(name))
 
     def scorer(self, name: str, version: int) -> Scorer:
-        """The scorer of a version: loaded, verified and compiled once per container."""
+        """The scorer of a version: verified and loaded once per container, from its plan
+        when it has one (nothing unpickled, scikit-learn not imported)."""
 
-        def load() -> Scorer:
+        def load_pipeline() -> LoadedModel:
             try:
                 with pandas_deferred():
-                    loaded = self._registry.load(name, version)
-                    return Scorer(name, version, loaded.estimator, loaded.metadata)
+                    return self._registry.load(name, version)
             except ModuleNotFoundError as error:
                 if not needs_pandas(error):
                     raise
             # The pickle itself holds pandas objects: load it with pandas.
-            loaded = self._registry.load(name, version)
-            return Scorer(name, version, loaded.estimator, loaded.metadata)
+            return self._registry.load(name, version)
 
-        return self._scorers.get_or_load((name, version), load)
+        return self._scorers.get_or_load(
+            (name, version),
+            lambda: self._registry.load_scorer(name, version, load_pipeline=load_pipeline),
+        )
 
     # -- predict --------------------------------------------------------------------------
     def predict(
@@ -249,6 +251,7 @@ class ModelServer:
                 "request_id": request.request_id,
                 "alias": route.alias,
                 "compiled": scorer.compiled,
+                "scored_by": scorer.scored_by,
             },
         )
         return response

@@ -96,7 +96,7 @@ def test_an_artifact_swapped_alone_is_refused_too(
     ObjectStore(aws.s3, MODELS_BUCKET).put_bytes(ARTIFACT, pickle.dumps(Payload(sentinel)))
     status = registry.signature_status(MODEL, 1)
     assert status["state"] == "refused"
-    assert "model.joblib is not the file signed at registration" in status["reason"]
+    assert "model.joblib does not match its signed sha256" in status["reason"]
     with pytest.raises(SignatureError, match="model.joblib does not match its signed sha256"):
         registry.load(MODEL, 1)
     assert not sentinel.exists()

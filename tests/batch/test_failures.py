@@ -21,6 +21,7 @@ from tests.batch.world import (
     csv_bytes,
     customers,
     deliver,
+    expected_proba,
     failing_puts,
     keys_under,
     notifications,
@@ -67,9 +68,21 @@ def record_other_library_versions(world: BatchWorld, tmp_path: Path) -> None:
     from tests.models import fitted_logreg, training_frame
 
     elsewhere = {**metadata(world)["runtime"], "scikit-learn": "0.20.4"}
-    with mock.patch("chalicelib.registry._versions.runtime_versions", return_value=elsewhere):
+    with (
+        mock.patch("chalicelib.registry._versions.runtime_versions", return_value=elsewhere),
+        without_plans(),
+    ):
         version = world.registry.register("churn", fitted_logreg(), training_frame(), TARGET)
     world.registry.promote("churn", version["version"])
+
+
+def without_plans() -> Any:
+    """Register as versions without a serving plan are (a plan serves whatever the pipeline's
+    library versions or modules: see test_a_planned_version_serves_where_its_pipeline_cannot)."""
+    from unittest import mock
+
+    not_planned = ({}, {"state": "not planned", "reason": "a test registers it unplanned"})
+    return mock.patch("chalicelib.registry._versions.make_plan", return_value=not_planned)
 
 
 def need_a_module_nobody_ships(world: BatchWorld, tmp_path: Path) -> None:
@@ -78,6 +91,7 @@ def need_a_module_nobody_ships(world: BatchWorld, tmp_path: Path) -> None:
     artifact = fit_user_model(tmp_path / "user").model_file.read_bytes()
     recorded = metadata(world)
     recorded["artifact"]["sha256"] = sha256_hex(artifact)
+    recorded["plan"] = {"state": "not planned", "reason": "registered before plans"}
     put_model_object(world, "model.joblib", artifact)
     put_model_object(world, "metadata.json", json.dumps(recorded).encode())
     world.s3.delete_object(Bucket=MODELS_BUCKET, Key=VERSION_1 + "signature.json")
@@ -114,6 +128,36 @@ def test_a_model_that_cannot_load_fails_the_file_on_the_first_receive(
     assert manifest["job_id"] and manifest["input"]["key"].endswith("tampered.csv")
     assert not world.exists("batch/scored/churn/tampered.csv")
     assert keys_under(world, "batch/_jobs/") == []
+
+
+def test_a_planned_version_serves_where_its_pipeline_cannot(
+    world: BatchWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A plan depends on neither scikit-learn's version nor the version's modules: registered
+    under a scikit-learn this runtime lacks, the version is still scored, by its plan, even
+    for frames large enough that a loadable pipeline would score them."""
+    from unittest import mock
+
+    import numpy as np
+
+    from chalicelib.scoring import _scorer
+    from sklambda.sample_data import TARGET
+    from tests.models import fitted_logreg, training_frame
+
+    elsewhere = {**metadata(world)["runtime"], "scikit-learn": "0.20.4"}
+    with mock.patch("chalicelib.registry._versions.runtime_versions", return_value=elsewhere):
+        version = world.registry.register("churn", fitted_logreg(), training_frame(), TARGET)
+    assert version["plan"]["state"] == "planned"
+    world.registry.promote("churn", version["version"])
+    monkeypatch.setattr(_scorer, "PLAN_FRAME_ROWS", 10)  # so 80 rows would want the pipeline
+    frame = customers(80)
+
+    world.drop("batch/incoming/churn/planned.csv", csv_bytes(frame))
+    world.run()
+
+    assert world.manifest("planned.csv")["status"] == "succeeded"
+    scored = pd.read_csv(io.BytesIO(world.get("batch/scored/churn/planned.csv")))
+    np.testing.assert_allclose(scored["proba_1"], expected_proba(frame), rtol=1e-9)
 
 
 # -- what the manifest says --------------------------------------------------------------------

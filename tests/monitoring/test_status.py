@@ -61,5 +61,5 @@ def test_a_live_version_that_does_not_verify_says_why(aws: AwsClients, registry:
 
     assert live[0]["signature"] == "verified"
     assert live[1]["signature"].startswith(
-        "refused: churn version 2: model.joblib is not the file signed at registration"
+        "refused: churn version 2: model.joblib does not match its signed sha256"
     )

@@ -20,5 +20,13 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
         Spec,
         Unplannable,
     )
+    from chalicelib.scoring.plans._plan import (
+        PLAN_ARRAYS_FILE,
+        PLAN_SPEC_FILE,
+        ServingPlan,
+        build_plan,
+        compare,
+        load_plan,
+    )
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, __file__)

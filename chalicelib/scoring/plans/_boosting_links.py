@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
-
-def expit(raw: np.ndarray) -> np.ndarray:
-    """scipy.special.expit's formula, 1 / (1 + exp(-x))."""
-    return 1.0 / (1.0 + np.exp(-raw))
+from chalicelib.scoring.plans._special import expit
 
 
 def binary_proba(raw: np.ndarray, scale: float = 1.0) -> np.ndarray:
