@@ -130,8 +130,9 @@ def compile_model(estimator: Any) -> CompiledModel | None:
     return None
 
 
-def _compile_model(estimator: Any) -> CompiledModel:
-    """Compile or raise _Unsupported."""
+def _compile_model(estimator: Any, *, head_encodes: bool = False) -> CompiledModel:
+    """Compile or raise _Unsupported. `head_encodes`: whatever scores the matrix replays the
+    final estimator's own encoding of its input (as a serving plan's head does)."""
     *transformers, final = _flatten(estimator)
     if final is None or isinstance(final, str) or not hasattr(final, "predict"):
         raise _Unsupported("the last step is not an estimator with predict")
@@ -142,7 +143,7 @@ def _compile_model(estimator: Any) -> CompiledModel:
     steps, width = _compile_chain(transformers, len(feature_names))
     if getattr(final, "n_features_in_", width) != width:
         raise _Unsupported(f"estimator expects {final.n_features_in_} features, compiled {width}")
-    if getattr(final, "_preprocessor", None) is not None:
+    if getattr(final, "_preprocessor", None) is not None and not head_encodes:
         # e.g. HistGradientBoosting fitted on pandas categoricals encodes them itself.
         raise _Unsupported("the estimator preprocesses its own input")
     scorer = _without_feature_names(final)

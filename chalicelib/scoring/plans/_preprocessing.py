@@ -23,7 +23,9 @@ def plan_preprocessing(estimator: Any, writer: PlanWriter) -> Spec:
     """The spec of a fitted pipeline's preprocessing: its input names, the compiled steps'
     specs (arrays through `writer`) and the width of the matrix they make."""
     try:
-        compiled = _compile_model(estimator)
+        # The head replays what the final estimator encodes itself (HistGradientBoosting's
+        # categories): a head that cannot says so when it is planned.
+        compiled = _compile_model(estimator, head_encodes=True)
     except _Unsupported as reason:
         raise Unplannable(f"the compiled path does not cover this model: {reason}") from reason
     except (AttributeError, KeyError) as error:
