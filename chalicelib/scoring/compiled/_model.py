@@ -143,8 +143,10 @@ def _compile_model(estimator: Any, *, head_encodes: bool = False) -> CompiledMod
     steps, width = _compile_chain(transformers, len(feature_names))
     if getattr(final, "n_features_in_", width) != width:
         raise _Unsupported(f"estimator expects {final.n_features_in_} features, compiled {width}")
-    if getattr(final, "_preprocessor", None) is not None and not head_encodes:
-        # e.g. HistGradientBoosting fitted on pandas categoricals encodes them itself.
+    # e.g. HistGradientBoosting with categorical features encodes them itself. A plan's head
+    # replays that on a matrix, but not the dtypes of a frame it was fitted on.
+    encodes_frame = not head_encodes or hasattr(final, "feature_names_in_")
+    if getattr(final, "_preprocessor", None) is not None and encodes_frame:
         raise _Unsupported("the estimator preprocesses its own input")
     scorer = _without_feature_names(final)
     _check_scores_ndarray(scorer, width)
