@@ -24,9 +24,10 @@ from chalicelib.stats import DATETIME
 log = logging.getLogger(__name__)
 
 # Batch frames up to this many rows are scored by a version's plan; larger ones by its
-# pipeline, whose compiled tree and linear predictors beat numpy per row once the one-off
-# cost of importing scikit-learn and unpickling is paid (bench/bench_plans.py measures both).
-PLAN_FRAME_ROWS = 2_000
+# pipeline, whose column-wise transforms and compiled predictors beat the plan's per-record
+# preprocessing there. bench/bench_plans.py, one thread: the plan is 2-3x the pipeline's rows
+# per second at 100 rows, even at 500, and 0.4-0.8x at 2,000.
+PLAN_FRAME_ROWS = 500
 
 # Final estimators whose predict() is the class of highest predict_proba(), so one call gives
 # both. Others (e.g. SVC with Platt scaling) can disagree, and are asked for both.

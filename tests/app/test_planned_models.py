@@ -186,3 +186,32 @@ def test_a_planned_version_answers_as_its_pipeline_everywhere(
     assert app_module.server().scorer(name, version).planned
     problems = channels(box, name, version, pipeline, train, fresh[features])
     assert not problems, "\n".join(problems)
+
+
+@pytest.mark.parametrize("case", ["hist-gradient-boosting-churn", "logistic-wine"])
+def test_batch_frames_over_the_plans_size_go_through_the_pipeline_with_the_same_answers(
+    box: Sandbox, case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.registry._versions import VersionStore
+    from chalicelib.scoring import _scorer
+
+    _, data, make = next(c for c in CASES if c[0] == case)
+    train, fresh = frames(data)
+    features = [c for c in train.columns if c != TARGET]
+    pipeline = make().fit(train[features], train[TARGET])
+    name = f"{case[:40]}-{uuid.uuid4().hex[:6]}"
+    version = box.registry.register(name, pipeline, train, TARGET)["version"]
+    monkeypatch.setattr(_scorer, "PLAN_FRAME_ROWS", 5)  # every batch file here is larger
+    unpickled: list[str] = []
+    load = VersionStore.load
+
+    def counting_load(self: Any, model: str, number: int, **kwargs: Any) -> Any:
+        unpickled.append(model)
+        return load(self, model, number, **kwargs)
+
+    monkeypatch.setattr(VersionStore, "load", counting_load)
+
+    problems = channels(box, name, version, pipeline, train, fresh[features])
+
+    assert not problems, "\n".join(problems)
+    assert name in unpickled  # the batch frames went through the pipeline
