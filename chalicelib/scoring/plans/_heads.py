@@ -21,7 +21,14 @@ from chalicelib.scoring.plans._format import (
     Unplannable,
 )
 
-_FAMILIES = ("_linear", "_bayes", "_mlp", "_trees", "_hgb")
+_FAMILIES = (
+    "_linear",
+    "_bayes",
+    "_mlp",
+    "_trees",
+    "_hgb",
+    "_multiclass",
+)
 
 
 @cache
