@@ -28,6 +28,7 @@ _FAMILIES = (
     "_trees",
     "_hgb",
     "_multiclass",
+    "_calibration",
 )
 
 
