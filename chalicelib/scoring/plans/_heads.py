@@ -29,6 +29,7 @@ _FAMILIES = (
     "_hgb",
     "_multiclass",
     "_calibration",
+    "_voting",
 )
 
 
