@@ -30,6 +30,7 @@ _FAMILIES = (
     "_multiclass",
     "_calibration",
     "_voting",
+    "_stacking",
 )
 
 
