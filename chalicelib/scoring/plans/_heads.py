@@ -31,6 +31,7 @@ _FAMILIES = (
     "_calibration",
     "_voting",
     "_stacking",
+    "_target",
 )
 
 
