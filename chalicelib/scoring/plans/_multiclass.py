@@ -53,6 +53,7 @@ def plan_one_vs_rest(estimator: Any, writer: PlanWriter) -> Spec:
     has_proba = hasattr(estimator, "predict_proba")
     has_decision = hasattr(estimator, "decision_function")
     parts, scores = [], []
+    labels = np.asarray(estimator.classes_).tolist()  # plain labels, for the reasons
     for index, part in enumerate(estimator.estimators_):
         score = _binary_score_method(part)
         methods = {score}
@@ -65,7 +66,7 @@ def plan_one_vs_rest(estimator: Any, writer: PlanWriter) -> Spec:
                 part,
                 writer,
                 wrapper=_WRAPPER,
-                part=f"estimator for class {estimator.classes_[index]!r}",
+                part=f"estimator for class {labels[index]!r}",
                 methods=sorted(methods),
             )
         )

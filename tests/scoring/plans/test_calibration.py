@@ -51,23 +51,15 @@ CASES = Cases(
             for ensemble in (True, False)
         },
         "sigmoid-forest": _calibrated(small_forest, "sigmoid"),
-        # HistGradientBoosting fits slowly: one target each
         "isotonic-hgb-single": _calibrated(small_hgb, "isotonic", ensemble=False),
         "sigmoid-hgb": _calibrated(small_hgb, "sigmoid"),
     }
 )
-_SLOW = {"isotonic-hgb-single": "multiclass-str", "sigmoid-hgb": "binary-int"}
 
 
 @EACH_TARGET
-@pytest.mark.parametrize("name", [name for name in CASES.names if name not in _SLOW])
+@pytest.mark.parametrize("name", CASES.names)
 def test_calibrated_classifier_matches(name: str, target: str) -> None:
-    estimator, X = CASES.classifier(name, target)
-    assert_same_both_orders(estimator, extreme_rows(X))
-
-
-@pytest.mark.parametrize(("name", "target"), _SLOW.items())
-def test_calibrated_boosting_matches(name: str, target: str) -> None:
     estimator, X = CASES.classifier(name, target)
     assert_same_both_orders(estimator, extreme_rows(X))
 
