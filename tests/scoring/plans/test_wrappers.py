@@ -1,0 +1,144 @@
+"""Wrappers inside wrappers, a saved wrapper plan evaluated where scikit-learn, SciPy and
+pandas cannot be imported, a whole pipeline whose final estimator is a wrapper planned and
+proven as register proves it, and the reason given when a part deep inside has no plan."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from chalicelib.scoring.plans._format import PlanWriter, Unplannable
+from chalicelib.scoring.plans._heads import plan_head
+from tests.scoring.plans.checks import close
+from tests.scoring.plans.numeric_cases import (
+    assert_same_both_orders,
+    extreme_rows,
+    run_without_sklearn,
+)
+from tests.scoring.plans.wrapper_cases import (
+    EACH_TARGET,
+    classification,
+    fit_quietly,
+    gaussian_nb,
+    logistic,
+    regression,
+    ridge_classifier,
+    sk,
+    small_tree,
+)
+
+
+def _nested_classifier() -> Any:
+    """Stacking over a calibrated classifier, a OneVsRest and a soft vote, with a calibrated
+    final estimator and the features passed through."""
+    calibrated = sk("calibration.CalibratedClassifierCV")(
+        ridge_classifier(), method="isotonic", cv=3
+    )
+    one_vs_rest = sk("multiclass.OneVsRestClassifier")(gaussian_nb())
+    vote = sk("ensemble.VotingClassifier")(
+        [("lr", logistic()), ("tree", small_tree())], voting="soft", weights=[2, 1]
+    )
+    return sk("ensemble.StackingClassifier")(
+        [("calibrated", calibrated), ("ovr", one_vs_rest), ("vote", vote)],
+        final_estimator=sk("calibration.CalibratedClassifierCV")(logistic(), cv=3),
+        passthrough=True,
+        cv=3,
+    )
+
+
+def _nested_regressor() -> Any:
+    stack = sk("ensemble.StackingRegressor")(
+        [
+            ("ridge", sk("linear_model.Ridge")()),
+            ("tree", sk("tree.DecisionTreeRegressor")(max_depth=4, random_state=0)),
+        ],
+        final_estimator=sk("ensemble.VotingRegressor")(
+            [("lasso", sk("linear_model.Lasso")()), ("ridge", sk("linear_model.Ridge")())]
+        ),
+        cv=3,
+    )
+    return sk("compose.TransformedTargetRegressor")(stack, func=np.log, inverse_func=np.exp)
+
+
+@EACH_TARGET
+def test_nested_wrappers_match(target: str) -> None:
+    X, y = classification(target)
+    estimator = fit_quietly(_nested_classifier(), X, y)
+    assert_same_both_orders(estimator, extreme_rows(X))
+
+
+def test_nested_regressors_match() -> None:
+    X, y = regression()
+    estimator = fit_quietly(_nested_regressor(), X, y)
+    assert_same_both_orders(estimator, np.vstack([X, 2 * X, -X]))
+
+
+def test_a_wrapper_plan_evaluates_without_sklearn(tmp_path: Path) -> None:
+    X, y = classification("multiclass-int")  # the helper saves outputs without pickle
+    estimator = fit_quietly(_nested_classifier(), X, y)
+    rows = extreme_rows(X)
+    outputs = run_without_sklearn(estimator, rows, tmp_path)
+    assert np.array_equal(outputs["predict"], estimator.predict(rows))
+    assert close(outputs["predict_proba"], estimator.predict_proba(rows))
+    assert "decision_function" not in outputs  # nor has the calibrated final estimator
+
+
+def test_a_regressor_wrapper_plan_evaluates_without_sklearn(tmp_path: Path) -> None:
+    X, y = regression()
+    estimator = fit_quietly(_nested_regressor(), X, y)
+    outputs = run_without_sklearn(estimator, X, tmp_path)
+    assert close(outputs["predict"], estimator.predict(X))
+
+
+def test_a_part_deep_inside_is_named_in_the_reason() -> None:
+    X, y = classification("multiclass-int")
+    inner = sk("multiclass.OneVsRestClassifier")(sk("svm.SVC")())
+    estimator = fit_quietly(
+        sk("ensemble.VotingClassifier")([("lr", logistic()), ("ovr", inner)]), X, y
+    )
+    with pytest.raises(Unplannable) as refusal:
+        plan_head(estimator, PlanWriter())
+    assert str(refusal.value) == (
+        "VotingClassifier: its estimator 'ovr' (OneVsRestClassifier) is not planned: "
+        "OneVsRestClassifier: its estimator for class 0 (SVC) is not planned: "
+        "SVC has no serving plan"
+    )
+
+
+@pytest.mark.parametrize("final", ["stacking", "calibrated", "voting-hard", "ttr"])
+def test_a_pipeline_ending_in_a_wrapper_is_planned_and_proven(final: str) -> None:
+    """build_plan and compare, as register runs them, on the reference churn pipeline with
+    a wrapper as its final estimator."""
+    from chalicelib.scoring.plans._plan import build_plan, compare, load_plan
+    from sklambda.sample_data import FEATURES, TARGET, churn_frame, reference_pipeline
+
+    model = reference_pipeline("logreg")
+    wrappers = {
+        "stacking": lambda: sk("ensemble.StackingClassifier")(
+            [("lr", logistic()), ("nb", gaussian_nb())], passthrough=True, cv=3
+        ),
+        "calibrated": lambda: sk("calibration.CalibratedClassifierCV")(
+            logistic(), method="isotonic", cv=3
+        ),
+        "voting-hard": lambda: sk("ensemble.VotingClassifier")(
+            [("lr", logistic()), ("tree", small_tree()), ("nb", gaussian_nb())]
+        ),
+        "ttr": lambda: sk("compose.TransformedTargetRegressor")(
+            sk("linear_model.Ridge")(), func=np.log1p, inverse_func=np.expm1
+        ),
+    }
+    model.steps[-1] = ("model", wrappers[final]())
+    frame = churn_frame(400, seed=3)
+    target = frame["tenure_months"] if final == "ttr" else frame[TARGET]
+    features = [name for name in FEATURES if not (final == "ttr" and name == "tenure_months")]
+    model.steps[0][1].transformers = [
+        (name, step, [column for column in columns if column in features])
+        for name, step, columns in model.steps[0][1].transformers
+    ]
+    fit_quietly(model, frame[features], target)
+    plan = load_plan(*build_plan(model, "C"))
+    fresh = churn_frame(300, seed=11, missing_rate=0.1, with_target=False)[features]
+    assert compare(plan, model, fresh.to_dict("records"), fresh) is None
