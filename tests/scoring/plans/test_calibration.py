@@ -130,3 +130,18 @@ def test_a_pipeline_inside_is_refused() -> None:
     estimator = fit_quietly(sk("calibration.CalibratedClassifierCV")(pipeline, cv=2), X, y)
     with pytest.raises(Unplannable, match="a pipeline inside CalibratedClassifierCV"):
         plan_head(estimator, PlanWriter())
+
+
+def test_an_infinite_response_is_refused_by_isotonic_as_scikit_learn_refuses_it() -> None:
+    """IsotonicRegression checks its input: a decision value that overflowed is refused."""
+    estimator, X = CASES.classifier("isotonic-logistic", "binary-int")
+    coef = estimator.calibrated_classifiers_[0].estimator.coef_.ravel()
+    huge = (np.full(X.shape[1], 1e308) * np.sign(coef)).reshape(1, -1)
+    with np.errstate(all="ignore"):
+        with pytest.raises(ValueError, match="infinity"):
+            estimator.predict_proba(huge)
+        with pytest.raises(ValueError, match="infinity"):
+            planned(estimator).predict_proba(huge)
+    sigmoid, _ = CASES.classifier("sigmoid-logistic", "binary-int")
+    with np.errstate(all="ignore"):  # the sigmoid takes it: 0 or 1, on both sides
+        assert close(planned(sigmoid).predict_proba(huge), sigmoid.predict_proba(huge))
