@@ -54,6 +54,8 @@ def plan_one_vs_rest(estimator: Any, writer: PlanWriter) -> Spec:
     has_decision = hasattr(estimator, "decision_function")
     parts, scores = [], []
     labels = np.asarray(estimator.classes_).tolist()  # plain labels, for the reasons
+    if y_type == "binary":  # one estimator, for the LabelBinarizer's positive class
+        labels = labels[1:]
     for index, part in enumerate(estimator.estimators_):
         score = _binary_score_method(part)
         methods = {score}

@@ -96,3 +96,7 @@ def test_an_unplanned_estimator_is_named() -> None:
     with pytest.raises(Unplannable, match=r"its estimator for class 3 \(SVC\) is not planned"):
         plan_head(svc, PlanWriter())
     assert planned(estimator).classes.tolist() == [3, 5, 7]
+    X, y = classification("binary-str")
+    svc = fit_quietly(sk("multiclass.OneVsRestClassifier")(sk("svm.SVC")()), X, y)
+    with pytest.raises(Unplannable, match=r"its estimator for class 'beta' \(SVC\)"):
+        plan_head(svc, PlanWriter())
