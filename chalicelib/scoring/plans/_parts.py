@@ -47,6 +47,11 @@ def plan_part(
         raise Unplannable(f"{wrapper}: its {part} ({name}) is not planned: {reason}") from None
     head = load_head(spec, PlanReader(writer.arrays))
     for method in methods:
+        if not hasattr(estimator, method):
+            raise Unplannable(
+                f"{wrapper}: its {part} ({name}) has no {method}, which {wrapper} calls: "
+                "the wrapper cannot predict, so it is not planned"
+            )
         if not hasattr(head, method):
             raise Unplannable(
                 f"{wrapper}: its {part} ({name}) is used through {method}, which its plan "

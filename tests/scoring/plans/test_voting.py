@@ -134,3 +134,13 @@ def test_a_pipeline_inside_is_refused() -> None:
     estimator = fit_quietly(sk("ensemble.VotingClassifier")(parts, voting="soft"), X, y)
     with pytest.raises(Unplannable, match="a pipeline inside VotingClassifier is not planned"):
         plan_head(estimator, PlanWriter())
+
+
+def test_a_soft_vote_over_an_estimator_without_probabilities_is_refused() -> None:
+    X, y = classification("binary-int")
+    parts = [("lr", logistic()), ("ridge", ridge_classifier())]
+    estimator = fit_quietly(sk("ensemble.VotingClassifier")(parts, voting="soft"), X, y)
+    with pytest.raises(AttributeError):
+        estimator.predict(X)
+    with pytest.raises(Unplannable, match=r"'ridge' \(RidgeClassifier\) has no predict_proba"):
+        plan_head(estimator, PlanWriter())
