@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from chalicelib.scoring.plans._format import PlanWriter, Unplannable
@@ -28,6 +29,7 @@ from tests.scoring.plans.wrapper_cases import (
     regression,
     ridge_classifier,
     sk,
+    small_hgb,
     small_tree,
 )
 
@@ -160,3 +162,44 @@ def test_a_pipeline_ending_in_a_wrapper_is_planned_and_proven_at_register(final:
         files, info = make_plan(model, frame, signature, str(order))
     assert info == {"state": "planned", "rows_checked": info.get("rows_checked")}, info
     assert files
+
+
+_NAN_FINALS: dict[str, tuple[Any, bool]] = {  # (the final estimator, it takes NaN?)
+    "calibrated-hgb": (lambda: sk("calibration.CalibratedClassifierCV")(small_hgb(), cv=3), True),
+    "one-vs-rest-hgb": (lambda: sk("multiclass.OneVsRestClassifier")(small_hgb()), True),
+    "stacking-hgb": (lambda: sk("ensemble.StackingClassifier")([("hgb", small_hgb())], cv=3), True),
+    "calibrated-logistic": (
+        lambda: sk("calibration.CalibratedClassifierCV")(logistic(), cv=3),
+        False,
+    ),
+    "voting-hgb-logistic": (
+        lambda: sk("ensemble.VotingClassifier")([("hgb", small_hgb()), ("lr", logistic())]),
+        False,
+    ),
+}
+
+
+@pytest.mark.parametrize("final", list(_NAN_FINALS))
+def test_missing_values_reach_the_parts_as_in_scikit_learn(final: str) -> None:
+    """A wrapper checks nothing itself (OneVsRest and calibration even say they take no NaN):
+    NaN reaches its parts, which answer it (HistGradientBoosting) or refuse it (logistic
+    regression), in the plan as in the pipeline. Missing numbers are passed through."""
+    from chalicelib.registry._planning import make_plan
+    from chalicelib.scoring import matrix_order
+    from chalicelib.stats import infer_signature
+
+    make, takes_nan = _NAN_FINALS[final]
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"a": rng.normal(size=200), "b": rng.normal(size=200)})
+    frame["y"] = (frame["b"] + rng.normal(size=200) > 0).astype(int)
+    if takes_nan:
+        frame.loc[::5, "a"] = np.nan
+    columns = sk("compose.ColumnTransformer")([("numbers", "passthrough", ["a", "b"])])
+    model = fit_quietly(
+        sk("pipeline.make_pipeline")(columns, make()), frame[["a", "b"]], frame["y"]
+    )
+    signature = infer_signature(model, frame, "y")["features"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        _, info = make_plan(model, frame, signature, str(matrix_order(model, frame, signature)))
+    assert info["state"] == "planned", info
