@@ -21,7 +21,9 @@ from chalicelib.scoring.plans._format import (
     Unplannable,
 )
 
-_FAMILIES = ("_linear", "_bayes", "_mlp", "_trees", "_hgb")
+# Meta-estimators, planned over their parts (`_parts`).
+_WRAPPERS = ("_multiclass", "_calibration", "_voting", "_stacking", "_target")
+_FAMILIES = ("_linear", "_bayes", "_mlp", "_trees", "_hgb", *_WRAPPERS)
 
 
 @cache
@@ -33,6 +35,22 @@ def _tables() -> tuple[dict[str, Planner], dict[str, Loader]]:
         planners.update(module.PLANNERS)
         loaders.update(module.LOADERS)
     return planners, loaders
+
+
+@cache
+def _wrapper_kinds() -> frozenset[str]:
+    return frozenset(
+        kind
+        for family in _WRAPPERS
+        for kind in importlib.import_module(f"chalicelib.scoring.plans.{family}").LOADERS
+    )
+
+
+def checks_input_in_parts(spec: Spec) -> bool:
+    """Whether the spec is a wrapper's. scikit-learn's meta-estimators hand X to their parts
+    without checking it (whatever their own allow_nan tag says), and each part refuses NaN
+    or not by itself: so do their heads."""
+    return str(spec.get("kind")) in _wrapper_kinds()
 
 
 def class_path(estimator: Any) -> str:

@@ -15,7 +15,7 @@ from typing import Any, Literal
 import numpy as np
 
 from chalicelib.scoring.plans._format import Head, PlanReader, PlanWriter, Unplannable
-from chalicelib.scoring.plans._heads import load_head, plan_head
+from chalicelib.scoring.plans._heads import checks_input_in_parts, load_head, plan_head
 from chalicelib.scoring.plans._preprocessing import load_preprocessing, plan_preprocessing
 
 PLAN_FORMAT = 1
@@ -76,12 +76,15 @@ def build_plan(estimator: Any, order: Literal["C", "F"]) -> tuple[bytes, bytes]:
     """
     final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
     writer = PlanWriter()
+    preprocessing = plan_preprocessing(estimator, writer)
+    head = plan_head(final, writer)
     spec = {
         "format": PLAN_FORMAT,
         "order": order,
-        "preprocessing": plan_preprocessing(estimator, writer),
-        "head": plan_head(final, writer),
-        "allow_nan": _allows_nan(final),
+        "preprocessing": preprocessing,
+        "head": head,
+        # A wrapper's parts refuse NaN or not themselves, in their heads as in scikit-learn.
+        "allow_nan": _allows_nan(final) or checks_input_in_parts(head),
     }
     return json.dumps(spec, sort_keys=True).encode(), writer.save()
 
