@@ -150,8 +150,85 @@ REGRESSORS: dict[str, Make] = {
     "mlp": est("neural_network", "MLPRegressor", max_iter=300, random_state=0),
 }
 
+
+def calibrated(method: str) -> Any:
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.linear_model import LogisticRegression
+
+    return CalibratedClassifierCV(LogisticRegression(max_iter=2000), method=method, cv=3)
+
+
+def voting(kind: str) -> Any:
+    from sklearn.ensemble import RandomForestClassifier, VotingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.naive_bayes import GaussianNB
+
+    parts = [
+        ("lr", LogisticRegression(max_iter=2000)),
+        ("nb", GaussianNB()),
+        ("rf", RandomForestClassifier(n_estimators=10, random_state=0)),
+    ]
+    return VotingClassifier(parts, voting=kind, weights=[2, 1, 1])
+
+
+def stacking() -> Any:
+    from sklearn.ensemble import HistGradientBoostingClassifier, StackingClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.svm import LinearSVC
+
+    parts = [
+        ("hgb", HistGradientBoostingClassifier(max_iter=10, random_state=0)),
+        ("svc", LinearSVC(random_state=0)),
+    ]
+    return StackingClassifier(parts, LogisticRegression(max_iter=2000), passthrough=True, cv=3)
+
+
+def one_vs_rest() -> Any:
+    from sklearn.linear_model import SGDClassifier
+    from sklearn.multiclass import OneVsRestClassifier
+
+    return OneVsRestClassifier(SGDClassifier(loss="log_loss", random_state=0))
+
+
+def target_transformed() -> Any:
+    from sklearn.compose import TransformedTargetRegressor
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    model = HistGradientBoostingRegressor(max_iter=20, random_state=0)
+    return TransformedTargetRegressor(model, func=np.log1p, inverse_func=np.expm1)
+
+
+def voting_regressor() -> Any:
+    from sklearn.ensemble import RandomForestRegressor, StackingRegressor, VotingRegressor
+    from sklearn.linear_model import Ridge
+
+    stacked = StackingRegressor([("ridge", Ridge())], Ridge(), cv=3)
+    forest = RandomForestRegressor(n_estimators=10, random_state=0)
+    return VotingRegressor([("stacked", stacked), ("forest", forest)])
+
+
+WRAPPED_CLASSIFIERS: dict[str, Make] = {
+    "calibrated-sigmoid": lambda: calibrated("sigmoid"),
+    "calibrated-isotonic": lambda: calibrated("isotonic"),
+    "voting-soft": lambda: voting("soft"),
+    "voting-hard": lambda: voting("hard"),
+    "stacking": stacking,
+    "one-vs-rest": one_vs_rest,
+}
+WRAPPED_REGRESSORS: dict[str, Make] = {
+    "target-transformed": target_transformed,
+    "voting-over-stacking": voting_regressor,
+}
+
 # (case id, data set, pipeline)
 CASES: list[tuple[str, str, Make]] = [
+    *[
+        (f"{name}-breast_cancer", "breast_cancer", scaled(m))
+        for name, m in WRAPPED_CLASSIFIERS.items()
+    ],
+    *[(f"{name}-wine", "wine", scaled(m)) for name, m in WRAPPED_CLASSIFIERS.items()],
+    *[(f"{name}-diabetes", "diabetes", scaled(m)) for name, m in WRAPPED_REGRESSORS.items()],
+    ("calibrated-isotonic-churn", "churn", mixed(lambda: calibrated("isotonic"))),
     *[(f"{name}-breast_cancer", "breast_cancer", scaled(m)) for name, m in CLASSIFIERS.items()],
     *[(f"{name}-wine", "wine", scaled(m)) for name, m in CLASSIFIERS.items()],
     *[(f"{name}-diabetes", "diabetes", scaled(m)) for name, m in REGRESSORS.items()],
