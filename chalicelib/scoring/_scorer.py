@@ -229,15 +229,43 @@ def _refused(exc: Exception) -> InvalidInputError:
     return InvalidInputError(f"the model could not score these records: {str(exc)[:300]}")
 
 
+# Final estimators of versions without a stored plan (registered before plans) whose matrix
+# the compiled path hands to a plan's head, unproven for that version: the ones this path has
+# always replayed, proven bit for bit against their pipelines (tests/app/test_column_fidelity).
+_REPLAYED_WITHOUT_PLAN = frozenset(
+    f"sklearn.linear_model.{module}.{name}"
+    for module, name in (
+        ("_logistic", "LogisticRegression"),
+        ("_base", "LinearRegression"),
+        ("_ridge", "Ridge"),
+    )
+)
+
+
 def _compile(estimator: Any, name: str, version: int, order: str) -> Any:
     try:
-        compiled = compile_model(estimator)
+        compiled = compile_model(estimator, head=_replayed_head(estimator))
     except Exception:  # noqa: BLE001 - compiling is an optimisation; the pipeline still works
         log.warning("compiling %s version %s failed; scoring with the pipeline", name, version)
         return None
     if compiled is not None:
         compiled.order = "F" if order == "F" else "C"
     return compiled
+
+
+def _replayed_head(estimator: Any) -> Any | None:
+    """The plan head of a final estimator in _REPLAYED_WITHOUT_PLAN, built in memory."""
+    from chalicelib.scoring.plans import PlanReader, PlanWriter, Unplannable
+    from chalicelib.scoring.plans._heads import class_path, load_head, plan_head
+
+    final = estimator.steps[-1][1] if hasattr(estimator, "steps") else estimator
+    if class_path(final) not in _REPLAYED_WITHOUT_PLAN:
+        return None
+    writer = PlanWriter()
+    try:
+        return load_head(plan_head(final, writer), PlanReader(writer.arrays))
+    except Unplannable:
+        return None  # e.g. sparsified coefficients: the estimator scores the matrix
 
 
 def matrix_order(estimator: Any, frame: Any, features: Sequence[Mapping[str, Any]]) -> str | None:

@@ -292,3 +292,28 @@ def test_batch_frames_over_the_plans_size_go_through_the_pipeline_with_the_same_
 
     assert not problems, "\n".join(problems)
     assert name in unpickled  # the batch frames went through the pipeline
+
+
+@pytest.mark.parametrize(
+    "case", ["logistic-churn", "hist-gradient-boosting-churn", "ridge-diabetes"]
+)
+def test_a_version_without_a_plan_answers_the_same_through_its_pipeline(
+    box: Sandbox, case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Versions registered before plans, or whose plan failed its proof: the compiled path
+    (with a plan head for plain linear models) or the pipeline itself."""
+    import app as app_module
+
+    _, data, make = next(c for c in CASES if c[0] == case)
+    train, fresh = frames(data)
+    features = [c for c in train.columns if c != TARGET]
+    pipeline = make().fit(train[features], train[TARGET])
+    name = f"{case[:40]}-{uuid.uuid4().hex[:6]}"
+    not_planned = ({}, {"state": "not planned", "reason": "registered before plans"})
+    monkeypatch.setattr("chalicelib.registry._versions.make_plan", lambda *a: not_planned)
+    version = box.registry.register(name, pipeline, train, TARGET)["version"]
+
+    problems = channels(box, name, version, pipeline, train, fresh[features])
+
+    assert not problems, "\n".join(problems)
+    assert not app_module.server().scorer(name, version).planned

@@ -556,9 +556,8 @@ LAYOUT = {
     "_numeric": {"_base"},
     "_categorical": {"_base"},
     "_function": {"_base"},
-    "_linear": {"_base"},
     "_chain": {"_base", "_numeric", "_categorical", "_function"},
-    "_model": {"_base", "_chain", "_linear"},
+    "_model": {"_base", "_chain"},
 }
 
 

@@ -4,7 +4,8 @@ pipeline. Importing it imports neither pandas nor scikit-learn.
 
 `_base` holds what every step shares; `_numeric`, `_categorical` and `_function` compile one
 kind of transformer each; `_chain` composes them (Pipeline, ColumnTransformer, fusion, the
-class-to-compiler table); `_linear` is the linear head; `_model` ties them into a model.
+class-to-compiler table); `_model` ties them into a model, whose final estimator scores the
+matrix (or a numpy replica of it that the caller passes: the scorer uses a plan's head).
 """
 
 from typing import TYPE_CHECKING

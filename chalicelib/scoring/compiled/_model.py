@@ -28,7 +28,6 @@ from chalicelib.scoring.compiled._base import (
     _Unsupported,
 )
 from chalicelib.scoring.compiled._chain import _compile_chain
-from chalicelib.scoring.compiled._linear import _linear_head, _LinearHead
 
 logger = logging.getLogger(__name__)
 
@@ -76,19 +75,18 @@ class CompiledModel(CompiledPreprocessing):
         n_features_out: int,
         final_estimator: Any,
         scorer: Any,
-        head: _LinearHead | None,
+        head: Any | None,
     ) -> None:
         super().__init__(feature_names, steps, n_features_out)
         self.final_estimator = final_estimator
-        # Bound once here so each call pays a single attribute lookup.
-        self._predict: Callable[[np.ndarray], np.ndarray] = (
-            head.predict if head is not None else scorer.predict
+        # The matrix goes to `head` (a numpy replica of the final estimator, e.g. a serving
+        # plan's head) where the caller has one, else to the estimator itself. Bound once
+        # here so each call pays a single attribute lookup.
+        model = scorer if head is None else head
+        self._predict: Callable[[np.ndarray], np.ndarray] = model.predict
+        self._proba: Callable[[np.ndarray], np.ndarray] | None = getattr(
+            model, "predict_proba", None
         )
-        self._proba: Callable[[np.ndarray], np.ndarray] | None = None
-        if head is not None and head.has_proba:
-            self._proba = head.predict_proba
-        elif head is None and hasattr(scorer, "predict_proba"):
-            self._proba = scorer.predict_proba
 
     def __repr__(self) -> str:
         return (
@@ -117,10 +115,11 @@ class CompiledModel(CompiledPreprocessing):
         return lambda records: proba(transform(records))
 
 
-def compile_model(estimator: Any) -> CompiledModel | None:
-    """Compile a fitted Pipeline or estimator for record scoring; None when unsupported."""
+def compile_model(estimator: Any, head: Any | None = None) -> CompiledModel | None:
+    """Compile a fitted Pipeline or estimator for record scoring; None when unsupported.
+    `head`: a numpy replica of the final estimator to score the matrix with, if any."""
     try:
-        return _compile_model(estimator)
+        return _compile_model(estimator, head=head)
     except _Unsupported as reason:
         logger.debug("model not compiled, the pipeline will score: %s", reason)
     except (AttributeError, KeyError):
@@ -130,7 +129,9 @@ def compile_model(estimator: Any) -> CompiledModel | None:
     return None
 
 
-def _compile_model(estimator: Any, *, head_encodes: bool = False) -> CompiledModel:
+def _compile_model(
+    estimator: Any, *, head_encodes: bool = False, head: Any | None = None
+) -> CompiledModel:
     """Compile or raise _Unsupported. `head_encodes`: whatever scores the matrix replays the
     final estimator's own encoding of its input (as a serving plan's head does)."""
     *transformers, final = _flatten(estimator)
@@ -150,9 +151,7 @@ def _compile_model(estimator: Any, *, head_encodes: bool = False) -> CompiledMod
         raise _Unsupported("the estimator preprocesses its own input")
     scorer = _without_feature_names(final)
     _check_scores_ndarray(scorer, width)
-    return CompiledModel(
-        feature_names, tuple(steps), width, final, scorer, _linear_head(final, width)
-    )
+    return CompiledModel(feature_names, tuple(steps), width, final, scorer, head)
 
 
 def _flatten(estimator: Any) -> list[Any]:
