@@ -29,6 +29,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from sklambda.local.events import predict_event  # noqa: E402
+
 MODELS_BUCKET = "bench-models"
 
 
@@ -48,26 +50,8 @@ def environment(endpoint: str) -> dict[str, str]:
 
 
 def api_event(name: str, body: str) -> dict[str, Any]:
-    """The API Gateway (REST, proxy) event Lambda hands the function."""
-    return {
-        "resource": "/models/{name}/predict",
-        "path": f"/models/{name}/predict",
-        "httpMethod": "POST",
-        "headers": {"Content-Type": "application/json"},
-        "multiValueHeaders": {"Content-Type": ["application/json"]},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": {"name": name},
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": "/models/{name}/predict",
-            "httpMethod": "POST",
-            "requestId": "bench",
-            "identity": {"apiKeyId": "bench-key"},
-        },
-        "body": body,
-        "isBase64Encoded": False,
-    }
+    """The API Gateway event of a one-record predict request, as Lambda hands it over."""
+    return predict_event(name, body, request_id="bench")
 
 
 def percentile(samples: list[float], q: float) -> float:

@@ -175,15 +175,12 @@ def moto_server(port: int) -> Iterator[str]:
         server.stop()
 
 
-def register_reference_model(endpoint: str) -> tuple[str, str]:
-    """Register and promote the reference churn model in moto; (model name, request body)."""
-    import numpy as np
-
+def bench_clients(endpoint: str) -> Any:
+    """AwsClients on the moto server at `endpoint`, with both buckets and the signing key
+    made, and this process's environment pointed there (as the cold runs' is)."""
     from chalicelib.core import reset_settings
     from chalicelib.storage import default_clients
     from sklambda.local.signing import LOCAL_SIGNING_KEY, create_signing_key
-    from sklambda.local.stack import DEMO_MODEL, register_demo_model
-    from sklambda.sample_data import FEATURES, churn_frame
 
     os.environ.update(
         {
@@ -201,10 +198,26 @@ def register_reference_model(endpoint: str) -> tuple[str, str]:
     clients.s3.create_bucket(Bucket=MODELS_BUCKET)
     clients.s3.create_bucket(Bucket=DATA_BUCKET)
     create_signing_key(clients.client("kms"))
-    register_demo_model(clients)
+    return clients
+
+
+def one_record_body() -> str:
+    """A predict request body with one churn record (with its missing values as null)."""
+    import numpy as np
+
+    from sklambda.sample_data import FEATURES, churn_frame
+
     record = churn_frame(50, seed=3)[FEATURES].iloc[7].to_dict()
     record = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in record.items()}
-    return DEMO_MODEL, json.dumps({"records": [record]})
+    return json.dumps({"records": [record]})
+
+
+def register_reference_model(endpoint: str) -> tuple[str, str]:
+    """Register and promote the reference churn model in moto; (model name, request body)."""
+    from sklambda.local.stack import DEMO_MODEL, register_demo_model
+
+    register_demo_model(bench_clients(endpoint))
+    return DEMO_MODEL, one_record_body()
 
 
 def children_cpu_seconds() -> float:

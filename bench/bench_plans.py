@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -44,12 +43,13 @@ sys.path.insert(0, str(ROOT))
 
 from bench.bench_http import api_event, table  # noqa: E402
 from bench.bench_package import (  # noqa: E402
-    DATA_BUCKET,
     MODELS_BUCKET,
     base_python,
+    bench_clients,
     build_packages,
     child_environment,
     moto_server,
+    one_record_body,
     unpack_read_only,
 )
 
@@ -117,34 +117,11 @@ def register(endpoint: str) -> dict[str, str]:
     """Both reference pipelines, planned and not; {model name: request event JSON}."""
     from unittest import mock
 
-    import numpy as np
-
-    from chalicelib.core import reset_settings
     from chalicelib.registry import open_registry
-    from chalicelib.storage import default_clients
-    from sklambda.local.signing import LOCAL_SIGNING_KEY, create_signing_key
-    from sklambda.sample_data import FEATURES, TARGET, churn_frame, trained_reference_model
+    from sklambda.sample_data import TARGET, trained_reference_model
 
-    os.environ.update(
-        {
-            "AWS_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": "bench",
-            "AWS_SECRET_ACCESS_KEY": "bench",
-            "AWS_DEFAULT_REGION": "us-east-1",
-            "SKLAMBDA_MODELS_BUCKET": MODELS_BUCKET,
-            "SKLAMBDA_SIGNING_KEY": LOCAL_SIGNING_KEY,
-        }
-    )
-    reset_settings()
-    clients = default_clients()
-    clients.reset()
-    clients.s3.create_bucket(Bucket=MODELS_BUCKET)
-    clients.s3.create_bucket(Bucket=DATA_BUCKET)
-    create_signing_key(clients.client("kms"))
-    registry = open_registry(clients)
-    record = churn_frame(50, seed=3)[FEATURES].iloc[7].to_dict()
-    record = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in record.items()}
-    body = json.dumps({"records": [record]})
+    registry = open_registry(bench_clients(endpoint))
+    body = one_record_body()
     events = {}
     not_planned = ({}, {"state": "not planned", "reason": "the bench's pipeline path"})
     for kind in KINDS:

@@ -1,4 +1,5 @@
-"""Lambda's SQS event source, for the embedded AWS: poll a queue, hand batches to a handler.
+"""Lambda's SQS event source, for the embedded AWS: poll a queue, hand batches to a handler;
+and the other events Lambda hands the functions (schedules, API Gateway requests).
 
 Messages are deleted only after the handler succeeded for them (honouring partial batch
 failure responses); failed ones become visible again and, past the queue's redrive policy,
@@ -120,3 +121,27 @@ def parse_interval(text: str) -> float:
     if seconds <= 0:
         raise ValueError(f"the interval must be positive, got {text!r}")
     return seconds
+
+
+def predict_event(name: str, body: str, *, request_id: str = "local") -> dict[str, Any]:
+    """The API Gateway (REST, proxy) event of POST /models/{name}/predict with a JSON body,
+    for what calls `app.app(event, context)` as Lambda does (benchmarks, tests)."""
+    return {
+        "resource": "/models/{name}/predict",
+        "path": f"/models/{name}/predict",
+        "httpMethod": "POST",
+        "headers": {"Content-Type": "application/json"},
+        "multiValueHeaders": {"Content-Type": ["application/json"]},
+        "queryStringParameters": None,
+        "multiValueQueryStringParameters": None,
+        "pathParameters": {"name": name},
+        "stageVariables": None,
+        "requestContext": {
+            "resourcePath": "/models/{name}/predict",
+            "httpMethod": "POST",
+            "requestId": request_id,
+            "identity": {"apiKeyId": f"{request_id}-key"},
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }

@@ -23,6 +23,7 @@ import pytest
 from chalicelib.core import Settings
 from chalicelib.registry import ModelCache, open_registry
 from chalicelib.storage import AwsClients
+from sklambda.local.events import predict_event
 from sklambda.local.signing import create_signing_key
 from sklambda.sample_data import FEATURES, TARGET, churn_frame, trained_reference_model
 from tests.app.production import json_records
@@ -147,29 +148,6 @@ def serve(endpoint: str, blocked: list[str], events: dict[str, Any], batch: Any)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def predict_event(name: str, records: list[dict[str, Any]]) -> dict[str, Any]:
-    """What API Gateway (REST, proxy) hands the HTTP function for POST /models/{name}/predict."""
-    return {
-        "resource": "/models/{name}/predict",
-        "path": f"/models/{name}/predict",
-        "httpMethod": "POST",
-        "headers": {"Content-Type": "application/json"},
-        "multiValueHeaders": {"Content-Type": ["application/json"]},
-        "queryStringParameters": None,
-        "multiValueQueryStringParameters": None,
-        "pathParameters": {"name": name},
-        "stageVariables": None,
-        "requestContext": {
-            "resourcePath": "/models/{name}/predict",
-            "httpMethod": "POST",
-            "requestId": "served-without-sklearn",
-            "identity": {"sourceIp": "127.0.0.1"},
-        },
-        "body": json.dumps({"records": records}),
-        "isBase64Encoded": False,
-    }
-
-
 def batch_event(key: str, size: int) -> dict[str, Any]:
     """The SQS message the batch function receives for an object S3 announced."""
     record = {
@@ -204,7 +182,8 @@ def test_planned_versions_serve_http_without_sklearn_scipy_pandas_or_unpickling(
     served: dict[str, Any],
 ) -> None:
     fresh = fresh_rows()
-    events = {kind: predict_event(f"churn-{kind}", json_records(fresh)) for kind in MODELS}
+    body = json.dumps({"records": json_records(fresh)})
+    events = {kind: predict_event(f"churn-{kind}", body) for kind in MODELS}
 
     out = serve(served["endpoint"], ["sklearn", "scipy", "pandas", "joblib"], events, None)
 

@@ -160,7 +160,8 @@ def test_a_pipeline_ending_in_a_wrapper_is_planned_and_proven_at_register(final:
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")  # extreme edge rows overflow, on both sides alike
         files, info = make_plan(model, frame, signature, str(order))
-    assert info == {"state": "planned", "rows_checked": info.get("rows_checked")}, info
+    assert info["state"] == "planned", info
+    assert info["rows_checked"] > len(frame)  # the training rows and the edge rows
     assert files
 
 
