@@ -58,6 +58,9 @@ class VersionReport(TypedDict):
     features: list[dict[str, Any]]  # stats.judge's verdict per feature
     prediction: dict[str, Any] | None
     quality: dict[str, Any]  # stats.quality's figures from joined ground truth
+    # Accuracy to expect from the predicted probabilities (classifiers; None below the
+    # minimum sample size): {"accuracy", "records", "method", "caveat"}.
+    estimated: NotRequired[dict[str, Any] | None]
     below_accuracy_floor: NotRequired[bool | None]  # None: no floor, or too few labels
 
 

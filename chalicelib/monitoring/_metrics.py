@@ -25,6 +25,8 @@ PREDICTION_JS = "PredictionDriftJS"
 SAMPLE_COUNT = "SampleCount"
 LABELLED_COUNT = "LabelledCount"
 MONITOR_FAILURES = "MonitorFailures"
+# Accuracy to expect from a classifier's own probabilities (no labels needed; an estimate).
+ESTIMATED_ACCURACY = "EstimatedAccuracy"
 # 1 when a version's accuracy (R2 for regressors) is under its policy's floor, on enough labels.
 ACCURACY_BELOW_FLOOR = "AccuracyBelowFloor"
 # Quality metrics by the report's name for them.
@@ -83,6 +85,8 @@ def report_datapoints(report: Mapping[str, Any], at: datetime) -> list[dict[str,
             add(PREDICTION_JS, _enough(prediction, "js"), Version=version)
         below = entry.get("below_accuracy_floor")
         add(ACCURACY_BELOW_FLOOR, None if below is None else int(below), "Count", Version=version)
+        estimated = entry.get("estimated")
+        add(ESTIMATED_ACCURACY, estimated["accuracy"] if estimated else None, Version=version)
         for key, value in entry["quality"].get("metrics", {}).items():
             if key in QUALITY_METRICS:
                 add(QUALITY_METRICS[key], value, Version=version)

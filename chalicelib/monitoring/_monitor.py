@@ -360,6 +360,11 @@ class Monitor:
                 [p[1] for p in pairs],
                 [p[2] for p in pairs],
             ),
+            "estimated": (
+                window.estimate.result(job.thresholds.min_samples)
+                if window.estimate is not None
+                else None
+            ),
         }
 
     # -- reading reports ------------------------------------------------------------------

@@ -12,7 +12,14 @@ from collections.abc import Mapping
 from typing import Any
 
 from chalicelib.registry import VersionMetadata
-from chalicelib.stats import DATETIME, NUMBER, FeatureDrift, datetime_seconds
+from chalicelib.stats import (
+    DATETIME,
+    NUMBER,
+    ConfidenceEstimate,
+    FeatureDrift,
+    datetime_seconds,
+    predicted_confidence,
+)
 
 _FLUSH_RECORDS = 5000  # capture records buffered before they are binned (vectorised adds)
 
@@ -42,6 +49,8 @@ class VersionWindow:
             if self.prediction_kind == "score"
             else None
         )
+        # Accuracy to expect from the classifier's own probabilities (stats._estimation).
+        self.estimate = ConfidenceEstimate() if self.task == "classification" else None
         self.traffic: Counter[str] = Counter()
         self._pending: list[Mapping[str, Any]] = []
         # Guardrail inputs: HTTP requests and server errors, and latency per request.
@@ -97,6 +106,10 @@ class VersionWindow:
                     for r in records
                 ]
             )
+        if self.estimate is not None:
+            self.estimate.add(
+                predicted_confidence(r.get("prediction"), r.get("probabilities")) for r in records
+            )
 
     def prediction_value(self, prediction: Any, probabilities: Mapping[str, float] | None) -> Any:
         """What the prediction profile describes: P(positive class), the label, or the value."""
@@ -121,11 +134,15 @@ class VersionWindow:
 
     def add_batch_predictions(self, frame: Any) -> None:
         """Rows of a scored batch file: `prediction` and `proba_<class>` columns."""
-        if self.prediction is None or not len(frame):
+        if not len(frame):
             return
-        column = f"proba_{self.positive_class}" if self.prediction_kind == "score" else "prediction"
-        if column in frame.columns:
-            self.prediction.add(frame[column].tolist())
+        if self.prediction is not None:
+            kind = self.prediction_kind
+            column = f"proba_{self.positive_class}" if kind == "score" else "prediction"
+            if column in frame.columns:
+                self.prediction.add(frame[column].tolist())
+        if self.estimate is not None and "prediction" in frame.columns:
+            self.estimate.add(_batch_confidences(frame, self.classes))
 
     # -- results --------------------------------------------------------------------------
     @property
@@ -167,6 +184,19 @@ class LatencyHistogram:
             return None
         index = int(np.searchsorted(np.cumsum(self._counts), share * total))
         return round(self._LOW * self._STEP**index, 3)
+
+
+def _batch_confidences(frame: Any, classes: list[Any]) -> list[float | None]:
+    """Each scored row's probability of its predicted class, from its `proba_<class>` column
+    (labels compare as text: a CSV file gives them back as text)."""
+
+    columns = {str(c): f"proba_{c}" for c in classes if f"proba_{c}" in frame.columns}
+    if not columns:
+        return []
+    position = {label: i for i, label in enumerate(columns)}
+    matrix = frame[list(columns.values())].to_numpy(dtype=float)
+    picked = [position.get(str(label), -1) for label in frame["prediction"].tolist()]
+    return [float(matrix[row, i]) if i >= 0 else None for row, i in enumerate(picked)]
 
 
 def _prediction_drift(predictions: Mapping[str, Any]) -> tuple[str | None, FeatureDrift | None]:

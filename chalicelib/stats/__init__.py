@@ -1,5 +1,6 @@
 """Statistics, pure: the input signature of a model, the reference profile of its training
-data, drift measures against it, and quality from joined ground truth. No boto3.
+data, drift measures against it, quality from joined ground truth and accuracy estimated
+without it. No boto3.
 """
 
 from typing import TYPE_CHECKING
@@ -19,6 +20,10 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
         to_json_scalar,
     )
     from chalicelib.stats._drift import FeatureDrift, js_distance, psi, smoothed_shares
+    from chalicelib.stats._estimation import (
+        ConfidenceEstimate,
+        predicted_confidence,
+    )
     from chalicelib.stats._profiling import (
         bin_index,
         build_profile,

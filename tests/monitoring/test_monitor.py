@@ -377,6 +377,33 @@ def test_batch_files_scored_in_the_window_count_as_traffic(
     assert entry["prediction"]["samples"] == 500
 
 
+def test_accuracy_is_estimated_from_the_probabilities_before_any_label(
+    world: MonitorWorld, aws: AwsClients
+) -> None:
+    http = world.traffic(churn_frame(300, seed=8))
+    batch = churn_frame(200, seed=9)
+    score_batch_file(aws, "batch/incoming/churn/april.csv", batch[FEATURES])
+
+    world.run()
+
+    entry = version_entry(world.report())
+    # What the model said of its own predictions: the probability of each predicted class.
+    said = [
+        proba[str(label)]
+        for response in http
+        for label, proba in zip(response["predictions"], response["probabilities"], strict=True)
+    ]
+    proba = fitted_logreg().predict_proba(batch[FEATURES])
+    said += proba.max(axis=1).tolist()  # the logistic model predicts its likeliest class
+    estimated = entry["estimated"]
+    assert estimated["records"] == 500
+    assert estimated["accuracy"] == pytest.approx(sum(said) / len(said), abs=1e-6)
+    assert "concept drift" in estimated["caveat"]
+    assert entry["quality"]["labelled"] == 0  # no label was needed
+    published = world.metric("EstimatedAccuracy", Model=MODEL, Version="1")
+    assert published == [pytest.approx(estimated["accuracy"])]
+
+
 def test_blank_category_cells_of_batch_files_are_missing_not_a_new_level(
     world: MonitorWorld, aws: AwsClients
 ) -> None:
