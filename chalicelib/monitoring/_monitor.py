@@ -6,9 +6,10 @@ One run (a scheduled event, or `sklambda monitor NAME`):
    If-None-Match), so a duplicated event does nothing; read the live versions (champion,
    canary, shadow) with their reference profiles, and the ground truth received in the
    window.
-2. Read the capture hours of the window once for all models, plus the hours in which the
-   labelled predictions were made (their UUIDv7 ids say when), and the first rows of the
-   batch files scored in the window.
+2. The capture of the window's delivery hours through the hourly partials (only objects no
+   partial has added up yet are read: `_capture_scan.py`, `_partials.py`), the hours in
+   which the labelled predictions were made (their UUIDv7 ids say when) record by record
+   for the join, and the first rows of the batch files scored in the window.
 3. Per model: measure drift on the reference bins, judge it against the thresholds and the
    previous report (N breaches in a row before a feature counts as drifted), compute quality
    from the joined labels, act on a live canary or shadow or retrain (`rollout.py`), write
@@ -31,8 +32,8 @@ from chalicelib.core import (
     SklambdaError,
     iso,
     logger,
-    predicted_at,
 )
+from chalicelib.monitoring._capture_scan import scan_capture
 from chalicelib.monitoring._document import (
     REPORT_FORMAT,
     MonitorReport,
@@ -42,9 +43,10 @@ from chalicelib.monitoring._document import (
     trend,
 )
 from chalicelib.monitoring._metrics import failure_datapoint, report_datapoints
+from chalicelib.monitoring._partials import PartialStore
 from chalicelib.monitoring._reports import ReportStore
 from chalicelib.monitoring._run import MonitorRun
-from chalicelib.monitoring._sources import Feedback, MonitorSources, hours_between
+from chalicelib.monitoring._sources import Feedback, MonitorSources
 from chalicelib.monitoring._window import VersionWindow, traffic_summary
 from chalicelib.registry import Registry
 from chalicelib.rollout import Rollout
@@ -93,6 +95,7 @@ class Monitor:
         self.registry = registry
         self.sources = sources
         self.reports = ReportStore(data, reports_prefix)
+        self.partials = PartialStore(data, reports_prefix)
         self.rollout = Rollout(registry, retrainer)
         self.publish_metrics = publish_metrics
         self.label_lookback = timedelta(days=label_lookback_days)
@@ -185,35 +188,7 @@ class Monitor:
 
     # -- step 2: read the window ----------------------------------------------------------
     def _scan_capture(self, jobs: Mapping[str, _Job], run: MonitorRun) -> None:
-        start, end = iso(run.start), iso(run.at)
-        hours = set(hours_between(run.start, run.at))
-        oldest = run.at - self.label_lookback
-        for job in jobs.values():
-            for pid in job.feedback.actuals:
-                made = predicted_at(pid)
-                if made is not None and oldest <= made <= run.at:
-                    hour = made.replace(minute=0, second=0, microsecond=0)
-                    # Firehose buffers for up to 15 minutes: a record can land an hour later.
-                    hours.update((hour, hour + timedelta(hours=1)))
-        for hour in sorted(hours):
-            for record in self.sources.capture_records(hour):
-                owner = jobs.get(str(record.get("model")))
-                if owner is None:
-                    continue
-                version = record.get("version")
-                window = owner.windows.get(version) if isinstance(version, int) else None
-                if window is None:
-                    continue
-                captured = str(record.get("captured_at", ""))
-                if start <= captured < end:
-                    window.add_capture(record)
-                labelled = record.get("prediction_id")
-                if isinstance(labelled, str) and labelled in owner.feedback.actuals:
-                    owner.joined[(labelled, window.version)] = (
-                        owner.feedback.actuals[labelled],
-                        record.get("prediction"),
-                        record.get("probabilities"),
-                    )
+        scan_capture(jobs, run, self.sources, self.partials, self.label_lookback)
 
     def _scan_batch(self, job: _Job, run: MonitorRun) -> None:
         for manifest in self.sources.batch_manifests(job.name, run.start, run.at):

@@ -77,12 +77,21 @@ class MonitorSources:
     # -- HTTP capture ---------------------------------------------------------------------
     def capture_records(self, hour: datetime) -> Iterator[dict[str, Any]]:
         """Capture records delivered in one hour; unreadable lines are skipped and logged."""
-        for key, _, _ in self.store.list_objects(capture_hour_prefix(self.capture_prefix, hour)):
-            try:
-                body, _ = self.store.get_bytes(key)
-            except ObjectMissing:  # expired by a lifecycle rule while we listed
-                continue
-            yield from _records_in(body, key)
+        for key, _ in self.capture_objects(hour):
+            yield from self.object_records(key)
+
+    def capture_objects(self, hour: datetime) -> list[tuple[str, int]]:
+        """(key, size) of the capture objects delivered in one hour."""
+        prefix = capture_hour_prefix(self.capture_prefix, hour)
+        return [(key, size) for key, _, size in self.store.list_objects(prefix)]
+
+    def object_records(self, key: str) -> Iterator[dict[str, Any]]:
+        """The capture records of one object (none if it expired since it was listed)."""
+        try:
+            body, _ = self.store.get_bytes(key)
+        except ObjectMissing:  # expired by a lifecycle rule while we listed
+            return
+        yield from _records_in(body, key)
 
     # -- ground truth ---------------------------------------------------------------------
     def feedback(self, model: str, start: datetime, end: datetime) -> Feedback:

@@ -29,6 +29,7 @@ class VersionWindow:
 
     def __init__(self, version: int, metadata: VersionMetadata, profile: Mapping[str, Any]):
         self.version = version
+        self._reference = (metadata, profile)
         self.task: str = metadata.get("task") or "classification"
         self.classes: list[Any] = list(metadata.get("classes") or [])
         self.descriptions = list(metadata["features"])
@@ -144,6 +145,45 @@ class VersionWindow:
         if self.estimate is not None and "prediction" in frame.columns:
             self.estimate.add(_batch_confidences(frame, self.classes))
 
+    # -- state: slices of traffic that add up ---------------------------------------------
+    def fresh(self) -> VersionWindow:
+        """An empty window of the same version and reference: for one slice of traffic."""
+        return VersionWindow(self.version, *self._reference)
+
+    def state(self) -> dict[str, Any]:
+        """Everything accumulated so far, as JSON (see `merge`)."""
+        self.flush()
+        return {
+            "traffic": dict(self.traffic),
+            "requests": self.requests,
+            "errors": self.errors,
+            "latency": self.latency.state(),
+            "estimate": (
+                {"total": self.estimate.total, "records": self.estimate.records}
+                if self.estimate is not None
+                else None
+            ),
+            "features": {name: drift.state() for name, drift in self.features.items()},
+            "prediction": self.prediction.state() if self.prediction is not None else None,
+        }
+
+    def merge(self, state: Mapping[str, Any]) -> None:
+        """Add the `state()` of another slice of this version's traffic (another hour, or
+        another capture object): the reference bins are fixed, so the slices add up."""
+        self.flush()
+        self.traffic.update({k: int(v) for k, v in state["traffic"].items()})
+        self.requests += int(state["requests"])
+        self.errors += int(state["errors"])
+        self.latency.merge(state["latency"])
+        estimate = state.get("estimate")
+        if self.estimate is not None and estimate:
+            self.estimate.merge(ConfidenceEstimate(estimate["total"], estimate["records"]))
+        for name, feature in state["features"].items():
+            if name in self.features:
+                self.features[name].merge(feature)
+        if self.prediction is not None and state.get("prediction"):
+            self.prediction.merge(state["prediction"])
+
     # -- results --------------------------------------------------------------------------
     @property
     def samples(self) -> int:
@@ -174,6 +214,15 @@ class LatencyHistogram:
         if milliseconds > self._LOW:
             index = int(math.log(milliseconds / self._LOW, self._STEP)) + 1
         self._counts[min(index, self._BINS)] += 1
+
+    def state(self) -> dict[str, int]:
+        """The non-empty bins, as {bin index: count} (JSON keys are text)."""
+        return {str(i): int(c) for i, c in enumerate(self._counts.tolist()) if c}
+
+    def merge(self, state: Mapping[str, int]) -> None:
+        """Add another histogram's `state()`."""
+        for index, count in state.items():
+            self._counts[int(index)] += int(count)
 
     def percentile(self, share: float) -> float | None:
         """The latency under which `share` of requests fall (upper bin edge), None if empty."""

@@ -19,7 +19,8 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
         describe_column,
         to_json_scalar,
     )
-    from chalicelib.stats._drift import FeatureDrift, js_distance, psi, smoothed_shares
+    from chalicelib.stats._divergence import js_distance, psi, smoothed_shares
+    from chalicelib.stats._drift import FeatureDrift
     from chalicelib.stats._estimation import (
         ConfidenceEstimate,
         predicted_confidence,

@@ -2,7 +2,9 @@
 
 `FeatureDrift` accumulates one feature's live values in chunks (counts and a few sums only, so
 memory stays constant however many values it sees) and `measure()`s them against the feature's
-reference profile (see `_profiling.py`).
+reference profile (see `_profiling.py`). Its `state()` is those counts and sums as JSON, and
+`merge()` adds another slice's: the bins are the reference's, fixed at registration, so the
+states of separate slices of traffic add up to the state of all of it.
 
 The thresholds and the verdict are in `_thresholds.py`.
 """
@@ -16,6 +18,7 @@ from typing import Any
 
 import numpy as np
 
+from chalicelib.stats._divergence import js_distance, psi
 from chalicelib.stats._profiling import bin_index
 
 NUMBER = "number"
@@ -31,33 +34,8 @@ MAX_NEW_CATEGORIES = 10
 # Memory bound for counting levels unseen in training (an identifier-like column can have
 # millions); once reached, further unseen levels still count in "other" but are not listed.
 MAX_TRACKED_NEW_LEVELS = 10_000
-# Additive (Jeffreys) smoothing of bin counts: keeps PSI finite when a bin is empty.
-SMOOTHING = 0.5
 MISSING_LABEL = "missing"
 OTHER_LABEL = "other"
-
-
-def smoothed_shares(counts: Iterable[float]) -> np.ndarray:
-    """Bin shares with additive smoothing: (count + 0.5) / (n + 0.5 * bins)."""
-    array = np.asarray(list(counts), dtype=float)
-    return (array + SMOOTHING) / (array.sum() + SMOOTHING * array.size)
-
-
-def psi(reference_counts: Iterable[float], current_counts: Iterable[float]) -> float:
-    """Population stability index of two count vectors over the same bins (smoothed)."""
-    r = smoothed_shares(reference_counts)
-    c = smoothed_shares(current_counts)
-    return float(np.sum((c - r) * np.log(c / r)))
-
-
-def js_distance(reference_counts: Iterable[float], current_counts: Iterable[float]) -> float:
-    """Jensen–Shannon distance (base 2, in [0, 1]) of two count vectors (smoothed)."""
-    r = smoothed_shares(reference_counts)
-    c = smoothed_shares(current_counts)
-    m = (r + c) / 2
-    divergence = 0.5 * np.sum(r * np.log2(r / m)) + 0.5 * np.sum(c * np.log2(c / m))
-    # Rounding can make a zero divergence slightly negative.
-    return float(math.sqrt(min(max(float(divergence), 0.0), 1.0)))
 
 
 class FeatureDrift:
@@ -218,6 +196,51 @@ class FeatureDrift:
                 self._new_levels[level] += count
         self._counts[-1] += other
         self._samples += chunk
+
+    # -- state: slices of traffic that add up -----------------------------------------------
+
+    def state(self) -> dict[str, Any]:
+        """What was added so far, as JSON: counts on the reference bins and the sums behind
+        the Wasserstein distance. Meaningful only against the same reference profile."""
+        state: dict[str, Any] = {
+            "samples": self._samples,
+            "missing": self._missing,
+            "counts": self._counts.tolist(),
+        }
+        if self.kind == CATEGORY:
+            state["new_levels"] = dict(self._new_levels)
+        if self._has_quantiles:
+            state["fine"] = {
+                "at_point": self._at_point.tolist(),
+                "between": self._between.tolist(),
+                "between_gap": self._between_gap.tolist(),
+                "below": self._below,
+                "above": self._above,
+                "below_sum": self._below_sum,
+                "above_sum": self._above_sum,
+            }
+        return state
+
+    def merge(self, state: Mapping[str, Any]) -> None:
+        """Add the `state()` of another slice of traffic measured against the same profile."""
+        counts = np.asarray(state["counts"], dtype=np.int64)
+        if counts.shape != self._counts.shape:
+            raise ValueError(f"feature {self.name!r}: the state has other bins than the profile")
+        self._samples += int(state["samples"])
+        self._missing += int(state["missing"])
+        self._counts += counts
+        for level, count in (state.get("new_levels") or {}).items():
+            if level in self._new_levels or len(self._new_levels) < MAX_TRACKED_NEW_LEVELS:
+                self._new_levels[level] += int(count)
+        fine = state.get("fine")
+        if self._has_quantiles and fine:
+            self._at_point += np.asarray(fine["at_point"], dtype=np.int64)
+            self._between += np.asarray(fine["between"], dtype=np.int64)
+            self._between_gap += np.asarray(fine["between_gap"], dtype=float)
+            self._below += int(fine["below"])
+            self._above += int(fine["above"])
+            self._below_sum += float(fine["below_sum"])
+            self._above_sum += float(fine["above_sum"])
 
     # -- measurement ------------------------------------------------------------------------
 

@@ -1,0 +1,79 @@
+"""Hourly partial aggregates: what the capture of one delivery hour adds to one version's
+window, stored once and merged by every later run.
+
+```
+reports/<model>/_partials/<version>/<yyyy-mm-ddThh>.json
+    {"format": 1, "model", "version", "hour",
+     "sources": {<capture object key>: <size>, ...},   the objects it has added up
+     "state": VersionWindow.state()}
+```
+
+A run lists each hour's capture objects and reads only those no partial has added yet, so a
+24-hour window costs one new hour of reading plus 23 small documents. The `sources` make it
+idempotent: an object is added to a partial at most once, whoever reads it, and an object
+that lands late in an hour already aggregated (Firehose buffers up to 15 minutes) is added by
+the next run. Two runs writing one partial at once: the second write is refused (If-Match),
+its run still uses what it read, and whatever it had added and the first did not is added
+again by a later run, never twice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from chalicelib.core import logger
+from chalicelib.storage import ObjectStore, PreconditionFailed
+
+PARTIAL_FORMAT = 1
+
+
+@dataclass
+class HourPartial:
+    """One version's aggregate of one capture hour, and the objects it covers."""
+
+    sources: dict[str, int] = field(default_factory=dict)  # object key -> size
+    state: dict[str, Any] | None = None
+    etag: str | None = None  # as read; None when there was none
+
+    def covers(self, key: str, size: int) -> bool:
+        """Whether this object (as listed now) has been added."""
+        return self.sources.get(key) == size
+
+
+class PartialStore:
+    """The hourly partials of every model's versions under the reports prefix."""
+
+    def __init__(self, data: ObjectStore, prefix: str) -> None:
+        self.data = data
+        self.prefix = prefix
+
+    def key(self, model: str, version: int, hour: datetime) -> str:
+        return f"{self.prefix}{model}/_partials/{version}/{hour:%Y-%m-%dT%H}.json"
+
+    def read(self, model: str, version: int, hour: datetime) -> HourPartial:
+        """The stored partial, or an empty one; an unreadable document counts as absent (its
+        objects are read again, which costs time, never a double count)."""
+        document, etag = self.data.read_json(self.key(model, version, hour))
+        if not isinstance(document, dict) or document.get("format") != PARTIAL_FORMAT:
+            return HourPartial(etag=etag)
+        return HourPartial(dict(document["sources"]), document["state"], etag)
+
+    def write(self, model: str, version: int, hour: datetime, partial: HourPartial) -> None:
+        """Store `partial` unless another run changed it since it was read."""
+        document = {
+            "format": PARTIAL_FORMAT,
+            "model": model,
+            "version": version,
+            "hour": f"{hour:%Y-%m-%dT%H}:00:00Z",
+            "sources": partial.sources,
+            "state": partial.state,
+        }
+        try:
+            self.data.replace_json(self.key(model, version, hour), document, partial.etag)
+        except PreconditionFailed:
+            logger.info(
+                "partial written by another run meanwhile; this run's is not stored",
+                extra={"model": model, "version": version, "hour": document["hour"]},
+            )
