@@ -18,6 +18,28 @@ from typing import Any, Protocol
 CAPTURE_MARKER = "sklambda_capture"
 _FIREHOSE_BATCH = 500  # PutRecordBatch takes at most 500 records
 
+# Every field a capture record may hold (the records are built by _server), with its type as
+# a column of the SQL table the stack puts over the capture (sklambda/infra/resources/
+# _capture_table.py). One list, so a new field becomes a column; tests/infra check a record
+# the server really captures has no field missing here. The marker is not a column: it is
+# for the log subscription filter, and is 1 on every line.
+CAPTURE_FIELDS: dict[str, str] = {
+    "model": "string",
+    "version": "int",
+    "alias": "string",  # the alias that routed the request, or null
+    "role": "string",  # primary or shadow
+    "source": "string",  # http
+    "prediction_id": "string",
+    "inputs": "map<string,string>",  # the record as sent: values mix numbers and strings
+    "prediction": "string",  # a class label or a number: text reads both
+    "probabilities": "map<string,double>",  # class label → probability (classifiers)
+    "latency_ms": "double",  # the whole request's, on each of its records
+    "consumer": "string",
+    "request_id": "string",
+    "captured_at": "string",  # ISO 8601, UTC
+    "error": "string",  # failed requests only: the error code, and no prediction
+}
+
 
 class CaptureSink(Protocol):
     def send(self, lines: Sequence[str]) -> None: ...

@@ -155,7 +155,8 @@ def _deploy_stack(
 
 
 def next_steps(outputs: Mapping[str, str], region: str) -> list[str]:
-    """What to run after a deploy: the CLI's settings for this stage, and who may register."""
+    """What to run after a deploy: the CLI's settings for this stage, who may register, and
+    where to query the capture."""
     steps = []
     if "ModelsBucketName" in outputs:
         steps.append(
@@ -173,6 +174,13 @@ def next_steps(outputs: Mapping[str, str], region: str) -> list[str]:
         steps.append(
             f"attach the registrar policy {outputs['RegistrarPolicyArn']} to the data "
             "scientists' role: it lets them register, promote, roll back and sign models"
+        )
+    if "CaptureDatabaseName" in outputs and "CaptureTableName" in outputs:
+        # The partitions are projected: filtering on them is what keeps a query cheap.
+        table = f'"{outputs["CaptureDatabaseName"]}"."{outputs["CaptureTableName"]}"'
+        steps.append(
+            f"query the captured requests in Athena ({region}): SELECT ... FROM {table} "
+            "WHERE dt = 'yyyy/MM/dd' AND hour = 'HH' (UTC; only those hours are read)"
         )
     return steps
 

@@ -195,6 +195,18 @@ def test_a_deploy_says_how_to_point_the_cli_at_the_stage_and_who_may_register() 
     assert deployed["RegistrarPolicyArn"] in registrar and "data scientists' role" in registrar
 
 
+def test_a_deploy_says_where_to_query_the_capture() -> None:
+    from sklambda.infra.deploy import next_steps
+    from sklambda.infra.resources import StageConfig, outputs
+
+    deployed = {"CaptureDatabaseName": "sklambda_prod", "CaptureTableName": "capture"}
+    assert set(deployed) <= set(outputs(StageConfig(stage="prod")))
+
+    (athena,) = next_steps(deployed, REGION)
+
+    assert 'FROM "sklambda_prod"."capture" WHERE dt = ' in athena and REGION in athena
+
+
 def test_a_stack_deployed_before_the_signing_key_gets_the_bucket_exports_alone() -> None:
     from sklambda.infra.deploy import next_steps
 

@@ -466,6 +466,8 @@ MOTO_UNSUPPORTED = {
     "AWS::ApiGateway::UsagePlan",
     "AWS::ApiGateway::UsagePlanKey",
     "AWS::CloudWatch::Alarm",
+    "AWS::Glue::Database",
+    "AWS::Glue::Table",
     "AWS::KinesisFirehose::DeliveryStream",
     "AWS::Logs::SubscriptionFilter",
     "AWS::S3::BucketPolicy",

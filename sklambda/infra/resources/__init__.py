@@ -2,14 +2,15 @@
 
 `merge_template(stage)` returns the document `chalice package --merge-template` deep-merges
 into its SAM template: new resources (buckets, signing key, registrar policy, batch queue and
-DLQ, capture stream, alarms, dashboard, API key) plus additions to Chalice's own (function
-names, bucket, queue and signing key environment, the SQS trigger's queue and partial-batch
-responses). One deploy creates all of it.
+DLQ, capture stream and its SQL table, alarms, dashboard, API key) plus additions to
+Chalice's own (function names, bucket, queue and signing key environment, the SQS trigger's
+queue and partial-batch responses). One deploy creates all of it.
 
 One module a resource family: `_buckets` (models and data buckets, their KMS key),
 `_signing` (the registry's signing key and its alias), `_registrar` (the managed policy for
 the people who register models), `_batch_queue` (queue and DLQ), `_capture` (log
-subscription, Firehose, their roles), `_alarms` (topic, alarms, dashboard), `_api` (usage
+subscription, Firehose, their roles), `_capture_table` (the Glue database and table Athena
+queries the capture through), `_alarms` (topic, alarms, dashboard), `_api` (usage
 plan and key), `_functions` (log groups, additions to Chalice's functions and API),
 `_gateway_responses` (API Gateway's own errors in the API's error shape); `_chalice` holds
 what the template takes from Chalice, `_intrinsics` the small builders they all use, `_merge`
@@ -27,6 +28,18 @@ from sklambda.infra.resources._buckets import (
     encryption_key,
 )
 from sklambda.infra.resources._capture import CAPTURE_FILTER, capture
+from sklambda.infra.resources._capture_table import (
+    CAPTURE_DATABASE,
+    CAPTURE_TABLE,
+    CAPTURE_TABLE_NAME,
+    DATE_FORMAT,
+    DATE_PARTITION,
+    HOUR_DIGITS,
+    HOUR_PARTITION,
+    JSON_SERDE,
+    capture_columns,
+    capture_table,
+)
 from sklambda.infra.resources._chalice import (
     API_FUNCTION,
     API_ROUTES,
@@ -61,7 +74,15 @@ __all__ = [
     "API_STAGE",
     "BATCH_FUNCTION",
     "BLOCK_PUBLIC_ACCESS",
+    "CAPTURE_DATABASE",
     "CAPTURE_FILTER",
+    "CAPTURE_TABLE",
+    "CAPTURE_TABLE_NAME",
+    "DATE_FORMAT",
+    "DATE_PARTITION",
+    "HOUR_DIGITS",
+    "HOUR_PARTITION",
+    "JSON_SERDE",
     "DATA_BUCKET_NAME",
     "DEFAULT_TIMEOUT",
     "FUNCTION_SUFFIXES",
@@ -83,6 +104,8 @@ __all__ = [
     "batch_queue",
     "buckets",
     "capture",
+    "capture_columns",
+    "capture_table",
     "dashboard",
     "encryption_key",
     "function_additions",

@@ -63,10 +63,18 @@ class StageConfig:
         return cls(
             stage=stage,
             api_auth=env.get("SKLAMBDA_API_AUTH", "api_key"),
-            models_prefix=env.get("SKLAMBDA_MODELS_PREFIX", "models/"),
-            batch_prefix=env.get("SKLAMBDA_BATCH_PREFIX", "batch/"),
-            capture_prefix=env.get("SKLAMBDA_CAPTURE_PREFIX", "capture/"),
-            reports_prefix=env.get("SKLAMBDA_REPORTS_PREFIX", "reports/"),
+            models_prefix=_prefix(env.get("SKLAMBDA_MODELS_PREFIX", "models/")),
+            batch_prefix=_prefix(env.get("SKLAMBDA_BATCH_PREFIX", "batch/")),
+            capture_prefix=_prefix(env.get("SKLAMBDA_CAPTURE_PREFIX", "capture/")),
+            reports_prefix=_prefix(env.get("SKLAMBDA_REPORTS_PREFIX", "reports/")),
             batch_timeout=int(timeout or DEFAULT_TIMEOUT),
             batch_max_receives=int(env.get("SKLAMBDA_BATCH_MAX_RECEIVES", "3")),
         )
+
+
+def _prefix(value: str) -> str:
+    """A key prefix as the functions read it (chalicelib.core's settings): no leading slash,
+    one trailing slash, so the stack's prefixes (Firehose's, the capture table's, the
+    policies') name the keys the functions use even when the setting omits the slash."""
+    value = value.strip().strip("/")
+    return f"{value}/" if value else ""

@@ -9,6 +9,7 @@ from sklambda.infra.resources._api import api_auth
 from sklambda.infra.resources._batch_queue import batch_queue
 from sklambda.infra.resources._buckets import buckets, encryption_key
 from sklambda.infra.resources._capture import capture
+from sklambda.infra.resources._capture_table import CAPTURE_DATABASE, CAPTURE_TABLE, capture_table
 from sklambda.infra.resources._chalice import StageConfig
 from sklambda.infra.resources._functions import function_additions, log_groups
 from sklambda.infra.resources._gateway_responses import gateway_responses
@@ -27,6 +28,7 @@ def merge_template(config: StageConfig) -> dict[str, Any]:
         registrar_policy(config),
         batch_queue(config),
         capture(config),
+        capture_table(config),
         log_groups(),
         alarms(),
         {"Dashboard": dashboard()},
@@ -111,14 +113,17 @@ def parameters() -> dict[str, Any]:
 
 
 def outputs(config: StageConfig) -> dict[str, Any]:
-    """What the stack reports: bucket, queue and stream names, the alarm topic, dashboard, API
-    key, and what the people who register models need: the signing key and their policy."""
+    """What the stack reports: bucket, queue and stream names, the capture's SQL table, the
+    alarm topic, dashboard, API key, and what the people who register models need: the
+    signing key and their policy."""
     found = {
         "ModelsBucketName": ref("ModelsBucket"),
         "DataBucketName": ref("DataBucket"),
         "BatchQueueUrl": ref("BatchQueue"),
         "BatchDeadLetterQueueUrl": ref("BatchDeadLetterQueue"),
         "CaptureStreamName": ref("CaptureStream"),
+        "CaptureDatabaseName": ref(CAPTURE_DATABASE),
+        "CaptureTableName": ref(CAPTURE_TABLE),  # a Glue table's Ref is its name
         "AlarmTopicArn": ref("AlarmTopic"),
         "SigningKeyArn": arn_of(SIGNING_KEY),
         "RegistrarPolicyArn": ref(REGISTRAR_POLICY),  # a managed policy's Ref is its ARN
