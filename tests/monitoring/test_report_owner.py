@@ -166,6 +166,7 @@ def test_measured_accuracy_is_shown_beside_the_registered_value() -> None:
     assert "Accuracy 0.810 (registered 0.910: 10.0 points below registration)" in text
     assert "0.860 (registered 0.880: 2.0 points below registration)" in text  # ROC AUC
     assert "no labels yet (registered 0.900)" in text  # the canary, not labelled yet
+    assert "Accuracy: 0.810 (registered 0.910" in text  # the champion's card
     assert "value recorded when the version was registered" in text
 
 

@@ -192,7 +192,7 @@ def overview(
         _add_new(shown, as_dict(quality.get("metrics")))
         _add_new(shown, as_dict(version.get("registered_metrics")))
         if shown:
-            facts.append(f"{metric_name(shown[0])} {compared(version, shown[0])}")
+            facts.append(f"{metric_name(shown[0])}: {compared(version, shown[0])}")
         facts.append(f"{fmt_count(num(quality.get('labelled')) or 0)} labelled records")
         cards.append(
             VersionCard(
