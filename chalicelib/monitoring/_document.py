@@ -4,10 +4,15 @@ previous report (breach counts per feature, the trend of recent runs).
 The report is written as JSON under `reports/<model>/`, served by the API
 (`/models/{name}/report?format=json`), rendered as a page (`report/`), turned into
 CloudWatch datapoints (`_metrics.py`) and read back by the next run. Pure: no AWS.
+
+Words: a record is one row scored; a request is one HTTP call to the API, which may carry many
+records. Fields are never renamed or removed (other tools read them); where an old name is
+ambiguous a clearer one is added beside it.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from typing import Any, NotRequired, TypedDict
 
@@ -35,11 +40,22 @@ class ReportAlias(TypedDict):
     weight: float | None
 
 
-class ServingSummary(TypedDict):
-    """HTTP requests, server-side errors and latency of one version in the window."""
+class TrafficSummary(TypedDict):
+    """Records (rows scored) of one version in the window, by where they were scored: `http`
+    is records in captured API requests (not a count of requests), `batch` sampled rows of
+    batch files, `total` both."""
 
-    requests: int
-    errors: int
+    http: int
+    batch: int
+    total: int
+
+
+class ServingSummary(TypedDict):
+    """API requests (HTTP calls, each carrying one or more records), server-side errors and
+    latency per request of one version in the window."""
+
+    requests: int  # HTTP calls answered, not records
+    errors: int  # HTTP calls that failed with a server error
     error_rate: float | None
     latency_p50_ms: float | None
     latency_p95_ms: float | None
@@ -50,7 +66,7 @@ class VersionReport(TypedDict):
 
     version: int
     roles: list[str]
-    traffic: dict[str, Any]
+    traffic: dict[str, Any]  # a TrafficSummary: counts of records, not of requests
     serving: ServingSummary
     status: str  # ok | drift | not_enough_data
     drift_detected: bool
@@ -62,6 +78,9 @@ class VersionReport(TypedDict):
     # minimum sample size): {"accuracy", "records", "method", "caveat"}.
     estimated: NotRequired[dict[str, Any] | None]
     below_accuracy_floor: NotRequired[bool | None]  # None: no floor, or too few labels
+    # The metrics recorded when the version was registered (its metadata's "metrics", numbers
+    # only), so the measured `quality.metrics` can be read against what the model promised.
+    registered_metrics: NotRequired[dict[str, float]]
 
 
 class FeedbackSummary(TypedDict):
@@ -83,6 +102,21 @@ class MonitorReport(TypedDict):
     feedback: FeedbackSummary
     trend: list[dict[str, Any]]
     decisions: NotRequired[list[dict[str, Any]]]  # what the rollout did about it
+
+
+def registered_metrics(metadata: Mapping[str, Any]) -> dict[str, float]:
+    """The numeric metrics a version was registered with (`metadata["metrics"]`); anything
+    else there (text, nested figures, NaN) is left out, as the report is JSON."""
+    found = metadata.get("metrics")
+    if not isinstance(found, Mapping):
+        return {}
+    return {
+        str(name): float(value)
+        for name, value in found.items()
+        if isinstance(value, int | float)
+        and not isinstance(value, bool)
+        and math.isfinite(float(value))
+    }
 
 
 def previous_version(previous: Mapping[str, Any] | None, version: int) -> dict[str, Any] | None:
@@ -108,6 +142,7 @@ def trend(previous: Mapping[str, Any] | None, report: MonitorReport) -> list[dic
         prediction = entry.get("prediction") or {}
         point["versions"][str(entry["version"])] = {
             "samples": entry["traffic"]["total"],
+            "records": entry["traffic"]["total"],  # the same count: "samples" reads ambiguously
             "labelled": entry["quality"]["labelled"],
             "drifted_share": entry["drifted_share"],
             "prediction_psi": _psi_if_enough(prediction),

@@ -40,6 +40,7 @@ from chalicelib.monitoring._document import (
     VersionReport,
     previous_consecutive,
     previous_version,
+    registered_metrics,
     trend,
 )
 from chalicelib.monitoring._metrics import failure_datapoint, report_datapoints
@@ -70,6 +71,7 @@ class _Job:
     windows: dict[int, VersionWindow]
     feedback: Feedback
     claim_etag: str
+    registered: dict[int, dict[str, float]]  # version → metrics recorded at registration
     # (prediction id, version) → (actual, prediction, probabilities)
     joined: dict[tuple[str, int], tuple[Any, Any, Any]] = field(default_factory=dict)
 
@@ -176,15 +178,17 @@ class Monitor:
             return None
         try:
             windows = {}
+            registered = {}
             for version in sorted({int(e["version"]) for e in aliases.values()}):
                 metadata = self.registry.get_metadata(name, version)
                 profile = self.registry.get_profile(name, version)
                 windows[version] = VersionWindow(version, metadata, profile)
+                registered[version] = registered_metrics(metadata)
             feedback = self.sources.feedback(name, run.start, run.at)
         except Exception:
             self.reports.release(name, run.event_id)
             raise
-        return _Job(name, aliases, revision, thresholds, windows, feedback, etag)
+        return _Job(name, aliases, revision, thresholds, windows, feedback, etag, registered)
 
     # -- step 2: read the window ----------------------------------------------------------
     def _scan_capture(self, jobs: Mapping[str, _Job], run: MonitorRun) -> None:
@@ -340,6 +344,7 @@ class Monitor:
                 if window.estimate is not None
                 else None
             ),
+            "registered_metrics": job.registered.get(window.version, {}),
         }
 
     # -- reading reports ------------------------------------------------------------------

@@ -3,8 +3,10 @@ accuracy, CloudWatch metrics and the report."""
 
 from __future__ import annotations
 
+import html
 import io
 import json
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -140,6 +142,34 @@ def test_traffic_like_the_training_data_is_not_flagged(world: MonitorWorld) -> N
     assert breached == {}
     assert entry["prediction"]["name"] == "score"
     assert entry["prediction"]["state"] == "ok"
+
+
+def test_the_report_counts_records_and_requests_apart_and_keeps_registered_metrics(
+    world: MonitorWorld,
+) -> None:
+    version = int(
+        world.registry.register(
+            MODEL, fitted_logreg(), training_frame(), TARGET, metrics={"accuracy": 0.91}
+        )["version"]
+    )
+    world.registry.promote(MODEL, version)
+    world.traffic(churn_frame(600, seed=123), per_request=100)  # 600 records in 6 requests
+
+    world.run(event_id="0190f3a2-7c4e-7d1b-9a8e-3f2b6c1d4e5f")
+
+    report = world.report()
+    entry = version_entry(report, version)
+    assert entry["traffic"]["total"] == 600 and entry["serving"]["requests"] == 6
+    point = report["trend"][-1]["versions"][str(version)]
+    assert point["records"] == 600 and point["samples"] == 600  # the old name stays
+    assert entry["registered_metrics"] == {"accuracy": 0.91}
+    assert report["run"]["event_id"] == "0190f3a2-7c4e-7d1b-9a8e-3f2b6c1d4e5f"
+    page = world.monitor.latest_html(MODEL)
+    assert "Records via the API" in page and "API requests" in page
+    assert "HTTP requests" not in page and "0190f3a2" not in page
+    text = html.unescape(re.sub(r"<[^>]+>", "", page))
+    assert "Next step: No labels yet" in text
+    assert "no labels yet (registered 0.910)" in text
 
 
 def test_shifted_numbers_and_a_new_category_are_flagged_after_consecutive_breaches(

@@ -9,14 +9,17 @@ from typing import Any
 
 from chalicelib.monitoring.report._charts import Chart, bar_chart, sparkline
 from chalicelib.monitoring.report._format import (
-    DASH,
+    METRIC_HELP,
     METRIC_LABELS,
+    NONE_YET,
+    NOT_MEASURED,
     STATE_TEXT,
     STATUS_TEXT,
     fmt_axis_time,
     fmt_count,
     fmt_limit,
     fmt_metric,
+    fmt_text,
     limit_text,
     missing_text,
 )
@@ -57,6 +60,7 @@ class DriftTable:
 @dataclass(frozen=True)
 class Drift:
     sentence: str
+    help: list[str]  # one line per drift metric: what it means, what is large
     columns: list[Column]
     tables: list[DriftTable]
 
@@ -94,7 +98,7 @@ def badge(state: Any) -> Badge:
     """The pill for a feature state; an unknown state shows as is, in grey."""
     name = text(state)
     css = {"ok": "b-ok", "breach": "b-breach", "drifted": "b-drifted"}.get(name, "b-nodata")
-    return Badge(css, STATE_TEXT.get(name, name or DASH))
+    return Badge(css, fmt_text(STATE_TEXT.get(name, name)))
 
 
 def drift(versions: list[dict[str, Any]], thresholds: dict[str, Any]) -> Drift:
@@ -106,7 +110,10 @@ def drift(versions: list[dict[str, Any]], thresholds: dict[str, Any]) -> Drift:
         for feature, is_prediction in features_of(version):
             name = text(feature.get("name"))
             breached = {text(b) for b in as_list(feature.get("breached"))}
-            values = [Value(fmt_count(num(feature.get("samples")))), Value(missing_text(feature))]
+            values = [
+                Value(fmt_count(feature.get("samples"), NOT_MEASURED)),
+                Value(missing_text(feature)),
+            ]
             for metric in METRIC_LABELS:
                 limit = feature_limit(thresholds, name, metric)
                 own = limit != num(thresholds.get(metric))
@@ -117,13 +124,13 @@ def drift(versions: list[dict[str, Any]], thresholds: dict[str, Any]) -> Drift:
                         limit=fmt_limit(limit) if own else None,
                     )
                 )
-            consecutive = fmt_count(num(feature.get("consecutive")))
+            consecutive = fmt_count(feature.get("consecutive"), NONE_YET)
             values.append(Value(f"{consecutive} / {fmt_count(needed)}" if needed else consecutive))
             rows.append(
                 DriftRow(
-                    name=name,
+                    name=fmt_text(name),
                     prediction=is_prediction,
-                    type=text(feature.get("type") or DASH),
+                    type=fmt_text(feature.get("type")),
                     values=values,
                     badge=badge(feature.get("state")),
                 )
@@ -132,7 +139,7 @@ def drift(versions: list[dict[str, Any]], thresholds: dict[str, Any]) -> Drift:
         tables.append(
             DriftTable(
                 version=text(version.get("version")),
-                status=text(STATUS_TEXT.get(text(status), status or DASH)),
+                status=fmt_text(STATUS_TEXT.get(text(status), status)),
                 rows=rows,
             )
         )
@@ -145,7 +152,7 @@ def drift(versions: list[dict[str, Any]], thresholds: dict[str, Any]) -> Drift:
         Column("Breaches in a row", True),
         Column("State"),
     ]
-    return Drift(threshold_sentence(thresholds), columns, tables)
+    return Drift(threshold_sentence(thresholds), list(METRIC_HELP.values()), columns, tables)
 
 
 def features(
@@ -187,13 +194,13 @@ def _card(
     return FeatureCard(
         name=name,
         prediction=is_prediction,
-        type=text(feature.get("type") or DASH),
+        type=fmt_text(feature.get("type")),
         badge=badge(feature.get("state")),
         metrics=[
             (label, Value(fmt_metric(feature.get(metric)), bad=metric in breached))
             for metric, label in METRIC_LABELS.items()
         ],
-        samples=fmt_count(num(feature.get("samples"))),
+        samples=fmt_count(feature.get("samples"), NOT_MEASURED),
         missing=missing_text(feature),
         chart=bar_chart(
             [text(label) for label in as_list(bins.get("labels"))],

@@ -1,18 +1,26 @@
 """Numbers, shares, times and names as the report page spells them.
 
 Every function returns plain text, never markup: the templates escape whatever they insert.
-Numbers are re-formatted from floats (never copied through from the report), and a missing
-value reads as an en dash.
+Numbers are re-formatted from floats (never copied through from the report). An absent value
+never leaves a blank or a bare dash: it reads as a word a business reader understands
+("missing", "none yet", "not measured", "no labels yet"), always through `present`.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from typing import Any
 
 from chalicelib.core import parse_time
 from chalicelib.monitoring.report._values import num, text
 
-DASH = "–"
+# What an absent value reads as; callers pick the word that fits what is absent.
+MISSING = "missing"
+NONE_YET = "none yet"
+NOT_MEASURED = "not measured"
+NO_LABELS = "no labels yet"
+NO_REQUESTS = "no requests"
 
 STATUS_TEXT = {"drift": "Drift detected", "ok": "OK", "not_enough_data": "Not enough data"}
 STATE_TEXT = {
@@ -34,14 +42,45 @@ METRIC_NAMES = {
 }
 # The drift metrics, in the order of the tables' columns.
 METRIC_LABELS = {"psi": "PSI", "js": "JS", "wasserstein": "Wasserstein"}
+# One line per drift metric, shown beside the drift table: what the number means, what is large.
+METRIC_HELP = {
+    "psi": "PSI (population stability index): how much the share of values per bin moved since "
+    "training; under 0.1 is stable, 0.1–0.2 a moderate shift, above 0.2 a large one.",
+    "js": "JS distance (Jensen–Shannon): how different the two distributions are, from 0 "
+    "(identical) to 1 (no overlap); above 0.2 is large.",
+    "wasserstein": "Wasserstein: how far numeric values moved, in standard deviations of the "
+    "training data (0.5 is half a standard deviation, above 0.5 is large); not computed for "
+    "categories.",
+}
 TRIGGERS = {"schedule": "Scheduled run", "cli": "Manual run (sklambda monitor)"}
 
 
-def fmt_count(value: float | None) -> str:
-    """'6,200', '12.5' for a fractional count, or a dash."""
-    if value is None:
-        return DASH
-    return f"{value:,.0f}" if float(value).is_integer() else f"{value:,.1f}"
+def present(value: Any, show: Callable[[float], str], absent: str = MISSING) -> str:
+    """`show(value)` for a finite number, else the word for what is absent.
+
+    The one place an absent value is decided, so every cell of the page reads the same way
+    (the report is untrusted: null, NaN, text or a boolean all count as absent).
+    """
+    number = num(value)
+    return absent if number is None else show(number)
+
+
+# Identifiers that mean nothing to a reader (UUIDs, event ids, etags, long hex digests): the
+# JSON keeps them, the page's free text (reasons, errors) drops them.
+_IDS = re.compile(
+    r'"?\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"?'
+    r'|"?\b[0-9a-fA-F]{16,}\b"?'
+)
+
+
+def without_ids(value: Any) -> str:
+    """Text from the report with identifiers replaced by 'an id'."""
+    return _IDS.sub("an id", text(value))
+
+
+def fmt_count(value: Any, absent: str = MISSING) -> str:
+    """'6,200', '12.5' for a fractional count, or the absent word."""
+    return present(value, lambda v: f"{v:,.0f}" if v.is_integer() else f"{v:,.1f}", absent)
 
 
 def fmt_number(value: float) -> str:
@@ -49,11 +88,12 @@ def fmt_number(value: float) -> str:
     return f"{value:g}"
 
 
-def fmt_metric(value: Any) -> str:
+def fmt_metric(value: Any, absent: str = NOT_MEASURED) -> str:
     """A metric with as many decimals as its size warrants: '0.312', '12.4', '1,234'."""
-    number = num(value)
-    if number is None:
-        return DASH
+    return present(value, _metric, absent)
+
+
+def _metric(number: float) -> str:
     if abs(number) >= 100:
         return f"{number:,.0f}"
     if abs(number) >= 10:
@@ -63,17 +103,12 @@ def fmt_metric(value: Any) -> str:
 
 def fmt_limit(value: Any) -> str:
     """A threshold: '0.2', or 'off' when it is not checked."""
-    number = num(value)
-    return "off" if number is None else f"{number:g}"
+    return present(value, lambda v: f"{v:g}", "off")
 
 
-def fmt_share(value: float | None) -> str:
-    """A share of 1 as a percentage: '12.5%', '<0.1%' for a sliver, or a dash."""
-    if value is None:
-        return DASH
-    if 0 < value < 0.001:
-        return "<0.1%"
-    return f"{value * 100:.1f}%"
+def fmt_share(value: Any, absent: str = NOT_MEASURED) -> str:
+    """A share of 1 as a percentage: '12.5%', '<0.1%' for a sliver, or the absent word."""
+    return present(value, lambda v: "<0.1%" if 0 < v < 0.001 else f"{v * 100:.1f}%", absent)
 
 
 def fmt_compact(value: float) -> str:
@@ -84,16 +119,21 @@ def fmt_compact(value: float) -> str:
     return f"{value:.3g}"
 
 
-def fmt_ms(value: float | None) -> str:
-    """A latency: '4.2 ms', or a dash."""
-    return DASH if value is None else f"{value:g} ms"
+def fmt_ms(value: Any, absent: str = NO_REQUESTS) -> str:
+    """A latency: '4.2 ms', or the absent word (no latency without requests)."""
+    return present(value, lambda v: f"{v:g} ms", absent)
+
+
+def fmt_text(value: Any, absent: str = MISSING) -> str:
+    """Text from the report, or the absent word when it is empty."""
+    return text(value) or absent
 
 
 def fmt_time(value: Any) -> str:
-    """A timestamp as '23 Nov 2026, 10:00 UTC'; other text as is; a dash when absent."""
+    """A timestamp as '23 Nov 2026, 10:00 UTC'; other text as is; 'missing' when absent."""
     moment = parse_time(value)
     if moment is None:
-        return text(value) if value else DASH
+        return fmt_text(value)
     return moment.strftime("%d %b %Y, %H:%M UTC").lstrip("0")
 
 
@@ -118,7 +158,8 @@ def limit_text(metric: str, value: Any) -> str:
 
 
 def missing_text(feature: dict[str, Any]) -> str:
-    """The missing share in this window, then in training: '1.0% (0.0%)'."""
+    """The missing share in this window, then in training: '1.0% (0.0%)' ('not measured' when
+    absent: 'missing' would be ambiguous in a column about missing values)."""
     current = fmt_share(num(feature.get("missing_rate")))
     reference = fmt_share(num(feature.get("reference_missing_rate")))
     return f"{current} ({reference})"

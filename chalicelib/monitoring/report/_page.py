@@ -36,16 +36,17 @@ def build_page(report: Mapping[str, Any]) -> Page:
     versions = dicts(report.get("versions"))
     trend = dicts(report.get("trend"))
     aliases = as_dict(report.get("aliases"))
+    decisions = as_list(report.get("decisions"))
     colors = version_colors(versions, trend)
     labels = version_labels(versions, trend)
     return Page(
         model=model,
         header=_sections.header(as_dict(report.get("run"))),
         banner=_sections.banner(versions, bool(report.get("flagged"))),
-        overview=_sections.overview(versions, aliases, thresholds),
+        overview=_sections.overview(model, versions, aliases, thresholds, decisions),
         traffic=_sections.traffic(versions, trend, colors, labels, aliases),
         quality=_sections.quality(model, versions, trend, colors, labels),
-        rollout=_sections.rollout(versions, as_list(report.get("decisions"))),
+        rollout=_sections.rollout(versions, decisions),
         drift=_drift.drift(versions, thresholds) if versions else None,
         features=_drift.features(versions, trend, thresholds),
         footer=_drift.footer(thresholds),

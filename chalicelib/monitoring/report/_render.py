@@ -6,7 +6,8 @@ CSP (`default-src 'none'; style-src 'unsafe-inline'; img-src data:`). Every stri
 report (model, feature names, bin labels, categories, aliases, reasons...) is untrusted:
 `_page` turns the report into plain data and text, and the templates escape all of it
 (autoescaping is on for every template, and nothing is marked safe). Missing or null values
-render as gaps in charts and "–" in tables.
+render as gaps in charts and as words in tables ("missing", "not measured", "no labels yet":
+see `_format.present`), never as blank cells.
 
 Importing this module is cheap: the API's monitor only reads stored pages, so Jinja2 and the
 page's modules load on the first render.

@@ -1,6 +1,9 @@
 """What the page's upper sections show, computed from the report: run header, banner, status
 by version, traffic, accuracy, serving and rollout. Plain data and plain text; the templates
 lay it out and escape it.
+
+Words are kept apart on purpose: a record is one row scored, a request one HTTP call to the
+API (one request may carry many records). Identifiers (event ids, etags) stay in the JSON.
 """
 
 from __future__ import annotations
@@ -8,20 +11,24 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from chalicelib.monitoring.report._advice import NextStep, next_step
 from chalicelib.monitoring.report._charts import Chart, line_chart
 from chalicelib.monitoring.report._format import (
-    DASH,
+    NO_REQUESTS,
+    NONE_YET,
     STATUS_TEXT,
     TRIGGERS,
     fmt_axis_time,
     fmt_count,
-    fmt_metric,
     fmt_ms,
     fmt_number,
     fmt_share,
+    fmt_text,
     fmt_time,
     metric_name,
+    without_ids,
 )
+from chalicelib.monitoring.report._registered import compared
 from chalicelib.monitoring.report._values import as_dict, as_list, dicts, num, text
 from chalicelib.monitoring.report._versions import (
     role_chips,
@@ -53,7 +60,6 @@ class Header:
     run: str
     window: str
     trigger: str
-    event: str | None
 
 
 @dataclass(frozen=True)
@@ -72,6 +78,7 @@ class VersionCard:
     css: str
     status: str
     facts: list[str]
+    next_step: NextStep
 
 
 @dataclass(frozen=True)
@@ -103,6 +110,7 @@ class Quality:
     columns: list[Column]
     rows: list[tuple[str, list[str]]]  # a metric, its value per version; none without versions
     unlabelled: list[str]  # versions with no ground truth in this window
+    registered: bool  # whether any cell compares with the metrics recorded at registration
     charts: list[MetricChart]
 
 
@@ -138,8 +146,7 @@ def header(run: dict[str, Any]) -> Header:
     if hours is not None:
         span += f" ({fmt_number(hours)} h)"
     trigger = text(run.get("trigger"))
-    event = text(run.get("event_id")) if run.get("event_id") else None
-    return Header(fmt_time(run.get("at")), span, TRIGGERS.get(trigger, trigger) or DASH, event)
+    return Header(fmt_time(run.get("at")), span, fmt_text(TRIGGERS.get(trigger, trigger)))
 
 
 def banner(versions: list[dict[str, Any]], flagged: bool) -> Banner:
@@ -155,9 +162,13 @@ def banner(versions: list[dict[str, Any]], flagged: bool) -> Banner:
 
 
 def overview(
-    versions: list[dict[str, Any]], aliases: dict[str, Any], thresholds: dict[str, Any]
+    model: str,
+    versions: list[dict[str, Any]],
+    aliases: dict[str, Any],
+    thresholds: dict[str, Any],
+    decisions: list[Any],
 ) -> list[VersionCard]:
-    """A card per live version: its status and the few numbers behind it."""
+    """A card per live version: its status, the few numbers behind it, and what to do next."""
     cards = []
     for version in versions:
         status = text(version.get("status"))
@@ -174,20 +185,23 @@ def overview(
                 facts.append(f"{states.count('breach')} over a threshold")
         if as_dict(version.get("prediction")).get("state") == "drifted":
             facts.append("prediction drifted")
-        facts.append(f"{fmt_count(num(as_dict(version.get('traffic')).get('total')))} rows")
+        records = fmt_count(as_dict(version.get("traffic")).get("total"), NONE_YET)
+        facts.append(f"records scored: {records}")
         quality = as_dict(version.get("quality"))
-        metrics = as_dict(quality.get("metrics"))
-        if metrics:
-            name, value = next(iter(metrics.items()))
-            facts.append(f"{metric_name(name)} {fmt_metric(value)}")
-        facts.append(f"{fmt_count(num(quality.get('labelled')) or 0)} labelled")
+        shown: list[Any] = []
+        _add_new(shown, as_dict(quality.get("metrics")))
+        _add_new(shown, as_dict(version.get("registered_metrics")))
+        if shown:
+            facts.append(f"{metric_name(shown[0])}: {compared(version, shown[0])}")
+        facts.append(f"{fmt_count(num(quality.get('labelled')) or 0)} labelled records")
         cards.append(
             VersionCard(
                 version=text(version.get("version")),
                 chips=role_chips(version, aliases),
                 css={"drift": "s-drift", "ok": "s-ok"}.get(status, "s-nodata"),
-                status=STATUS_TEXT.get(status, status or DASH),
+                status=fmt_text(STATUS_TEXT.get(status, status)),
                 facts=facts,
+                next_step=next_step(model, version, decisions, thresholds),
             )
         )
     return cards
@@ -200,7 +214,8 @@ def traffic(
     labels: dict[str, str],
     aliases: dict[str, Any],
 ) -> Traffic:
-    """HTTP and batch rows per version in this window, and rows per run over the trend."""
+    """Records scored per version in this window, through the API and in batch jobs, and
+    records per run over the trend."""
     rows = []
     totals = [0.0, 0.0, 0.0]
     for version in versions:
@@ -223,7 +238,7 @@ def traffic(
     chart = line_chart(
         series,
         [fmt_axis_time(t.get("at")) for t in trend],
-        title="Rows per run, by version",
+        title="Records scored per run, by version",
         include_zero=True,
         counts=True,
     )
@@ -264,9 +279,13 @@ def quality(
         ]
         chart = line_chart(series, x_labels, title=metric_name(metric))
         charts.append(MetricChart(metric_name(metric), chart))
+    # Metrics measured in this window, then those only recorded at registration (still worth
+    # a row: "no labels yet (registered 0.910)" says what the labels would be checked against).
     current: list[Any] = []
     for version in versions:
         _add_new(current, as_dict(as_dict(version.get("quality")).get("metrics")))
+    for version in versions:
+        _add_new(current, as_dict(version.get("registered_metrics")))
     unlabelled = []
     columns = []
     for version in versions:
@@ -275,20 +294,21 @@ def quality(
         labelled = num(numbers.get("labelled"))
         if not labelled or not metrics:
             unlabelled.append(text(version.get("version")))
-        columns.append([fmt_count(labelled or 0)] + [fmt_metric(metrics.get(k)) for k in current])
-    names = ["Labelled rows"] + [metric_name(k) for k in current]
+        columns.append([fmt_count(labelled or 0)] + [compared(version, k) for k in current])
+    names = ["Labelled records"] + [metric_name(k) for k in current]
     return Quality(
         model=model,
         columns=[Column("Metric")]
         + [Column(f"Version {text(v.get('version'))}", True) for v in versions],
         rows=[(name, [c[i] for c in columns]) for i, name in enumerate(names)] if versions else [],
         unlabelled=unlabelled,
+        registered=any(as_dict(v.get("registered_metrics")) for v in versions),
         charts=charts,
     )
 
 
 def rollout(versions: list[dict[str, Any]], decisions: list[Any]) -> Rollout | None:
-    """Requests, server errors and latency per version, and what the monitor decided."""
+    """API requests, server errors and latency per version, and what the monitor decided."""
     served = [v for v in versions if as_dict(v.get("serving"))]
     if not served and not decisions:
         return None
@@ -299,11 +319,11 @@ def rollout(versions: list[dict[str, Any]], decisions: list[Any]) -> Rollout | N
         rows.append(
             ServingRow(
                 version=version_name(version),
-                requests=fmt_count(num(serving.get("requests"))),
-                errors=fmt_count(num(serving.get("errors"))),
-                error_rate=Value(fmt_share(rate), bad=bool(rate)),
-                p50=fmt_ms(num(serving.get("latency_p50_ms"))),
-                p95=fmt_ms(num(serving.get("latency_p95_ms"))),
+                requests=fmt_count(serving.get("requests"), NONE_YET),
+                errors=fmt_count(serving.get("errors"), NONE_YET),
+                error_rate=Value(fmt_share(rate, NO_REQUESTS), bad=bool(rate)),
+                p50=fmt_ms(serving.get("latency_p50_ms")),
+                p95=fmt_ms(serving.get("latency_p95_ms")),
             )
         )
     return Rollout(rows, [_decision(as_dict(d)) for d in decisions])
@@ -316,14 +336,15 @@ def _decision(entry: dict[str, Any]) -> Decision:
         subject = f"version {text(entry.get('version'))}"
     else:
         subject = ""
-    reasons = [text(r) for r in as_list(entry.get("reasons"))]
-    reasons += [text(r) for r in as_list(as_dict(entry.get("gate")).get("reasons"))]
+    # Free text from the rollout may quote ids (a request, an etag): the page drops them.
+    reasons = [without_ids(r) for r in as_list(entry.get("reasons"))]
+    reasons += [without_ids(r) for r in as_list(as_dict(entry.get("gate")).get("reasons"))]
     if entry.get("error"):
-        reasons.append(text(entry.get("error")))
+        reasons.append(without_ids(entry.get("error")))
     return Decision(
-        action=text(entry.get("action")),
+        action=fmt_text(entry.get("action")),
         subject=subject,
-        outcome=text(entry.get("outcome") or entry.get("note") or ""),
+        outcome=without_ids(entry.get("outcome") or entry.get("note") or ""),
         reasons=reasons,
     )
 
