@@ -433,6 +433,9 @@ def test_accuracy_is_estimated_from_the_probabilities_before_any_label(
     assert entry["quality"]["labelled"] == 0  # no label was needed
     published = world.metric("EstimatedAccuracy", Model=MODEL, Version="1")
     assert published == [pytest.approx(estimated["accuracy"])]
+    page = world.monitor.latest_html(MODEL)
+    assert f"Estimated accuracy: {estimated['accuracy']:.3f}" in page
+    assert "blind to concept drift" in page
 
 
 def test_blank_category_cells_of_batch_files_are_missing_not_a_new_level(

@@ -20,6 +20,7 @@ from chalicelib.monitoring.report._format import (
     TRIGGERS,
     fmt_axis_time,
     fmt_count,
+    fmt_metric,
     fmt_ms,
     fmt_number,
     fmt_share,
@@ -194,6 +195,13 @@ def overview(
         if shown:
             facts.append(f"{metric_name(shown[0])}: {compared(version, shown[0])}")
         facts.append(f"{fmt_count(num(quality.get('labelled')) or 0)} labelled records")
+        estimated = as_dict(version.get("estimated"))
+        if num(estimated.get("accuracy")) is not None:
+            facts.append(
+                f"Estimated accuracy: {fmt_metric(estimated.get('accuracy'))} (from the model's "
+                "own probabilities: right only if they are calibrated, and blind to concept "
+                "drift; labels tell)"
+            )
         cards.append(
             VersionCard(
                 version=text(version.get("version")),
