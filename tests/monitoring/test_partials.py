@@ -1,0 +1,122 @@
+"""Monitor runs through hourly partials: each capture object is read once, whoever runs, and
+what the merged partials measure equals a full read of the same capture."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from chalicelib.monitoring._sources import MonitorSources
+from sklambda.sample_data import churn_frame
+from tests.monitoring.test_monitor import (  # noqa: F401 - world is a fixture
+    MODEL,
+    MonitorWorld,
+    drifted_frame,
+    version_entry,
+    world,
+)
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Keys of the capture objects the monitor reads, in order."""
+    seen: list[str] = []
+    original = MonitorSources.object_records
+
+    def counting(self: MonitorSources, key: str) -> Iterator[dict[str, Any]]:
+        seen.append(key)
+        return original(self, key)
+
+    monkeypatch.setattr(MonitorSources, "object_records", counting)
+    return seen
+
+
+def figures(report: dict[str, Any]) -> dict[str, Any]:
+    """What a run measured of version 1: drift per feature and of the predictions, traffic,
+    serving guardrails, the estimate."""
+    entry = version_entry(report)
+    return {
+        "features": {
+            f["name"]: (f["samples"], f["psi"], f["js"], f.get("wasserstein"))
+            for f in entry["features"]
+        },
+        "prediction": (entry["prediction"]["psi"], entry["prediction"]["samples"]),
+        "traffic": entry["traffic"],
+        "serving": entry["serving"],
+        "estimated": entry["estimated"],
+    }
+
+
+def forget_partials(world: MonitorWorld) -> None:
+    for key in list(world.data.list_keys(f"reports/{MODEL}/_partials/")):
+        world.data.delete(key)
+
+
+def test_a_run_reads_only_capture_no_partial_has_added(
+    world: MonitorWorld, reads: list[str]
+) -> None:
+    world.traffic(churn_frame(300, seed=1))
+    world.traffic(drifted_frame(200))
+    world.run()
+    assert len(reads) == 2  # both objects, once
+
+    delivered = set(world.data.list_keys("capture/"))
+    world.traffic(churn_frame(100, seed=2))  # a third object lands
+    reads.clear()
+    world.run()
+
+    assert reads == sorted(set(world.data.list_keys("capture/")) - delivered)  # only it
+    assert version_entry(world.report())["traffic"]["http"] == 600
+
+
+def test_merged_partials_measure_what_a_full_read_measures(world: MonitorWorld) -> None:
+    world.traffic(churn_frame(300, seed=3))
+    world.run()  # partials of the first object
+    world.traffic(drifted_frame(300))
+    world.run()  # reads the second object, merges the stored partial
+    through_partials = figures(world.report())
+
+    forget_partials(world)
+    world.run()  # reads everything again
+    full_read = figures(world.report())
+
+    assert through_partials["traffic"] == full_read["traffic"] == {
+        "http": 600,
+        "batch": 0,
+        "total": 600,
+    }
+    assert through_partials["serving"] == full_read["serving"]
+    assert through_partials["prediction"] == full_read["prediction"]
+    for name, (samples, psi, js, wasserstein) in full_read["features"].items():
+        merged = through_partials["features"][name]
+        assert merged[:3] == (samples, psi, js), name
+        assert merged[3] == (pytest.approx(wasserstein, rel=1e-9) if wasserstein else None), name
+    assert through_partials["estimated"]["accuracy"] == pytest.approx(
+        full_read["estimated"]["accuracy"], rel=1e-12
+    )
+
+
+def test_an_object_delivered_again_or_late_counts_once(
+    world: MonitorWorld, reads: list[str]
+) -> None:
+    world.traffic(churn_frame(200, seed=4))
+    world.run()
+    first = next(iter(world.data.list_keys("capture/")))
+    body, _ = world.data.get_bytes(first)
+
+    world.data.put_bytes(first, body)  # delivered again: same object, same bytes
+    reads.clear()
+    world.run()
+    assert reads == []
+    assert version_entry(world.report())["traffic"]["http"] == 200
+
+    late = first.rsplit("/", 1)[0] + "/late-object"  # lands in an hour already aggregated
+    world.data.put_bytes(late, body)
+    world.run()
+    assert reads == [late]
+    assert version_entry(world.report())["traffic"]["http"] == 400
+    world.run()
+    assert reads == [late]  # nothing read twice
+    assert version_entry(world.report())["traffic"]["http"] == 400
