@@ -10,13 +10,7 @@ import pytest
 
 from chalicelib.monitoring._sources import MonitorSources
 from sklambda.sample_data import churn_frame
-from tests.monitoring.test_monitor import (  # noqa: F401 - world is a fixture
-    MODEL,
-    MonitorWorld,
-    drifted_frame,
-    version_entry,
-    world,
-)
+from tests.monitoring.test_monitor import MODEL, MonitorWorld, drifted_frame, version_entry
 
 
 @pytest.fixture
@@ -82,11 +76,15 @@ def test_merged_partials_measure_what_a_full_read_measures(world: MonitorWorld) 
     world.run()  # reads everything again
     full_read = figures(world.report())
 
-    assert through_partials["traffic"] == full_read["traffic"] == {
-        "http": 600,
-        "batch": 0,
-        "total": 600,
-    }
+    assert (
+        through_partials["traffic"]
+        == full_read["traffic"]
+        == {
+            "http": 600,
+            "batch": 0,
+            "total": 600,
+        }
+    )
     assert through_partials["serving"] == full_read["serving"]
     assert through_partials["prediction"] == full_read["prediction"]
     for name, (samples, psi, js, wasserstein) in full_read["features"].items():
