@@ -111,7 +111,7 @@ def write_capture(clients: Any, model: Any, records: int, at: datetime) -> None:
 
 
 def delete_partials(clients: Any, newest_only: datetime | None = None) -> None:
-    prefix = f"reports/{MODEL}/_partials/"
+    prefix = f"reports/_partials/{MODEL}/"
     listed = clients.s3.list_objects_v2(Bucket=DATA_BUCKET, Prefix=prefix).get("Contents", [])
     for item in listed:
         if newest_only is None or item["Key"].endswith(f"{newest_only:%Y-%m-%dT%H}.json"):

@@ -2,7 +2,7 @@
 window, stored once and merged by every later run.
 
 ```
-reports/<model>/_partials/<version>/<yyyy-mm-ddThh>.json
+reports/_partials/<model>/<version>/<yyyy-mm-ddThh>.json
     {"format": 1, "model", "version", "hour",
      "sources": {<capture object key>: <size>, ...},   the objects it has added up
      "state": VersionWindow.state()}
@@ -50,7 +50,9 @@ class PartialStore:
         self.prefix = prefix
 
     def key(self, model: str, version: int, hour: datetime) -> str:
-        return f"{self.prefix}{model}/_partials/{version}/{hour:%Y-%m-%dT%H}.json"
+        # Under one folder of their own (no model name starts with "_"), which the stack's
+        # lifecycle rule expires with the capture they aggregate.
+        return f"{self.prefix}_partials/{model}/{version}/{hour:%Y-%m-%dT%H}.json"
 
     def read(self, model: str, version: int, hour: datetime) -> HourPartial:
         """The stored partial, or an empty one; an unreadable document counts as absent (its

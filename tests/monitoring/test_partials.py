@@ -44,7 +44,7 @@ def figures(report: dict[str, Any]) -> dict[str, Any]:
 
 
 def forget_partials(world: MonitorWorld) -> None:
-    for key in list(world.data.list_keys(f"reports/{MODEL}/_partials/")):
+    for key in list(world.data.list_keys(f"reports/_partials/{MODEL}/")):
         world.data.delete(key)
 
 

@@ -128,6 +128,13 @@ def buckets(config: StageConfig) -> dict[str, Any]:
             "ExpirationInDays": ref("CaptureRetentionDays"),
         },
         {
+            # The monitor's hourly aggregates of the capture: of no use once it is gone.
+            "Id": "ExpireCapturePartials",
+            "Status": "Enabled",
+            "Prefix": f"{config.reports_prefix}_partials/",
+            "ExpirationInDays": ref("CaptureRetentionDays"),
+        },
+        {
             "Id": "ExpireBatchParts",
             "Status": "Enabled",
             "Prefix": f"{batch}_jobs/",
