@@ -78,7 +78,7 @@ def test_buckets_are_private_encrypted_versioned_tls_only_and_kept(
         assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
     data_rules = buckets["DataBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
     expiring = {r.get("Prefix") for r in data_rules if "ExpirationInDays" in r}
-    assert expiring == {"capture/", "batch/_jobs/"}
+    assert expiring == {"capture/", "batch/_jobs/", "reports/_partials/"}
     assert template["Parameters"]["EncryptionMode"]["AllowedValues"] == ["SSE-S3", "KMS"]
 
 

@@ -169,3 +169,6 @@ def test_ids_are_dropped_from_free_text(uuid: Any) -> None:
 def test_ordinary_words_and_numbers_survive_the_id_filter() -> None:
     said = "error rate 12.0% (36 of 300 requests) over the limit of 1.0%; roc_auc 0.7000"
     assert without_ids(said) == said
+    # Long runs of digits (a count, a feature named 0000000000000000) and long words are no ids.
+    for kept in ("12345678901234567 rows", "feature 0000000000000000", "decadeaccededfaded"):
+        assert without_ids(kept) == kept

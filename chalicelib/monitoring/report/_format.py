@@ -66,10 +66,11 @@ def present(value: Any, show: Callable[[float], str], absent: str = MISSING) -> 
 
 
 # Identifiers that mean nothing to a reader (UUIDs, event ids, etags, long hex digests): the
-# JSON keeps them, the page's free text (reasons, errors) drops them.
+# JSON keeps them, the page's free text (reasons, errors) drops them. A digest mixes letters
+# and digits; a long run of digits alone is a number (or a feature's name), and stays.
 _IDS = re.compile(
     r'"?\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"?'
-    r'|"?\b[0-9a-fA-F]{16,}\b"?'
+    r'|"?\b(?=[0-9a-fA-F]*[a-fA-F])(?=[0-9a-fA-F]*[0-9])[0-9a-fA-F]{16,}\b"?'
 )
 
 
