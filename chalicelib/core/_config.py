@@ -80,7 +80,7 @@ class Settings:
     # The monitor compares the last `monitor_window_hours` of traffic with the training data.
     monitor_window_hours: int = 24
     # Rows read from each batch file (input and scored output) of the window, for drift.
-    monitor_batch_rows: int = 20_000
+    monitor_batch_rows: int | None = None  # rows read of each batch file; None: every row
     # Ground truth is joined with predictions made up to this many days before it arrived.
     monitor_label_lookback_days: int = 14
     # The KMS key (ARN, id or alias) that signs every registration and whose public half
@@ -133,8 +133,10 @@ class Settings:
             monitor_window_hours=_positive_int(
                 ENV_MONITOR_WINDOW_HOURS, env.get(ENV_MONITOR_WINDOW_HOURS, "24")
             ),
-            monitor_batch_rows=_positive_int(
-                ENV_MONITOR_BATCH_ROWS, env.get(ENV_MONITOR_BATCH_ROWS, "20000")
+            monitor_batch_rows=(
+                _positive_int(ENV_MONITOR_BATCH_ROWS, env[ENV_MONITOR_BATCH_ROWS])
+                if env.get(ENV_MONITOR_BATCH_ROWS, "").strip()
+                else None
             ),
             monitor_label_lookback_days=_positive_int(
                 ENV_MONITOR_LABEL_DAYS, env.get(ENV_MONITOR_LABEL_DAYS, "14")

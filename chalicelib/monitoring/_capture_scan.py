@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from chalicelib.core import predicted_at
-from chalicelib.monitoring._partials import HourPartial, PartialStore
+from chalicelib.monitoring._partials import HourPartial, PartialStore, hour_slice
 from chalicelib.monitoring._run import MonitorRun
 from chalicelib.monitoring._sources import Feedback, MonitorSources, hours_between
 from chalicelib.monitoring._window import VersionWindow
@@ -84,7 +84,7 @@ class _HourScan:
         if binning:
             for name, job in self.jobs.items():
                 for version, window in job.windows.items():
-                    partial = self.partials.read(name, version, self.hour)
+                    partial = self.partials.read(name, version, hour_slice(self.hour))
                     stored[(name, version)] = partial
                     hourly[(name, version)] = window.fresh()
                     if partial.state is not None:
@@ -109,7 +109,7 @@ class _HourScan:
             state = window.state()
             if slot in added:
                 stored[slot].state = state
-                self.partials.write(slot[0], slot[1], self.hour, stored[slot])
+                self.partials.write(slot[0], slot[1], hour_slice(self.hour), stored[slot])
             self.jobs[slot[0]].windows[slot[1]].merge(state)
 
     def _slot(self, record: Mapping[str, Any]) -> Slot | None:

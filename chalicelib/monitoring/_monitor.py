@@ -9,7 +9,8 @@ One run (a scheduled event, or `sklambda monitor NAME`):
 2. The capture of the window's delivery hours through the hourly partials (only objects no
    partial has added up yet are read: `_capture_scan.py`, `_partials.py`), the hours in
    which the labelled predictions were made (their UUIDv7 ids say when) record by record
-   for the join, and the first rows of the batch files scored in the window.
+   for the join, and every row of the batch files scored in the window, each file read once
+   into its own partial (`_batch_scan.py`).
 3. Per model: measure drift on the reference bins, judge it against the thresholds and the
    previous report (N breaches in a row before a feature counts as drifted), compute quality
    from the joined labels, act on a live canary or shadow or retrain (`rollout.py`), write
@@ -33,6 +34,7 @@ from chalicelib.core import (
     iso,
     logger,
 )
+from chalicelib.monitoring._batch_scan import scan_batch
 from chalicelib.monitoring._capture_scan import scan_capture
 from chalicelib.monitoring._document import (
     REPORT_FORMAT,
@@ -195,23 +197,7 @@ class Monitor:
         scan_capture(jobs, run, self.sources, self.partials, self.label_lookback)
 
     def _scan_batch(self, job: _Job, run: MonitorRun) -> None:
-        for manifest in self.sources.batch_manifests(job.name, run.start, run.at):
-            model = manifest.get("model")
-            window = job.windows.get(model["version"]) if model else None
-            if window is None:
-                continue
-            source = manifest["input"]
-            inputs = self.sources.read_inputs(
-                source["key"], source["version_id"], window.descriptions
-            )
-            if inputs is not None:
-                window.add_batch_inputs(inputs)
-            published = manifest.get("outputs")
-            scored = published["scored"] if published else None
-            if scored:
-                outputs = self.sources.read_rows(str(scored["key"]))
-                if outputs is not None:
-                    window.add_batch_predictions(outputs)
+        scan_batch(job.name, job.windows, run, self.sources, self.partials)
 
     # -- step 3: judge, report, publish ---------------------------------------------------
     def _finish(self, job: _Job, run: MonitorRun) -> dict[str, Any]:

@@ -1,10 +1,11 @@
-"""Hourly partial aggregates: what the capture of one delivery hour adds to one version's
-window, stored once and merged by every later run.
+"""Partial aggregates: what the capture of one delivery hour, or one scored batch file, adds
+to one version's window, stored once and merged by every later run.
 
 ```
-reports/_partials/<model>/<version>/<yyyy-mm-ddThh>.json
-    {"format": 1, "model", "version", "hour",
-     "sources": {<capture object key>: <size>, ...},   the objects it has added up
+reports/_partials/<model>/<version>/<yyyy-mm-ddThh>.json      a capture delivery hour
+reports/_partials/<model>/<version>/batch/<digest>.json       a scored batch file (every row)
+    {"format": 1, "model", "version", "slice",
+     "sources": {<object key>: <size>, ...},   the objects it has added up
      "state": VersionWindow.state()}
 ```
 
@@ -19,6 +20,7 @@ again by a later run, never twice.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -43,39 +45,49 @@ class HourPartial:
 
 
 class PartialStore:
-    """The hourly partials of every model's versions under the reports prefix."""
+    """The partials of every model's versions under the reports prefix."""
 
     def __init__(self, data: ObjectStore, prefix: str) -> None:
         self.data = data
         self.prefix = prefix
 
-    def key(self, model: str, version: int, hour: datetime) -> str:
+    def key(self, model: str, version: int, slice_name: str) -> str:
         # Under one folder of their own (no model name starts with "_"), which the stack's
         # lifecycle rule expires with the capture they aggregate.
-        return f"{self.prefix}_partials/{model}/{version}/{hour:%Y-%m-%dT%H}.json"
+        return f"{self.prefix}_partials/{model}/{version}/{slice_name}.json"
 
-    def read(self, model: str, version: int, hour: datetime) -> HourPartial:
+    def read(self, model: str, version: int, slice_name: str) -> HourPartial:
         """The stored partial, or an empty one; an unreadable document counts as absent (its
         objects are read again, which costs time, never a double count)."""
-        document, etag = self.data.read_json(self.key(model, version, hour))
+        document, etag = self.data.read_json(self.key(model, version, slice_name))
         if not isinstance(document, dict) or document.get("format") != PARTIAL_FORMAT:
             return HourPartial(etag=etag)
         return HourPartial(dict(document["sources"]), document["state"], etag)
 
-    def write(self, model: str, version: int, hour: datetime, partial: HourPartial) -> None:
+    def write(self, model: str, version: int, slice_name: str, partial: HourPartial) -> None:
         """Store `partial` unless another run changed it since it was read."""
         document = {
             "format": PARTIAL_FORMAT,
             "model": model,
             "version": version,
-            "hour": f"{hour:%Y-%m-%dT%H}:00:00Z",
+            "slice": slice_name,
             "sources": partial.sources,
             "state": partial.state,
         }
         try:
-            self.data.replace_json(self.key(model, version, hour), document, partial.etag)
+            self.data.replace_json(self.key(model, version, slice_name), document, partial.etag)
         except PreconditionFailed:
             logger.info(
                 "partial written by another run meanwhile; this run's is not stored",
-                extra={"model": model, "version": version, "hour": document["hour"]},
+                extra={"model": model, "version": version, "slice": slice_name},
             )
+
+
+def hour_slice(hour: datetime) -> str:
+    """The slice name of a capture delivery hour."""
+    return f"{hour:%Y-%m-%dT%H}"
+
+
+def batch_slice(scored_key: str, job_id: str) -> str:
+    """The slice name of one scoring of a batch file (a new upload is a new job)."""
+    return "batch/" + hashlib.sha256(f"{scored_key}\n{job_id}".encode()).hexdigest()[:32]

@@ -4,8 +4,9 @@
   JSON capture record per line. Objects holding CloudWatch Logs subscription envelopes, or
   gzipped ones, are read too, so a stream without decompression still works.
 - Batch: the manifests under `batch/scored/<model>/` finished in the window name the input
-  file and the scored file; the first rows of each are read, the inputs as batch scoring
-  reads them (the model's column descriptions: a blank cell is missing, not a category).
+  file and the scored file; every row of each is read, chunk by chunk, the inputs as batch
+  scoring reads them (the model's column descriptions: a blank cell is missing, not a
+  category).
 - Ground truth: objects under `feedback/<model>/` written in the window, by the feedback
   route (JSON lines) or dropped by people (`.jsonl`, `.json` lines or `.csv` with
   `prediction_id` and `actual` columns).
@@ -66,7 +67,7 @@ class MonitorSources:
         capture_prefix: str,
         feedback_prefix: str,
         scored_prefix: str,
-        batch_rows: int,
+        batch_rows: int | None = None,
     ) -> None:
         self.store = store
         self.capture_prefix = capture_prefix
@@ -127,26 +128,22 @@ class MonitorSources:
             if isinstance(manifest, dict) and manifest.get("status") == "succeeded":
                 yield cast("Manifest", manifest)  # JSON the batch scorer wrote as a Manifest
 
-    def read_inputs(
+    def input_chunks(
         self, key: str, version_id: str | None, features: Sequence[Mapping[str, Any]]
-    ) -> Any:
-        """The model's inputs in the first `batch_rows` rows of a batch input file, read as
-        batch scoring reads them (the rows it scored, as the model saw them), or None."""
+    ) -> Iterator[Any]:
+        """The model's inputs in a batch input file, chunk by chunk, read as batch scoring
+        reads them (the rows it scored, as the model saw them). UnreadableFile if it cannot
+        be read as the model's input (gone, columns changed since it was scored)."""
         numbers = number_columns(features)
-        frame = self.read_rows(key, version_id=version_id, numbers=numbers)
-        if frame is None:
-            return None
-        try:
-            checked = check_frame(
-                frame,
-                features,
-                first_row=1,
-                unknown_categories="accept",
-                strings=format_of(key) in ("csv", "csv.gz"),
-            )
-        except InvalidInputError:  # columns gone since it was scored: nothing to compare
-            return None
-        return checked.model_input
+        strings = format_of(key) in ("csv", "csv.gz")
+        for frame in self.row_chunks(key, version_id=version_id, numbers=numbers):
+            try:
+                checked = check_frame(
+                    frame, features, first_row=1, unknown_categories="accept", strings=strings
+                )
+            except InvalidInputError as exc:
+                raise UnreadableFile(key) from exc
+            yield checked.model_input
 
     def read_rows(
         self,
@@ -155,47 +152,66 @@ class MonitorSources:
         version_id: str | None = None,
         numbers: Mapping[str, Sequence[str]] | None = None,
     ) -> Any:
-        """The first `batch_rows` rows of a batch file as a DataFrame (None if unreadable);
-        `numbers` are number columns with their missing markers (see read_chunks)."""
+        """The rows of a batch file (at most `batch_rows`) as one DataFrame, or None if it
+        cannot be read; `numbers` are number columns with their missing markers."""
         import pandas as pd
 
+        try:
+            frames = list(self.row_chunks(key, version_id=version_id, numbers=numbers))
+        except UnreadableFile:
+            return None
+        return pd.concat(frames, ignore_index=True) if frames else None
+
+    def row_chunks(
+        self,
+        key: str,
+        *,
+        version_id: str | None = None,
+        numbers: Mapping[str, Sequence[str]] | None = None,
+    ) -> Iterator[Any]:
+        """A batch file's rows as DataFrames of up to 50,000 rows, every row (or the first
+        `batch_rows` when set): memory stays a chunk's whatever the file's size. Raises
+        UnreadableFile for a file that is gone or cannot be parsed."""
         fmt = format_of(key)
         if fmt is None:
-            return None
+            raise UnreadableFile(key)
         try:
             body = self.store.open_stream(key, version_id)
         except ObjectMissing:
-            return None
-        frames = []
+            raise UnreadableFile(key) from None
+        limit = self.batch_rows
         rows = 0
         with tempfile.TemporaryFile() as local:
             stream: Any = body
-            if fmt == "parquet":  # Parquet needs to seek
-                for block in iter(lambda: body.read(8 << 20), b""):
-                    local.write(block)
-                local.seek(0)
-                stream = local
-            elif fmt == "csv.gz":
-                stream = gzip.GzipFile(fileobj=body)
             try:
-                chunk_rows = min(self.batch_rows, 50_000)
-                chunks = read_chunks(
+                if fmt == "parquet":  # Parquet needs to seek
+                    for block in iter(lambda: body.read(8 << 20), b""):
+                        local.write(block)
+                    local.seek(0)
+                    stream = local
+                elif fmt == "csv.gz":
+                    stream = gzip.GzipFile(fileobj=body)
+                chunk_rows = min(limit or 50_000, 50_000)
+                for chunk in read_chunks(
                     stream, fmt, chunk_rows=chunk_rows, numbers=numbers or {}, missing=numbers
-                )
-                for chunk in chunks:
-                    frames.append(chunk.frame)
-                    rows += len(chunk.frame)
-                    if rows >= self.batch_rows:
-                        break
+                ):
+                    frame = chunk.frame
+                    if limit is not None:
+                        frame = frame.iloc[: limit - rows]
+                    rows += len(frame)
+                    yield frame
+                    if limit is not None and rows >= limit:
+                        return
             except Exception as exc:  # noqa: BLE001 - an unreadable file is skipped, not fatal
                 logger.warning("batch file unreadable for monitoring", extra={"key": key})
                 logger.debug("reason", extra={"error": str(exc)})
-                return None
+                raise UnreadableFile(key) from exc
             finally:
                 body.close()
-        if not frames:
-            return None
-        return pd.concat(frames, ignore_index=True).iloc[: self.batch_rows]
+
+
+class UnreadableFile(Exception):
+    """A batch file the monitor cannot read as it was scored: skipped, with a warning."""
 
 
 def _records_in(body: bytes, key: str) -> Iterator[dict[str, Any]]:

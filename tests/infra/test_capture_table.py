@@ -278,12 +278,13 @@ def test_no_function_is_granted_glue_or_athena(packaged: dict[str, Any]) -> None
 
 @pytest.mark.parametrize("reports", ["reports/", "monitoring/reports/"])
 def test_the_monitor_s_hourly_partials_expire_with_the_capture(reports: str) -> None:
-    from chalicelib.monitoring._partials import PartialStore
+    from chalicelib.monitoring._partials import PartialStore, hour_slice
 
     config = StageConfig("prod", reports_prefix=reports)
     bucket = merge_template(config)["Resources"]["DataBucket"]["Properties"]
     rules = {rule["Id"]: rule for rule in bucket["LifecycleConfiguration"]["Rules"]}
-    partial_key = PartialStore(None, reports).key("churn", 3, datetime(2026, 5, 1, 7, tzinfo=UTC))
+    hour = hour_slice(datetime(2026, 5, 1, 7, tzinfo=UTC))
+    partial_key = PartialStore(None, reports).key("churn", 3, hour)  # type: ignore[arg-type]
 
     assert partial_key.startswith(rules["ExpireCapturePartials"]["Prefix"])
     expiry = rules["ExpireCapturePartials"]["ExpirationInDays"]
