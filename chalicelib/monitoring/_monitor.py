@@ -7,7 +7,8 @@ One run (a scheduled event, or `sklambda monitor NAME`):
    canary, shadow) with their reference profiles, and the ground truth received in the
    window.
 2. Read the capture hours of the window once for all models, plus the hours in which the
-   labelled predictions were made (their UUIDv7 ids say when), and the first rows of the
+   labelled predictions were made (their UUIDv7 ids say when); labels still unjoined are
+   looked for in the scored batch files that can hold their ids. Read the first rows of the
    batch files scored in the window.
 3. Per model: measure drift on the reference bins, judge it against the thresholds and the
    previous report (N breaches in a row before a feature counts as drifted), compute quality
@@ -25,14 +26,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.core import (
-    InvalidInputError,
-    NotFoundError,
-    SklambdaError,
-    iso,
-    logger,
-    predicted_at,
-)
+from chalicelib.core import InvalidInputError, NotFoundError, SklambdaError, iso, logger
 from chalicelib.monitoring._document import (
     REPORT_FORMAT,
     MonitorReport,
@@ -44,7 +38,7 @@ from chalicelib.monitoring._document import (
 from chalicelib.monitoring._metrics import failure_datapoint, report_datapoints
 from chalicelib.monitoring._reports import ReportStore
 from chalicelib.monitoring._run import MonitorRun
-from chalicelib.monitoring._sources import Feedback, MonitorSources, hours_between
+from chalicelib.monitoring._sources import Feedback, MonitorSources, hour_and_next, hours_between
 from chalicelib.monitoring._window import VersionWindow, traffic_summary
 from chalicelib.registry import Registry
 from chalicelib.rollout import Rollout
@@ -73,6 +67,10 @@ class _Job:
 
     def roles(self, version: int) -> list[str]:
         return sorted(a for a, e in self.aliases.items() if e.get("version") == version)
+
+    def join(self, pid: str, version: int, prediction: Any, probabilities: Any) -> None:
+        """Pair a labelled prediction (HTTP or batch, alike) with its actual value."""
+        self.joined[(pid, version)] = (self.feedback.actuals[pid], prediction, probabilities)
 
 
 class Monitor:
@@ -189,12 +187,8 @@ class Monitor:
         hours = set(hours_between(run.start, run.at))
         oldest = run.at - self.label_lookback
         for job in jobs.values():
-            for pid in job.feedback.actuals:
-                made = predicted_at(pid)
-                if made is not None and oldest <= made <= run.at:
-                    hour = made.replace(minute=0, second=0, microsecond=0)
-                    # Firehose buffers for up to 15 minutes: a record can land an hour later.
-                    hours.update((hour, hour + timedelta(hours=1)))
+            for made in job.feedback.made(oldest, run.at).values():
+                hours.update(hour_and_next(made))
         for hour in sorted(hours):
             for record in self.sources.capture_records(hour):
                 owner = jobs.get(str(record.get("model")))
@@ -209,11 +203,23 @@ class Monitor:
                     window.add_capture(record)
                 labelled = record.get("prediction_id")
                 if isinstance(labelled, str) and labelled in owner.feedback.actuals:
-                    owner.joined[(labelled, window.version)] = (
-                        owner.feedback.actuals[labelled],
+                    owner.join(
+                        labelled,
+                        window.version,
                         record.get("prediction"),
                         record.get("probabilities"),
                     )
+
+    def _join_batch(self, job: _Job, run: MonitorRun) -> None:
+        """Join the labels the capture did not have with the scored batch files that can hold
+        their ids, until every one is found."""
+        captured = {pid for pid, _ in job.joined}
+        wanted = job.feedback.made(run.at - self.label_lookback, run.at, skip=captured)
+        classes = {version: window.classes for version, window in job.windows.items()}
+        for version, (pid, prediction, probabilities) in self.sources.batch_labelled(
+            job.name, wanted, classes
+        ):
+            job.join(pid, version, prediction, probabilities)
 
     def _scan_batch(self, job: _Job, run: MonitorRun) -> None:
         for manifest in self.sources.batch_manifests(job.name, run.start, run.at):
@@ -236,6 +242,7 @@ class Monitor:
 
     # -- step 3: judge, report, publish ---------------------------------------------------
     def _finish(self, job: _Job, run: MonitorRun) -> dict[str, Any]:
+        self._join_batch(job, run)
         self._scan_batch(job, run)
         previous = self.reports.latest_report(job.name, missing_ok=True)
         report = self._build_report(job, run, previous)
