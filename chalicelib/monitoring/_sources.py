@@ -251,10 +251,9 @@ class MonitorSources:
             return
         key, left = str(scored["key"]), set(wanted)
         probas = [f"proba_{c}" for c in classes]
+        attempts = [[column, "prediction", *probas]] + ([[column, "prediction"]] if probas else [])
         error: Exception | None = None
-        for columns in ([column, "prediction", *probas], [column, "prediction"])[
-            : 1 + bool(probas)
-        ]:
+        for columns in attempts:
             try:
                 for frame in self._frames(key, None, 50_000, columns, probas):
                     for found in labelled_rows(frame, column, probas, left):

@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 from sklearn.metrics import accuracy_score
@@ -19,6 +20,7 @@ from chalicelib.serving import store_feedback
 from chalicelib.storage import AwsClients
 from sklambda.sample_data import FEATURES, churn_frame
 from tests.conftest import DATA_BUCKET
+from tests.models import fitted_regressor, training_frame
 from tests.monitoring.world import MODEL, MonitorWorld, score_batch_file, version_entry
 
 
@@ -46,10 +48,12 @@ def direct_accuracy(labels: list[dict[str, Any]], predictions: dict[str, Any]) -
     return float(accuracy_score(actual, predicted))
 
 
-def feedback_file(world: MonitorWorld, name: str, labels: list[dict[str, Any]]) -> None:
+def feedback_file(
+    world: MonitorWorld, name: str, labels: list[dict[str, Any]], model: str = MODEL
+) -> None:
     """An analyst drops the labels as a CSV file under the feedback prefix."""
     body = pd.DataFrame(labels).to_csv(index=False).encode()
-    world.data.put_bytes(f"feedback/churn/{name}.csv", body)
+    world.data.put_bytes(f"feedback/{model}/{name}.csv", body)
 
 
 @pytest.fixture
@@ -182,3 +186,29 @@ def test_a_manifest_bounds_the_ids_its_file_can_hold() -> None:
     assert not could_hold(manifest, [start + timedelta(minutes=4)])
     older = {k: v for k, v in manifest.items() if k != "prediction_id_column"}
     assert not could_hold(older, [start + timedelta(minutes=1)])  # scored before ids existed
+
+
+def test_a_regressors_batch_predictions_get_error_metrics(
+    world: MonitorWorld, aws: AwsClients
+) -> None:
+    world.register(
+        "charges", fitted_regressor(), training_frame()[["tenure_months", "age", "monthly_charges"]]
+    )
+    world.registry.promote("charges", 1)
+    truth = churn_frame(200, seed=51)
+    score_batch_file(aws, "batch/incoming/charges/q1.csv", truth[["tenure_months", "age"]])
+    body = aws.s3.get_object(Bucket=DATA_BUCKET, Key="batch/scored/charges/q1.csv")["Body"]
+    scored = pd.read_csv(io.BytesIO(body.read()))
+    assert not [c for c in scored.columns if c.startswith("proba_")]  # a regressor has none
+    labels = [
+        {"prediction_id": pid, "actual": float(a)}
+        for pid, a in zip(scored["prediction_id"], truth["monthly_charges"], strict=True)
+    ]
+    feedback_file(world, "charges-labels", labels, model="charges")
+
+    world.run("charges")
+
+    quality = version_entry(world.report("charges"))["quality"]
+    assert quality["labelled"] == 200
+    expected_mae = float(np.mean(np.abs(scored["prediction"] - truth["monthly_charges"])))
+    assert quality["metrics"]["mae"] == pytest.approx(expected_mae, rel=1e-4)
