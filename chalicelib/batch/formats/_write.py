@@ -148,10 +148,9 @@ def _jsonl_output(
         return b""
     keys = [json.dumps(str(c)).encode() + b":" for c in results.columns]
     values = [_json_texts(results[c]) for c in results.columns]
-    if ids is not None:
-        keys.insert(0, json.dumps(ID_COLUMN).encode() + b':"')
-        values.insert(0, [i + b'"' for i in ids.tolist()])
     pairs = [[k + v for v in column] for k, column in zip(keys, values, strict=True)]
+    if ids is not None:
+        pairs.insert(0, _json_id_pairs(ids))
     tails = [b",".join(p) + b"}" for p in zip(*pairs, strict=True)] if pairs else None
     heads = _jsonl_heads(chunk, mask, keep)
     if tails is None:
@@ -160,6 +159,17 @@ def _jsonl_output(
         h + (b"," if not h.endswith(b"{") else b"") + t for h, t in zip(heads, tails, strict=True)
     )
     return b"\n".join(lines) + b"\n"
+
+
+def _json_id_pairs(ids: np.ndarray) -> list[bytes]:
+    """`"prediction_id":"<id>"` for each id, assembled as one byte array (no call per row)."""
+    head, tail = json.dumps(ID_COLUMN).encode() + b':"', b'"'
+    width = len(head) + ids.itemsize + len(tail)
+    out = np.empty((len(ids), width), dtype=np.uint8)
+    out[:, : len(head)] = np.frombuffer(head, dtype=np.uint8)
+    out[:, len(head) : width - 1] = ids.view(np.uint8).reshape(len(ids), ids.itemsize)
+    out[:, width - 1] = tail[0]
+    return out.view(f"S{width}").ravel().tolist()
 
 
 def _jsonl_heads(chunk: Chunk, mask: np.ndarray, keep: Sequence[str] | None) -> list[bytes]:
