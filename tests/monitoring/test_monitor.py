@@ -16,9 +16,10 @@ from chalicelib.storage import AwsClients
 from sklambda.local.events import scheduled_event
 from sklambda.sample_data import FEATURES, churn_frame
 from tests.models import fitted_regressor, training_frame
-from tests.monitoring.world import (
+from tests.monitoring.world import (  # as_records: tests/rollout import it from here
     MODEL,
     MonitorWorld,
+    as_records,  # noqa: F401
     features,
     score_batch_file,
     version_entry,
