@@ -2,6 +2,7 @@
 validation, the whole-file scorer and the fan-out of large files over the queue.
 
     _keys        where files come in and where their results go
+    _lookup      which scored files and rows hold the predictions ground truth names
     _events      what arrives on the queue: S3 event records, chunk jobs
     _invocation  the Lambda invocation a message runs in: request id, time left
     _failures    what a manifest says when scoring stops on an error
@@ -30,6 +31,7 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
         has_unsafe_segment,
         job_id,
     )
+    from chalicelib.batch._lookup import BatchPrediction, could_hold, labelled_rows
     from chalicelib.batch._outputs import Manifest
     from chalicelib.batch._validation import (
         FrameCheck,
@@ -39,6 +41,7 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
     )
     from chalicelib.batch.formats import (
         FORMATS,
+        ID_COLUMN,
         Chunk,
         ParquetWriter,
         format_of,

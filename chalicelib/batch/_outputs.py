@@ -24,7 +24,7 @@ from typing import Any, BinaryIO, NotRequired, TypedDict
 
 from chalicelib.batch._events import ObjectEvent, sequencer_newer
 from chalicelib.batch._keys import BatchLayout, BatchTarget
-from chalicelib.batch.formats import Chunk, ParquetWriter, write_chunk
+from chalicelib.batch.formats import ID_COLUMN, Chunk, ParquetWriter, write_chunk
 from chalicelib.core import logger, now_iso, parse_iso, publish, utc_now
 from chalicelib.storage import MultipartWriter, ObjectMissing, ObjectStore, PreconditionFailed
 
@@ -84,6 +84,9 @@ class Manifest(TypedDict):
     status: str  # running | succeeded | failed
     input: ManifestInput
     started_at: str
+    # The scored file's column of prediction ids; absent in manifests of files scored before
+    # batch predictions had ids (the monitor looks for ids only in files that have them).
+    prediction_id_column: NotRequired[str]
     model: NotRequired[ManifestModel]
     parts: NotRequired[int]  # files scored in parts
     rows: NotRequired[RowCounts]
@@ -170,17 +173,32 @@ class Outputs:
         self._errors.write(_csv_line([str(row), field or "", reason]))
 
     def write(
-        self, chunk: Chunk, results: Any, scored: Any, *, header: bool, keep: list[str] | None
+        self,
+        chunk: Chunk,
+        results: Any,
+        scored: Any,
+        ids: Any,
+        *,
+        header: bool,
+        keep: list[str] | None,
     ) -> None:
-        """Write a chunk's scored rows (mask `scored`) with their results."""
+        """Write a chunk's scored rows (mask `scored`) with their prediction ids (one per
+        row of `results`, core.new_prediction_ids) and results."""
         if self._parquet_path is not None:
             if self._parquet is None:
                 self._parquet = ParquetWriter(self._parquet_path)
             frame = chunk.frame[scored] if keep is None else chunk.frame.loc[scored, keep]
-            self._parquet.append(_joined(frame, results))
+            self._parquet.append(_joined(frame, results, ids))
             return
         write_chunk(
-            self._sink, chunk, results, self._fmt, header=header, keep_columns=keep, scored=scored
+            self._sink,
+            chunk,
+            results,
+            self._fmt,
+            header=header,
+            keep_columns=keep,
+            scored=scored,
+            ids=ids,
         )
 
     def publish(self, *, scored: bool) -> ManifestOutputs:
@@ -210,10 +228,13 @@ class Outputs:
             self._errors.abort()
 
 
-def _joined(frame: Any, results: Any) -> Any:
+def _joined(frame: Any, results: Any, ids: Any) -> Any:
+    """Input columns, prediction ids (as text), results: the columns of a Parquet chunk."""
     import pandas as pd
 
-    return pd.concat([frame.reset_index(drop=True), results.reset_index(drop=True)], axis=1)
+    results = results.reset_index(drop=True)
+    results.insert(0, ID_COLUMN, pd.Series(ids.astype(f"U{ids.itemsize}"), dtype=object))
+    return pd.concat([frame.reset_index(drop=True), results], axis=1)
 
 
 def _csv_line(values: list[str]) -> bytes:
@@ -237,6 +258,7 @@ def new_manifest(event: ObjectEvent, job: str | None = None) -> Manifest:
             "submitter": event.submitter,
         },
         "started_at": now_iso(),
+        "prediction_id_column": ID_COLUMN,
     }
 
 

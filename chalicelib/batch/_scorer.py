@@ -22,7 +22,7 @@ from chalicelib.batch._keys import BatchLayout, BatchTarget
 from chalicelib.batch._outputs import Counts, Manifest, Manifests, Outputs
 from chalicelib.batch._validation import check_columns, check_frame, number_columns
 from chalicelib.batch.formats import read_chunks
-from chalicelib.core import InvalidInputError, ModelCodeMissing, logger
+from chalicelib.core import InvalidInputError, ModelCodeMissing, logger, new_prediction_ids
 from chalicelib.registry import LoadedModel, Registry
 from chalicelib.scoring import Scorer
 from chalicelib.storage import ObjectMissing, ObjectStore, PreconditionFailed
@@ -196,7 +196,12 @@ class FileScorer:
             if refused:
                 checked.scored &= ~np.isin(chunk.frame.index, [row for row, _ in refused])
             counts.scored += len(results)
-            outputs.write(chunk, results, checked.scored, header=first and write_header, keep=keep)
+            # Ids are made once a chunk is scored, for its scored rows only: an id's time is
+            # when its prediction was made, and a rejected row has no prediction to name.
+            ids = new_prediction_ids(len(results))
+            outputs.write(
+                chunk, results, checked.scored, ids, header=first and write_header, keep=keep
+            )
             first = False
             heartbeat(
                 {

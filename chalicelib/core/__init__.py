@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
         VersionSkewError,
         is_retryable,
     )
-    from chalicelib.core._ids import new_prediction_id, predicted_at
+    from chalicelib.core._ids import new_prediction_id, new_prediction_ids, predicted_at
     from chalicelib.core._observability import (
         CAPTURE_FAILURES,
         CLIENT_ERRORS,

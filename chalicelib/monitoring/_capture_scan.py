@@ -15,10 +15,14 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from chalicelib.core import predicted_at
 from chalicelib.monitoring._partials import HourPartial, PartialStore, hour_slice
 from chalicelib.monitoring._run import MonitorRun
-from chalicelib.monitoring._sources import Feedback, MonitorSources, hours_between
+from chalicelib.monitoring._sources import (
+    Feedback,
+    MonitorSources,
+    hour_and_next,
+    hours_between,
+)
 from chalicelib.monitoring._window import VersionWindow
 
 Slot = tuple[str, int]  # (model, version)
@@ -29,7 +33,8 @@ class Scanned(Protocol):
 
     windows: dict[int, VersionWindow]
     feedback: Feedback
-    joined: dict[tuple[str, int], tuple[Any, Any, Any]]
+
+    def join(self, pid: str, version: int, prediction: Any, probabilities: Any) -> None: ...
 
 
 def scan_capture(
@@ -52,14 +57,9 @@ def _label_hours(
     jobs: Mapping[str, Scanned], run: MonitorRun, lookback: timedelta
 ) -> set[datetime]:
     hours: set[datetime] = set()
-    oldest = run.at - lookback
     for job in jobs.values():
-        for pid in job.feedback.actuals:
-            made = predicted_at(pid)
-            if made is not None and oldest <= made <= run.at:
-                hour = made.replace(minute=0, second=0, microsecond=0)
-                # Firehose buffers for up to 15 minutes: a record can land an hour later.
-                hours.update((hour, hour + timedelta(hours=1)))
+        for made in job.feedback.made(run.at - lookback, run.at).values():
+            hours.update(hour_and_next(made))
     return hours
 
 
@@ -124,8 +124,4 @@ class _HourScan:
         job = self.jobs[slot[0]]
         labelled = record.get("prediction_id")
         if isinstance(labelled, str) and labelled in job.feedback.actuals:
-            job.joined[(labelled, slot[1])] = (
-                job.feedback.actuals[labelled],
-                record.get("prediction"),
-                record.get("probabilities"),
-            )
+            job.join(labelled, slot[1], record.get("prediction"), record.get("probabilities"))

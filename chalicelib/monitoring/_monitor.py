@@ -9,7 +9,8 @@ One run (a scheduled event, or `sklambda monitor NAME`):
 2. The capture of the window's delivery hours through the hourly partials (only objects no
    partial has added up yet are read: `_capture_scan.py`, `_partials.py`), the hours in
    which the labelled predictions were made (their UUIDv7 ids say when) record by record
-   for the join, and every row of the batch files scored in the window, each file read once
+   for the join; labels still unjoined are looked for in the scored batch files that can
+   hold their ids. Every row of the batch files scored in the window, each file read once
    into its own partial (`_batch_scan.py`).
 3. Per model: measure drift on the reference bins, judge it against the thresholds and the
    previous report (N breaches in a row before a feature counts as drifted), compute quality
@@ -27,13 +28,7 @@ from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.core import (
-    InvalidInputError,
-    NotFoundError,
-    SklambdaError,
-    iso,
-    logger,
-)
+from chalicelib.core import InvalidInputError, NotFoundError, SklambdaError, iso, logger
 from chalicelib.monitoring._batch_scan import scan_batch
 from chalicelib.monitoring._capture_scan import scan_capture
 from chalicelib.monitoring._document import (
@@ -79,6 +74,10 @@ class _Job:
 
     def roles(self, version: int) -> list[str]:
         return sorted(a for a, e in self.aliases.items() if e.get("version") == version)
+
+    def join(self, pid: str, version: int, prediction: Any, probabilities: Any) -> None:
+        """Pair a labelled prediction (HTTP or batch, alike) with its actual value."""
+        self.joined[(pid, version)] = (self.feedback.actuals[pid], prediction, probabilities)
 
 
 class Monitor:
@@ -196,11 +195,23 @@ class Monitor:
     def _scan_capture(self, jobs: Mapping[str, _Job], run: MonitorRun) -> None:
         scan_capture(jobs, run, self.sources, self.partials, self.label_lookback)
 
+    def _join_batch(self, job: _Job, run: MonitorRun) -> None:
+        """Join the labels the capture did not have with the scored batch files that can hold
+        their ids, until every one is found."""
+        captured = {pid for pid, _ in job.joined}
+        wanted = job.feedback.made(run.at - self.label_lookback, run.at, skip=captured)
+        classes = {version: window.classes for version, window in job.windows.items()}
+        for version, (pid, prediction, probabilities) in self.sources.batch_labelled(
+            job.name, wanted, classes
+        ):
+            job.join(pid, version, prediction, probabilities)
+
     def _scan_batch(self, job: _Job, run: MonitorRun) -> None:
         scan_batch(job.name, job.windows, run, self.sources, self.partials)
 
     # -- step 3: judge, report, publish ---------------------------------------------------
     def _finish(self, job: _Job, run: MonitorRun) -> dict[str, Any]:
+        self._join_batch(job, run)
         self._scan_batch(job, run)
         previous = self.reports.latest_report(job.name, missing_ok=True)
         report = self._build_report(job, run, previous)

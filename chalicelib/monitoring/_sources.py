@@ -7,6 +7,11 @@
   file and the scored file; every row of each is read, chunk by chunk, the inputs as batch
   scoring reads them (the model's column descriptions: a blank cell is missing, not a
   category).
+  Ground truth naming a batch prediction is joined from the `prediction_id` column of the
+  scored files that can hold the id: a file's ids are made while it is scored, so its
+  manifest's start and finish bound them (batch.could_hold), and a file scored within the hour
+  finishes in its ids' hour or the next (`hour_and_next`), which the listing's times say
+  before any manifest is read.
 - Ground truth: objects under `feedback/<model>/` written in the window, by the feedback
   route (JSON lines) or dropped by people (`.jsonl`, `.json` lines or `.csv` with
   `prediction_id` and `actual` columns).
@@ -19,13 +24,22 @@ import gzip
 import io
 import json
 import tempfile
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from chalicelib.batch import Manifest, check_frame, format_of, number_columns, read_chunks
-from chalicelib.core import InvalidInputError, logger
+from chalicelib.batch import (
+    BatchPrediction,
+    Manifest,
+    check_frame,
+    could_hold,
+    format_of,
+    labelled_rows,
+    number_columns,
+    read_chunks,
+)
+from chalicelib.core import InvalidInputError, logger, predicted_at
 from chalicelib.serving import parse_capture_line
 from chalicelib.storage import ObjectMissing, ObjectStore
 
@@ -41,6 +55,18 @@ class Feedback:
     unusable_rows: int = 0
     files: int = 0
 
+    def made(
+        self, oldest: datetime, newest: datetime, skip: Collection[str] = ()
+    ) -> dict[str, datetime]:
+        """When each labelled prediction was made, for the UUIDv7 ids (but `skip`) made in
+        [oldest, newest]: those the monitor looks for (other ids name nothing it can find)."""
+        times = {}
+        for pid in self.actuals:
+            made = predicted_at(pid) if pid not in skip else None
+            if made is not None and oldest <= made <= newest:
+                times[pid] = made
+        return times
+
 
 def hours_between(start: datetime, end: datetime) -> list[datetime]:
     """Every UTC hour that overlaps [start, end), as the hour's start."""
@@ -50,6 +76,13 @@ def hours_between(start: datetime, end: datetime) -> list[datetime]:
         hours.append(hour)
         hour += timedelta(hours=1)
     return hours
+
+
+def hour_and_next(moment: datetime) -> tuple[datetime, datetime]:
+    """The hours where what was made at `moment` can land: Firehose delivers a capture record
+    up to 15 minutes later, and a batch file finishes after its ids were made."""
+    hour = moment.replace(minute=0, second=0, microsecond=0)
+    return hour, hour + timedelta(hours=1)
 
 
 def capture_hour_prefix(capture_prefix: str, hour: datetime) -> str:
@@ -118,8 +151,44 @@ class MonitorSources:
     # -- batch ----------------------------------------------------------------------------
     def batch_manifests(self, model: str, start: datetime, end: datetime) -> Iterator[Manifest]:
         """Manifests of batch files of `model` that succeeded in [start, end)."""
+        return self._manifests(model, lambda modified: start <= modified < end)
+
+    def batch_files_holding(self, model: str, times: Collection[datetime]) -> Iterator[Manifest]:
+        """Manifests of succeeded batch files of `model` whose scored file can hold ids made
+        at `times`; only manifests written in those times' hours or the next are read."""
+        hours = {hour for made in times for hour in hour_and_next(made)}
+
+        def in_hours(modified: datetime) -> bool:
+            return modified.replace(minute=0, second=0, microsecond=0) in hours
+
+        for manifest in self._manifests(model, in_hours):
+            if could_hold(manifest, times):
+                yield manifest
+
+    def batch_labelled(
+        self, model: str, made: Mapping[str, datetime], classes: Mapping[int, Sequence[Any]]
+    ) -> Iterator[tuple[int, BatchPrediction]]:
+        """(version, prediction) of the labelled ids `made` (id: when) in the scored batch
+        files of `model`'s live versions (`classes`: each one's classes), file after file
+        until every id is found."""
+        wanted = dict(made)
+        if not wanted:
+            return  # nothing to look for: not even the listing
+        for manifest in self.batch_files_holding(model, list(wanted.values())):
+            version = manifest["model"]["version"]
+            if version not in classes:  # a version no longer live, as for the capture
+                continue
+            for found in self.batch_predictions(manifest, classes[version], wanted.keys()):
+                wanted.pop(found[0], None)
+                yield version, found
+            if not wanted:
+                return
+
+    def _manifests(self, model: str, written: Callable[[datetime], bool]) -> Iterator[Manifest]:
+        """Manifests of succeeded batch files of `model` written at times `written` accepts
+        (a manifest is written last, so its object's time is the file's finish)."""
         for key, modified, _ in self.store.list_objects(f"{self.scored_prefix}{model}/"):
-            if not key.endswith(MANIFEST_SUFFIX) or not start <= modified < end:
+            if not key.endswith(MANIFEST_SUFFIX) or not written(modified):
                 continue
             try:
                 manifest, _ = self.store.get_json(key)
@@ -145,23 +214,6 @@ class MonitorSources:
                 raise UnreadableFile(key) from exc
             yield checked.model_input
 
-    def read_rows(
-        self,
-        key: str,
-        *,
-        version_id: str | None = None,
-        numbers: Mapping[str, Sequence[str]] | None = None,
-    ) -> Any:
-        """The rows of a batch file (at most `batch_rows`) as one DataFrame, or None if it
-        cannot be read; `numbers` are number columns with their missing markers."""
-        import pandas as pd
-
-        try:
-            frames = list(self.row_chunks(key, version_id=version_id, numbers=numbers))
-        except UnreadableFile:
-            return None
-        return pd.concat(frames, ignore_index=True) if frames else None
-
     def row_chunks(
         self,
         key: str,
@@ -171,19 +223,81 @@ class MonitorSources:
     ) -> Iterator[Any]:
         """A batch file's rows as DataFrames of up to 50,000 rows, every row (or the first
         `batch_rows` when set): memory stays a chunk's whatever the file's size. Raises
-        UnreadableFile for a file that is gone or cannot be parsed."""
+        UnreadableFile for a file that is gone, empty or cannot be parsed."""
+        if format_of(key) is None:
+            raise UnreadableFile(key)
+        limit, rows, read = self.batch_rows, 0, False
+        chunk_rows = min(limit or 50_000, 50_000)
+        try:
+            for frame in self._frames(
+                key, version_id, chunk_rows, numbers=numbers or {}, missing=numbers
+            ):
+                read = True
+                chunk = frame if limit is None else frame.iloc[: limit - rows]
+                rows += len(chunk)
+                yield chunk
+                if limit is not None and rows >= limit:
+                    return
+        except Exception as exc:  # noqa: BLE001 - an unreadable file is skipped, not fatal
+            _unreadable(key, exc)
+            raise UnreadableFile(key) from exc
+        if not read:
+            raise UnreadableFile(key)
+
+    def batch_predictions(
+        self, manifest: Manifest, classes: Sequence[Any], wanted: Collection[str]
+    ) -> Iterator[BatchPrediction]:
+        """The predictions of the `wanted` ids in a manifest's scored file: only its id,
+        prediction and probability columns are read, and reading stops once all are found.
+
+        A classifier without probabilities writes no proba columns: then they are left out.
+        """
+        published = manifest.get("outputs") or {"scored": None, "errors": None}
+        scored, column = published.get("scored"), manifest.get("prediction_id_column")
+        if not scored or not column:
+            return
+        key, left = str(scored["key"]), set(wanted)
+        probas = [f"proba_{c}" for c in classes]
+        attempts = [[column, "prediction", *probas]] + ([[column, "prediction"]] if probas else [])
+        error: Exception | None = None
+        for columns in attempts:
+            try:
+                for frame in self._frames(key, None, 50_000, columns, probas):
+                    for found in labelled_rows(frame, column, probas, left):
+                        left.discard(found[0])  # a retry without probabilities skips it
+                        yield found
+                    if not left:
+                        return
+                return
+            except InvalidInputError as exc:  # a column missing: try without probabilities
+                error = exc
+            except Exception as exc:  # noqa: BLE001 - an unreadable file is skipped, not fatal
+                error = exc
+                break
+        if error is not None:
+            _unreadable(key, error)
+
+    def _frames(
+        self,
+        key: str,
+        version_id: str | None,
+        chunk_rows: int,
+        columns: Sequence[str] | None = None,
+        numbers: Collection[str] = (),
+        missing: Mapping[str, Collection[str]] | None = None,
+    ) -> Iterator[Any]:
+        """The frames of a batch file's chunks (see read_chunks); none when the object is
+        gone or its key names no batch format. Reading errors reach the caller."""
         fmt = format_of(key)
         if fmt is None:
-            raise UnreadableFile(key)
+            return
         try:
             body = self.store.open_stream(key, version_id)
         except ObjectMissing:
-            raise UnreadableFile(key) from None
-        limit = self.batch_rows
-        rows = 0
+            return
         with tempfile.TemporaryFile() as local:
-            stream: Any = body
             try:
+                stream: Any = body
                 if fmt == "parquet":  # Parquet needs to seek
                     for block in iter(lambda: body.read(8 << 20), b""):
                         local.write(block)
@@ -191,27 +305,26 @@ class MonitorSources:
                     stream = local
                 elif fmt == "csv.gz":
                     stream = gzip.GzipFile(fileobj=body)
-                chunk_rows = min(limit or 50_000, 50_000)
                 for chunk in read_chunks(
-                    stream, fmt, chunk_rows=chunk_rows, numbers=numbers or {}, missing=numbers
+                    stream,
+                    fmt,
+                    chunk_rows=chunk_rows,
+                    columns=columns,
+                    numbers=numbers,
+                    missing=missing,
                 ):
-                    frame = chunk.frame
-                    if limit is not None:
-                        frame = frame.iloc[: limit - rows]
-                    rows += len(frame)
-                    yield frame
-                    if limit is not None and rows >= limit:
-                        return
-            except Exception as exc:  # noqa: BLE001 - an unreadable file is skipped, not fatal
-                logger.warning("batch file unreadable for monitoring", extra={"key": key})
-                logger.debug("reason", extra={"error": str(exc)})
-                raise UnreadableFile(key) from exc
+                    yield chunk.frame
             finally:
                 body.close()
 
 
 class UnreadableFile(Exception):
     """A batch file the monitor cannot read as it was scored: skipped, with a warning."""
+
+
+def _unreadable(key: str, exc: Exception) -> None:
+    logger.warning("batch file unreadable for monitoring", extra={"key": key})
+    logger.debug("reason", extra={"error": str(exc)})
 
 
 def _records_in(body: bytes, key: str) -> Iterator[dict[str, Any]]:

@@ -33,6 +33,7 @@ def test_a_dropped_csv_comes_back_scored_with_a_manifest(world: BatchWorld) -> N
     scored = pd.read_csv(io.BytesIO(world.get("batch/scored/churn/2026/november.csv")))
     assert list(scored.columns) == [
         *frame.columns,
+        "prediction_id",
         "prediction",
         "proba_0",
         "proba_1",

@@ -1,5 +1,34 @@
-"""Fixtures shared by the monitoring tests: `world` (tests/monitoring/test_monitor.py)."""
+"""Fixtures of the monitoring tests."""
 
-from tests.monitoring.test_monitor import world
+from __future__ import annotations
 
-__all__ = ["world"]
+import pytest
+
+from chalicelib.registry import Registry
+from chalicelib.storage import AwsClients
+from tests.monitoring.world import MODEL, MonitorWorld
+
+
+@pytest.fixture
+def world(aws: AwsClients, registry: Registry) -> MonitorWorld:
+    built = MonitorWorld(aws, registry)
+    built.register()
+    registry.promote(MODEL, 1)
+    return built
+
+
+@pytest.fixture
+def api(aws: AwsClients, tmp_path):
+    from chalice.test import Client
+
+    import app as app_module
+    from chalicelib.core import reset_settings
+
+    (tmp_path / ".chalice").mkdir()
+    (tmp_path / ".chalice" / "config.json").write_text('{"version": "2.0", "app_name": "t"}')
+    reset_settings()
+    app_module.reset()
+    with Client(app_module.app, project_dir=str(tmp_path)) as test_client:
+        yield test_client
+    reset_settings()
+    app_module.reset()

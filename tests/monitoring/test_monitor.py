@@ -4,119 +4,28 @@ accuracy, CloudWatch metrics and the report."""
 from __future__ import annotations
 
 import html
-import io
 import json
 import re
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import numpy as np
 import pandas as pd
 import pytest
 
 from chalicelib.monitoring import MonitorRun
-from chalicelib.registry import Registry
-from chalicelib.services import monitor as build_monitor
-from chalicelib.serving import Capturer, LogCaptureSink, ModelServer, RequestInfo, store_feedback
-from chalicelib.storage import AwsClients, ObjectStore
+from chalicelib.serving import store_feedback
+from chalicelib.storage import AwsClients
 from sklambda.local.events import scheduled_event
 from sklambda.sample_data import FEATURES, TARGET, churn_frame
-from tests.conftest import DATA_BUCKET
 from tests.models import fitted_logreg, fitted_regressor, training_frame
-
-MODEL = "churn"
-
-
-def as_records(frame: pd.DataFrame) -> list[dict[str, Any]]:
-    rows = frame[FEATURES].astype(object).where(frame[FEATURES].notna(), None)
-    return rows.to_dict("records")
-
-
-class MonitorWorld:
-    """A registered champion, traffic scored through the real server, and the monitor."""
-
-    def __init__(self, aws: AwsClients, registry: Registry) -> None:
-        self.aws = aws
-        self.registry = registry
-        self.data = ObjectStore(aws.s3, DATA_BUCKET)
-        self.cloudwatch = aws.client("cloudwatch")
-        self.captured = io.StringIO()
-        self.server = ModelServer(registry, Capturer(LogCaptureSink(self.captured)), ttl_seconds=0)
-        self.monitor = build_monitor(aws, registry)
-        self.objects = 0
-        self.runs = 0
-
-    def register(self, name: str = MODEL, estimator: Any = None, frame: Any = None) -> int:
-        frame = training_frame() if frame is None else frame
-        target = TARGET if estimator is None else "monthly_charges"
-        version = self.registry.register(name, estimator or fitted_logreg(), frame, target)[
-            "version"
-        ]
-        return int(version)
-
-    def traffic(self, frame: pd.DataFrame, name: str = MODEL, per_request: int = 100) -> list[dict]:
-        """Score the rows over the server; capture lands in S3."""
-        responses = []
-        records = as_records(frame)
-        for start in range(0, len(records), per_request):
-            body = json.dumps({"records": records[start : start + per_request]})
-            info = RequestInfo(request_id=f"r{start}", consumer="tests")
-            responses.append(self.server.predict(name, body, "application/json", {}, info))
-        self.flush_capture()
-        return responses
-
-    def flush_capture(self) -> None:
-        """What Firehose does: the capture lines, delivered under the hour's prefix."""
-        lines = self.captured.getvalue()
-        self.captured.seek(0)
-        self.captured.truncate()
-        if lines:
-            hour = datetime.now(UTC)
-            self.objects += 1
-            key = f"capture/{hour:%Y/%m/%d/%H}/sklambda-capture-{self.objects}"
-            self.data.put_bytes(key, lines.encode())
-
-    def run(self, *names: str, event_id: str | None = None, minutes: int = 1) -> dict:
-        """A scheduled run (a distinct event each time, unless event_id is given)."""
-        self.runs += 1
-        at = datetime.now(UTC) + timedelta(minutes=minutes * self.runs)
-        run = MonitorRun(event_id or f"event-{self.runs}", at, "schedule", 24)
-        return self.monitor.run(names or [MODEL], run)
-
-    def report(self, name: str = MODEL) -> dict:
-        report = self.monitor.latest_report(name)
-        assert report is not None
-        return report
-
-    def metric(self, metric: str, **dimensions: str) -> list[float]:
-        now = datetime.now(UTC)
-        response = self.cloudwatch.get_metric_statistics(
-            Namespace="sklambda",
-            MetricName=metric,
-            Dimensions=[{"Name": k, "Value": v} for k, v in dimensions.items()],
-            StartTime=now - timedelta(hours=1),
-            EndTime=now + timedelta(hours=2),
-            Period=60,
-            Statistics=["Maximum", "SampleCount"],
-        )
-        return [p["Maximum"] for p in response["Datapoints"]]
-
-
-def features(report: dict, version: int = 1) -> dict[str, dict]:
-    entry = next(v for v in report["versions"] if v["version"] == version)
-    return {f["name"]: f for f in entry["features"]}
-
-
-def version_entry(report: dict, version: int = 1) -> dict:
-    return next(v for v in report["versions"] if v["version"] == version)
-
-
-@pytest.fixture
-def world(aws: AwsClients, registry: Registry) -> MonitorWorld:
-    built = MonitorWorld(aws, registry)
-    built.register()
-    registry.promote(MODEL, 1)
-    return built
+from tests.monitoring.world import (  # as_records: tests/rollout import it from here
+    MODEL,
+    MonitorWorld,
+    as_records,  # noqa: F401
+    features,
+    score_batch_file,
+    version_entry,
+)
 
 
 def drifted_frame(n: int = 600, seed: int = 11) -> pd.DataFrame:
@@ -373,25 +282,6 @@ def test_canary_and_shadow_versions_are_monitored_beside_the_champion(
     assert report["aliases"]["canary"] == {"version": 2, "weight": 0.5}
 
 
-def score_batch_file(aws: AwsClients, key: str, frame: pd.DataFrame) -> None:
-    """Drop `frame` as a CSV batch file and score it as the batch function does."""
-    from chalicelib.batch import ObjectEvent
-    from chalicelib.services import batch_scorer
-
-    aws.s3.put_object(Bucket=DATA_BUCKET, Key=key, Body=frame.to_csv(index=False).encode())
-    head = aws.s3.head_object(Bucket=DATA_BUCKET, Key=key)
-    event = ObjectEvent(
-        bucket=DATA_BUCKET,
-        key=key,
-        etag=head["ETag"].strip('"'),
-        size=head["ContentLength"],
-        version_id=None,
-        sequencer="01",
-        submitter="analyst",
-    )
-    assert batch_scorer(aws).process(event)["status"] == "succeeded"
-
-
 def test_batch_files_scored_in_the_window_count_as_traffic(
     world: MonitorWorld, aws: AwsClients
 ) -> None:
@@ -512,21 +402,6 @@ def test_scheduled_handler_monitors_every_model_with_a_champion(
 
 
 # -- the report route and the CLI --------------------------------------------------------------
-@pytest.fixture
-def api(aws: AwsClients, tmp_path):
-    from chalice.test import Client
-
-    import app as app_module
-    from chalicelib.core import reset_settings
-
-    (tmp_path / ".chalice").mkdir()
-    (tmp_path / ".chalice" / "config.json").write_text('{"version": "2.0", "app_name": "t"}')
-    reset_settings()
-    app_module.reset()
-    with Client(app_module.app, project_dir=str(tmp_path)) as test_client:
-        yield test_client
-    reset_settings()
-    app_module.reset()
 
 
 def test_report_route_serves_the_latest_page_and_its_json(world: MonitorWorld, api) -> None:

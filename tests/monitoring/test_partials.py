@@ -10,7 +10,8 @@ import pytest
 
 from chalicelib.monitoring._sources import MonitorSources
 from sklambda.sample_data import churn_frame
-from tests.monitoring.test_monitor import MODEL, MonitorWorld, drifted_frame, version_entry
+from tests.monitoring.test_monitor import drifted_frame, version_entry
+from tests.monitoring.world import MODEL, MonitorWorld
 
 
 @pytest.fixture

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 from chalicelib._lazy import lazy_exports
 
 if TYPE_CHECKING:  # what lazy_exports loads on first use
-    from chalicelib.batch.formats._chunk import FORMATS, Chunk, format_of
+    from chalicelib.batch.formats._chunk import FORMATS, ID_COLUMN, Chunk, format_of
     from chalicelib.batch.formats._parquet import ParquetWriter
     from chalicelib.batch.formats._read import read_chunks
     from chalicelib.batch.formats._write import write_chunk

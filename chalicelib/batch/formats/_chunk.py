@@ -13,6 +13,9 @@ if TYPE_CHECKING:
     import pandas as pd
 
 FORMATS = ("csv", "csv.gz", "parquet", "jsonl")
+# The column of a scored file that names each row's prediction (a UUIDv7, core._ids), so
+# ground truth can name a batch prediction as it names an HTTP one.
+ID_COLUMN = "prediction_id"
 # Longest first: "x.csv.gz" must not read as "csv".
 _SUFFIXES = ((".csv.gz", "csv.gz"), (".csv", "csv"), (".parquet", "parquet"), (".jsonl", "jsonl"))
 

@@ -1,5 +1,9 @@
 """Scored chunks written back as CSV or JSON Lines: the input rows as they came, then the
-result columns. Parquet is written by ParquetWriter (_parquet), a row group per chunk.
+prediction ids and the result columns. Parquet is written by ParquetWriter (_parquet), a row
+group per chunk.
+
+The ids come as a numpy array of ASCII bytes (core.new_prediction_ids) and are written as
+they are: hex digits need no quoting, so no Python call is made per id.
 """
 
 from __future__ import annotations
@@ -11,7 +15,7 @@ from typing import TYPE_CHECKING, Any, BinaryIO
 
 import numpy as np
 
-from chalicelib.batch.formats._chunk import Chunk
+from chalicelib.batch.formats._chunk import ID_COLUMN, Chunk
 
 if TYPE_CHECKING:
     import numpy.typing as npt
@@ -27,18 +31,22 @@ def write_chunk(
     header: bool,
     keep_columns: Sequence[str] | None = None,
     scored: npt.ArrayLike | None = None,
+    ids: np.ndarray | None = None,
 ) -> None:
-    """Write a chunk's scored rows: input columns (all, or `keep_columns`), then `results`.
+    """Write a chunk's scored rows: input columns (all, or `keep_columns`), then the
+    `prediction_id` column when `ids` are given, then `results`.
 
-    `scored` is a boolean mask over `chunk.frame`'s rows (None: every row); `results` has one
-    row per scored row, in order. csv.gz is written as CSV (the caller compresses `out`);
-    Parquet goes through ParquetWriter.
+    `scored` is a boolean mask over `chunk.frame`'s rows (None: every row); `results` and
+    `ids` (bytes, dtype S) have one row per scored row, in order. csv.gz is written as CSV
+    (the caller compresses `out`); Parquet goes through ParquetWriter.
     """
     mask = _scored_mask(chunk, scored, len(results))
+    if ids is not None and len(ids) != len(results):
+        raise ValueError(f"{len(ids)} ids for {len(results)} scored rows")
     if fmt in ("csv", "csv.gz"):
-        out.write(_csv_output(chunk, results, mask, header, keep_columns))
+        out.write(_csv_output(chunk, results, mask, header, keep_columns, ids))
     elif fmt == "jsonl":
-        out.write(_jsonl_output(chunk, results, mask, keep_columns))
+        out.write(_jsonl_output(chunk, results, mask, keep_columns, ids))
     else:
         raise ValueError(
             f"write_chunk writes csv, csv.gz and jsonl, not {fmt!r}; use ParquetWriter"
@@ -61,13 +69,17 @@ def _csv_output(
     mask: np.ndarray,
     header: bool,
     keep: Sequence[str] | None,
+    ids: np.ndarray | None,
 ) -> bytes:
     echo = keep is None and chunk.raw_lines is not None and len(chunk.raw_lines) == len(mask)
     inputs = list(chunk.frame.columns) if keep is None else list(keep)
-    head = _csv_record(list(map(str, inputs)) + list(map(str, results.columns))) if header else b""
+    outputs = ([ID_COLUMN] if ids is not None else []) + list(map(str, results.columns))
+    head = _csv_record(list(map(str, inputs)) + outputs) if header else b""
     if not mask.any():
         return head
     columns = [_csv_texts(results[c]) for c in results.columns]
+    if ids is not None:
+        columns.insert(0, ids.tolist())
     if echo:
         assert chunk.raw_lines is not None
         raw = chunk.raw_lines if mask.all() else list(compress(chunk.raw_lines, mask))
@@ -126,13 +138,19 @@ def _plain(value: Any) -> Any:
 
 
 def _jsonl_output(
-    chunk: Chunk, results: pd.DataFrame, mask: np.ndarray, keep: Sequence[str] | None
+    chunk: Chunk,
+    results: pd.DataFrame,
+    mask: np.ndarray,
+    keep: Sequence[str] | None,
+    ids: np.ndarray | None,
 ) -> bytes:
     if not mask.any():
         return b""
     keys = [json.dumps(str(c)).encode() + b":" for c in results.columns]
     values = [_json_texts(results[c]) for c in results.columns]
     pairs = [[k + v for v in column] for k, column in zip(keys, values, strict=True)]
+    if ids is not None:
+        pairs.insert(0, _json_id_pairs(ids))
     tails = [b",".join(p) + b"}" for p in zip(*pairs, strict=True)] if pairs else None
     heads = _jsonl_heads(chunk, mask, keep)
     if tails is None:
@@ -141,6 +159,17 @@ def _jsonl_output(
         h + (b"," if not h.endswith(b"{") else b"") + t for h, t in zip(heads, tails, strict=True)
     )
     return b"\n".join(lines) + b"\n"
+
+
+def _json_id_pairs(ids: np.ndarray) -> list[bytes]:
+    """`"prediction_id":"<id>"` for each id, assembled as one byte array (no call per row)."""
+    head, tail = json.dumps(ID_COLUMN).encode() + b':"', b'"'
+    width = len(head) + ids.itemsize + len(tail)
+    out = np.empty((len(ids), width), dtype=np.uint8)
+    out[:, : len(head)] = np.frombuffer(head, dtype=np.uint8)
+    out[:, len(head) : width - 1] = ids.view(np.uint8).reshape(len(ids), ids.itemsize)
+    out[:, width - 1] = tail[0]
+    return out.view(f"S{width}").ravel().tolist()
 
 
 def _jsonl_heads(chunk: Chunk, mask: np.ndarray, keep: Sequence[str] | None) -> list[bytes]:

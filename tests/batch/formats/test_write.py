@@ -126,3 +126,26 @@ def test_jsonl_keep_columns_and_empty_objects() -> None:
     assert [sorted(json.loads(line)) for line in output.splitlines()] == [
         ["model_version", "prediction", "proba_0", "proba_1"]
     ] * 2
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_prediction_ids_are_written_before_the_results_of_scored_rows_only(fmt: str) -> None:
+    from chalicelib.core import new_prediction_ids
+
+    data = churn_csv(40)
+    if fmt == "jsonl":
+        frame = pd.read_csv(io.BytesIO(data))
+        data = frame.to_json(orient="records", lines=True).encode()
+    (chunk,) = read_all(data, fmt)
+    scored = np.arange(40) % 4 != 0
+    results = fake_results(int(scored.sum()))
+    ids = new_prediction_ids(len(results))
+    out = io.BytesIO()
+    write_chunk(out, chunk, results, fmt, header=True, scored=scored, ids=ids)
+    if fmt == "csv":
+        back = pd.read_csv(io.BytesIO(out.getvalue()), dtype=object)
+    else:
+        back = pd.DataFrame([json.loads(line) for line in out.getvalue().splitlines()])
+    columns = list(back.columns)
+    assert columns[columns.index("prediction") - 1] == "prediction_id"
+    assert back["prediction_id"].tolist() == [i.decode() for i in ids.tolist()]
