@@ -87,8 +87,20 @@ class Retrainer:
         return None
 
     # -- how ------------------------------------------------------------------------------
-    def retrain(self, name: str, *, trigger: str, reason: str) -> dict[str, Any]:
-        """Retrain `name` now; what happened (new version, verdict, rollout)."""
+    def retrain(
+        self,
+        name: str,
+        *,
+        trigger: str,
+        reason: str,
+        requested_at: datetime | None = None,
+        request: str | None = None,
+    ) -> dict[str, Any]:
+        """Retrain `name` now; what happened (new version, verdict, rollout).
+
+        `requested_at` and `request` (the monitor run's event id) come with a request from
+        the retrain queue: ConflictError when a retrain has started since it was made.
+        """
         policy = self.registry.get_policy(name)
         aliases = self.registry.get_aliases(name)
         champion_entry = aliases.get("aliases", {}).get("champion")
@@ -99,18 +111,18 @@ class Retrainer:
             )
         champion = int(champion_entry["version"])
         revision = int(aliases.get("revision", 0))
-        lock = self.registry.begin_retrain(name, trigger=trigger, lease_seconds=LOCK_LEASE_SECONDS)
+        lock = self.registry.begin_retrain(
+            name,
+            trigger=trigger,
+            lease_seconds=LOCK_LEASE_SECONDS,
+            requested_at=requested_at,
+            request=request,
+        )
         result: dict[str, Any] = {"model": name, "trigger": trigger, "reason": reason}
         try:
-            self.registry.record_decision(
-                name,
-                {
-                    "action": "retrain-started",
-                    "trigger": trigger,
-                    "reason": reason,
-                    "champion": champion,
-                },
-            )
+            started = {"action": "retrain-started", "trigger": trigger, "reason": reason}
+            request_field = {"request": request} if request else {}
+            self.registry.record_decision(name, {**started, "champion": champion, **request_field})
             result.update(self._retrain(name, policy, champion, revision, trigger, reason))
             return result
         except Exception as exc:  # noqa: BLE001 - any failure leaves the champion in place
