@@ -1,14 +1,16 @@
 """Retraining behind a validation gate.
 
-A retrain takes the model's retrain lock, reads the labelled data under
-`training/<model>/` (all files, or those of the last N days), holds out a share, fits a
-clone of the champion's pipeline (or the policy's `module:function` trainer, from the app or
-the champion's own code) on the rest, scores challenger and champion on the same holdout,
-and registers the challenger with its parent, data, both models' holdout metrics, the
-gate's verdict and the champion's code bundle. A challenger that passes
-is rolled out as the policy says (register only, canary at a weight, or champion), and only
-if the aliases are still as they were when the retrain began. Every step lands in the
-model's history with its reason; a failure leaves the champion untouched and says why.
+It runs in the retraining function (a request from the monitor, `_requests.py`) or on the
+caller's machine (`sklambda retrain NAME`), never inside the monitor's run. A retrain takes
+the model's retrain lock, reads the labelled data under `training/<model>/` (all files, or
+those of the last N days), holds out a share, fits a clone of the champion's pipeline (or
+the policy's `module:function` trainer, from the app or the champion's own code) on the
+rest, scores challenger and champion on the same holdout, and registers the challenger with
+its parent, data, both models' holdout metrics, the gate's verdict and the champion's code
+bundle. A challenger that passes is rolled out as the policy says (register only, canary at
+a weight, or champion), and only if the aliases are still as they were when the retrain
+began. Every step lands in the model's history with its reason; a failure leaves the
+champion untouched and says why.
 """
 
 from __future__ import annotations
