@@ -18,6 +18,7 @@ from chalicelib.storage import default_clients
 if TYPE_CHECKING:
     from chalicelib.batch import BatchScorer
     from chalicelib.monitoring import Monitor
+    from chalicelib.rollout import Retrainer
 
 app = Chalice(app_name="sklambda")
 app.register_middleware(framework_errors(app), "http")
@@ -26,11 +27,13 @@ AUTH = route_auth()
 api = endpoint(app)
 # The queue name is needed when app.py is imported (chalice package wires the trigger).
 BATCH_QUEUE = os.environ.get("SKLAMBDA_BATCH_QUEUE", "sklambda-batch")
+RETRAIN_QUEUE = os.environ.get("SKLAMBDA_RETRAIN_QUEUE", "sklambda-retrain")
 # EventBridge rate or cron expression of the monitor, set per stage in .chalice/config.json.
 MONITOR_SCHEDULE = os.environ.get("SKLAMBDA_MONITOR_SCHEDULE", "rate(1 hour)")
 _server: ModelServer | None = None
 _batch: BatchScorer | None = None
 _monitor: Monitor | None = None
+_retrainer: Retrainer | None = None
 
 
 def server() -> ModelServer:
@@ -63,6 +66,16 @@ def monitor() -> Monitor:
     return _monitor
 
 
+def retrainer() -> Retrainer:
+    """The container's retrainer, built on first use."""
+    global _retrainer
+    if _retrainer is None:
+        from chalicelib.services import retrainer as build
+
+        _retrainer = build(default_clients())
+    return _retrainer
+
+
 def current_request() -> Request:
     """The request being handled (always set inside a route)."""
     request = app.current_request
@@ -72,8 +85,8 @@ def current_request() -> Request:
 
 def reset() -> None:
     """Forget cached services and clients (tests change settings between cases)."""
-    global _server, _batch, _monitor
-    _server = _batch = _monitor = None
+    global _server, _batch, _monitor, _retrainer
+    _server = _batch = _monitor = _retrainer = None
     default_clients().reset()
 
 
@@ -182,3 +195,12 @@ def score_batch(event: Any) -> dict[str, Any]:
     from chalicelib.batch import handle_sqs_event
 
     return handle_sqs_event(batch_scorer(), event.to_dict(), event.context)
+
+
+@app.on_sqs_message(queue=RETRAIN_QUEUE, batch_size=1)
+def retrain_model(event: Any) -> dict[str, Any]:
+    """The monitor → the retrain queue → here: retrain one model, in this function's memory
+    and 15 minutes rather than the monitor's; the outcome lands in the model's history."""
+    from chalicelib.rollout import handle_retrain_event
+
+    return handle_retrain_event(retrainer(), event.to_dict())

@@ -20,7 +20,7 @@ from chalicelib.storage import AwsClients, ObjectStore
 if TYPE_CHECKING:
     from chalicelib.batch import BatchScorer
     from chalicelib.monitoring import Monitor
-    from chalicelib.rollout import Retrainer
+    from chalicelib.rollout import Retrainer, RetrainRequests
 
 
 def capture_sink(clients: AwsClients) -> CaptureSink:
@@ -109,7 +109,6 @@ def monitor(clients: AwsClients, registry: Registry | None = None) -> Monitor:
     """The drift, accuracy and traffic monitor of the registry's models."""
     from chalicelib.batch import BatchLayout
     from chalicelib.monitoring import Monitor, MonitorSources, put_metrics
-    from chalicelib.rollout import Retrainer
 
     settings = clients.settings
     store = data_store(clients)
@@ -128,7 +127,22 @@ def monitor(clients: AwsClients, registry: Registry | None = None) -> Monitor:
         reports_prefix=settings.reports_prefix,
         publish_metrics=lambda points: put_metrics(clients.client("cloudwatch"), points),
         label_lookback_days=settings.monitor_label_lookback_days,
-        retrainer=Retrainer(registry, store, training_prefix=settings.training_prefix),
+        # The monitor decides when a retrain is due and asks the retraining function for it.
+        retrainer=retrainer(clients, registry),
+        retrain_requests=retrain_requests(clients),
+    )
+
+
+def retrain_requests(clients: AwsClients) -> RetrainRequests:
+    """The sender of retrain requests: to the URL the stack sets, else looked up by name."""
+    from chalicelib.rollout import RetrainRequests
+
+    settings = clients.settings
+    sqs = clients.client("sqs")
+    if settings.retrain_queue_url:
+        return RetrainRequests(sqs, settings.retrain_queue_url)
+    return RetrainRequests(
+        sqs, lambda: str(sqs.get_queue_url(QueueName=settings.retrain_queue)["QueueUrl"])
     )
 
 

@@ -1,4 +1,4 @@
-"""Shared fixtures: fake credentials, moto, buckets, clients and a registry."""
+"""Shared fixtures: fake credentials, moto, buckets, retrain queue, clients and a registry."""
 
 from __future__ import annotations
 
@@ -38,7 +38,8 @@ def settings() -> Settings:
 
 @pytest.fixture
 def aws(settings: Settings) -> Iterator[AwsClients]:
-    """moto started before any client exists, with both buckets and the signing key created."""
+    """moto started before any client exists, with both buckets, the signing key and the
+    retrain queue created."""
     from moto import mock_aws
 
     with mock_aws():
@@ -46,6 +47,8 @@ def aws(settings: Settings) -> Iterator[AwsClients]:
         clients.s3.create_bucket(Bucket=MODELS_BUCKET)
         clients.s3.create_bucket(Bucket=DATA_BUCKET)
         create_signing_key(clients)
+        # The retraining function's queue, as the stack makes it: the monitor asks through it.
+        clients.client("sqs").create_queue(QueueName=settings.retrain_queue)
         yield clients
 
 

@@ -24,6 +24,8 @@ ENV_MAX_RECORDS = "SKLAMBDA_MAX_RECORDS"
 ENV_CAPTURE_MODE = "SKLAMBDA_CAPTURE_MODE"
 ENV_CAPTURE_STREAM = "SKLAMBDA_CAPTURE_STREAM"
 ENV_BATCH_QUEUE = "SKLAMBDA_BATCH_QUEUE"
+ENV_RETRAIN_QUEUE = "SKLAMBDA_RETRAIN_QUEUE"
+ENV_RETRAIN_QUEUE_URL = "SKLAMBDA_RETRAIN_QUEUE_URL"
 ENV_BATCH_CHUNK_ROWS = "SKLAMBDA_BATCH_CHUNK_ROWS"
 ENV_BATCH_MAX_REJECTED = "SKLAMBDA_BATCH_MAX_REJECTED_SHARE"
 ENV_BATCH_SPLIT_BYTES = "SKLAMBDA_BATCH_SPLIT_BYTES"
@@ -66,6 +68,10 @@ class Settings:
     capture_mode: str = "log"
     capture_stream: str = ""
     batch_queue: str = "sklambda-batch"
+    # The queue the monitor asks the retraining function through. The stack sets its URL, so
+    # the monitor sends without sqs:GetQueueUrl; elsewhere the URL is looked up by name.
+    retrain_queue: str = "sklambda-retrain"
+    retrain_queue_url: str = ""
     batch_chunk_rows: int = 50_000
     # Above this share of rejected rows a batch file fails and no scored file is published.
     batch_max_rejected_share: float = 0.10
@@ -112,6 +118,9 @@ class Settings:
             capture_mode=_choice(ENV_CAPTURE_MODE, env.get(ENV_CAPTURE_MODE, "log"), CAPTURE_MODES),
             capture_stream=env.get(ENV_CAPTURE_STREAM, "").strip(),
             batch_queue=env.get(ENV_BATCH_QUEUE, "sklambda-batch").strip() or "sklambda-batch",
+            retrain_queue=env.get(ENV_RETRAIN_QUEUE, "sklambda-retrain").strip()
+            or "sklambda-retrain",
+            retrain_queue_url=env.get(ENV_RETRAIN_QUEUE_URL, "").strip(),
             batch_chunk_rows=_positive_int(
                 ENV_BATCH_CHUNK_ROWS, env.get(ENV_BATCH_CHUNK_ROWS, "50000")
             ),

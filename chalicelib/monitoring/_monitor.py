@@ -14,7 +14,8 @@ One run (a scheduled event, or `sklambda monitor NAME`):
    into its own partial (`_batch_scan.py`).
 3. Per model: measure drift on the reference bins, judge it against the thresholds and the
    previous report (N breaches in a row before a feature counts as drifted), compute quality
-   from the joined labels, act on a live canary or shadow or retrain (`rollout.py`), write
+   from the joined labels, act on a live canary or shadow or ask the retraining function
+   for a retrain (`chalicelib/rollout`), write
    the report (JSON and HTML, `monitor_reports.py`), point `latest.json` at it, and publish
    the metrics.
 
@@ -54,7 +55,7 @@ from chalicelib.storage import ObjectStore
 MetricsSink = Callable[[list[dict[str, Any]]], None]
 
 if TYPE_CHECKING:
-    from chalicelib.rollout import Retrainer
+    from chalicelib.rollout import Retrainer, RetrainRequests
 
 
 @dataclass
@@ -94,12 +95,13 @@ class Monitor:
         label_lookback_days: int = 14,
         render_html: Callable[[MonitorReport], str] | None = None,
         retrainer: Retrainer | None = None,
+        retrain_requests: RetrainRequests | None = None,
     ) -> None:
         self.registry = registry
         self.sources = sources
         self.reports = ReportStore(data, reports_prefix)
         self.partials = PartialStore(data, reports_prefix)
-        self.rollout = Rollout(registry, retrainer)
+        self.rollout = Rollout(registry, retrainer, retrain_requests)
         self.publish_metrics = publish_metrics
         self.label_lookback = timedelta(days=label_lookback_days)
         if render_html is None:
@@ -227,6 +229,7 @@ class Monitor:
             task=champion.task,
             classes=champion.classes,
             at=run.at,
+            event_id=run.event_id,
         )
         key = self.reports.write(job.name, run.at, report, self.render_html(report))
         self.publish_metrics(report_datapoints(report, run.at))

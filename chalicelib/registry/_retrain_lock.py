@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 from chalicelib.core import ConflictError, iso, parse_iso
@@ -17,11 +18,24 @@ from chalicelib.storage import LeaseHeld, PreconditionFailed, take_lease
 class RetrainLock(VersionStore):
     """Begin and end a model's retrain under its lock."""
 
-    def begin_retrain(self, name: str, *, trigger: str, lease_seconds: float) -> dict[str, Any]:
+    def begin_retrain(
+        self,
+        name: str,
+        *,
+        trigger: str,
+        lease_seconds: float,
+        requested_at: datetime | None = None,
+        request: str | None = None,
+    ) -> dict[str, Any]:
         """Take the model's retrain lock (one retrain per model at a time); its state.
 
         ConflictError saying who holds it when another retrain is running; a holder silent
-        for longer than its lease (a crashed run) is taken over.
+        for longer than its lease (a crashed run) is taken over. A retrain asked for at
+        `requested_at` (the monitor's request through the retrain queue) is refused with
+        ConflictError when a retrain has started since: that one already answered it. The
+        same rule makes a redelivered message and requests that piled up while the queue
+        was busy retrain once; it is checked on the document the lock is written over, so
+        two deliveries racing still retrain once.
         """
         now = self._clock()
 
@@ -32,6 +46,13 @@ class RetrainLock(VersionStore):
             return (now - started).total_seconds() < float(state.get("lease_seconds", 0))
 
         def claim(state: Mapping[str, Any]) -> dict[str, Any]:
+            last = state.get("started_at")
+            if requested_at is not None and last and parse_iso(str(last)) >= requested_at:
+                raise ConflictError(
+                    f"a retrain of {name!r} started at {last} (request "
+                    f"{state.get('request')}), after this one was asked for at "
+                    f"{iso(requested_at)}; it is not repeated"
+                )
             # The document outlives each run: the last run's end and result stay in it.
             return {
                 **state,
@@ -40,6 +61,7 @@ class RetrainLock(VersionStore):
                 "actor": self._identity(),
                 "started_at": iso(now),
                 "lease_seconds": lease_seconds,
+                "request": request,
             }
 
         key = self._model_key(name, "retrain.json")

@@ -1,7 +1,8 @@
 """What the monitor does about a rollout after each run: judge a live canary or shadow against
-the champion (roll back on a breach, move it on after its bake), and retrain when the
-policy's triggers fire. Decisions are `gating`'s; this module carries them out, each alias
-move only from the aliases revision the judgment was made on.
+the champion (roll back on a breach, move it on after its bake), and ask the retraining
+function for a retrain when the policy's triggers fire (`_requests.py`: the retrain runs in
+its own function, with its own memory and 15 minutes). Decisions are `gating`'s; this module
+carries them out, each alias move only from the aliases revision the judgment was made on.
 """
 
 from __future__ import annotations
@@ -10,11 +11,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.core import ConflictError, RetrainFailed, logger, parse_time
+from chalicelib.core import ConflictError, logger, parse_time
 from chalicelib.registry import Registry, RetrainPolicy
 from chalicelib.rollout._gating import RolloutDecision, VersionStats, judge_rollout
 
 if TYPE_CHECKING:
+    from chalicelib.rollout._requests import RetrainRequests
     from chalicelib.rollout._retraining import Retrainer
 
 CANDIDATE_ROLES = ("canary", "shadow")
@@ -23,9 +25,17 @@ CANDIDATE_ROLES = ("canary", "shadow")
 class Rollout:
     """Carries out rollout and retraining decisions for the monitor."""
 
-    def __init__(self, registry: Registry, retrainer: Retrainer | None = None) -> None:
+    def __init__(
+        self,
+        registry: Registry,
+        retrainer: Retrainer | None = None,
+        requests: RetrainRequests | None = None,
+    ) -> None:
+        """`retrainer` says when a retrain is due; `requests` asks the retraining function.
+        Without both, the monitor never retrains."""
         self.registry = registry
         self.retrainer = retrainer
+        self.requests = requests
 
     def decide(
         self,
@@ -37,11 +47,13 @@ class Rollout:
         task: str,
         classes: list[Any],
         at: datetime,
+        event_id: str,
     ) -> list[dict[str, Any]]:
-        """Judge each live canary or shadow, and retrain when the policy says so.
+        """Judge each live canary or shadow, and ask for a retrain when the policy says so.
 
-        `aliases` and `revision` are what the run started from; `report` is its report.
-        Until a policy is set, decisions are reported and not carried out.
+        `aliases` and `revision` are what the run started from; `report` is its report;
+        `event_id` the run's, carried by a retrain request. Until a policy is set, decisions
+        are reported and not carried out.
         """
         acting = self.registry.policy_is_set(name)
         policy = self.registry.get_policy(name)
@@ -79,21 +91,39 @@ class Rollout:
                     entry["note"] = f"no policy set: watched only (sklambda policy {name} ...)"
             decisions.append(entry)
         rolling_out = any(role in aliases for role in CANDIDATE_ROLES)
-        if self.retrainer is not None and acting and not rolling_out:
+        if self.retrainer is not None and self.requests is not None and acting and not rolling_out:
             why = self.retrainer.due(name, policy, champion)
             if why:
-                decisions.append(self._retrain(name, why))
+                decisions.append(self._request_retrain(name, why, event_id))
         return decisions
 
-    def _retrain(self, name: str, why: str) -> dict[str, Any]:
-        assert self.retrainer is not None
+    def _request_retrain(self, name: str, why: str, event_id: str) -> dict[str, Any]:
+        """Send the request; the retraining function records how the retrain went."""
+        assert self.requests is not None
         try:
-            return {
-                "action": "retrain",
-                **self.retrainer.retrain(name, trigger="monitor", reason=why),
-            }
-        except (RetrainFailed, ConflictError) as exc:
-            return {"action": "retrain", "outcome": "failed", "reason": why, "error": exc.message}
+            sent = self.requests.send(name, trigger="monitor", reason=why, event_id=event_id)
+        except Exception as exc:  # noqa: BLE001 - the report is written whatever the queue says
+            logger.exception("retrain request not sent", extra={"model": name})
+            error = f"{type(exc).__name__}: {exc}"
+            return {"action": "retrain", "outcome": "failed", "reason": why, "error": error}
+        self.registry.record_decision(
+            name,
+            {
+                "action": "retrain-requested",
+                "trigger": "monitor",
+                "reason": why,
+                "request": event_id,
+                "message_id": sent["message_id"],
+            },
+        )
+        logger.info("retrain requested", extra={"model": name, "message_id": sent["message_id"]})
+        return {
+            "action": "retrain",
+            "outcome": "retraining requested",
+            "reason": why,
+            "message_id": sent["message_id"],
+            "event_id": event_id,
+        }
 
     def _apply(
         self,

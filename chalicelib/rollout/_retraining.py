@@ -1,14 +1,16 @@
 """Retraining behind a validation gate.
 
-A retrain takes the model's retrain lock, reads the labelled data under
-`training/<model>/` (all files, or those of the last N days), holds out a share, fits a
-clone of the champion's pipeline (or the policy's `module:function` trainer, from the app or
-the champion's own code) on the rest, scores challenger and champion on the same holdout,
-and registers the challenger with its parent, data, both models' holdout metrics, the
-gate's verdict and the champion's code bundle. A challenger that passes
-is rolled out as the policy says (register only, canary at a weight, or champion), and only
-if the aliases are still as they were when the retrain began. Every step lands in the
-model's history with its reason; a failure leaves the champion untouched and says why.
+It runs in the retraining function (a request from the monitor, `_requests.py`) or on the
+caller's machine (`sklambda retrain NAME`), never inside the monitor's run. A retrain takes
+the model's retrain lock, reads the labelled data under `training/<model>/` (all files, or
+those of the last N days), holds out a share, fits a clone of the champion's pipeline (or
+the policy's `module:function` trainer, from the app or the champion's own code) on the
+rest, scores challenger and champion on the same holdout, and registers the challenger with
+its parent, data, both models' holdout metrics, the gate's verdict and the champion's code
+bundle. A challenger that passes is rolled out as the policy says (register only, canary at
+a weight, or champion), and only if the aliases are still as they were when the retrain
+began. Every step lands in the model's history with its reason; a failure leaves the
+champion untouched and says why.
 """
 
 from __future__ import annotations
@@ -87,8 +89,20 @@ class Retrainer:
         return None
 
     # -- how ------------------------------------------------------------------------------
-    def retrain(self, name: str, *, trigger: str, reason: str) -> dict[str, Any]:
-        """Retrain `name` now; what happened (new version, verdict, rollout)."""
+    def retrain(
+        self,
+        name: str,
+        *,
+        trigger: str,
+        reason: str,
+        requested_at: datetime | None = None,
+        request: str | None = None,
+    ) -> dict[str, Any]:
+        """Retrain `name` now; what happened (new version, verdict, rollout).
+
+        `requested_at` and `request` (the monitor run's event id) come with a request from
+        the retrain queue: ConflictError when a retrain has started since it was made.
+        """
         policy = self.registry.get_policy(name)
         aliases = self.registry.get_aliases(name)
         champion_entry = aliases.get("aliases", {}).get("champion")
@@ -99,18 +113,18 @@ class Retrainer:
             )
         champion = int(champion_entry["version"])
         revision = int(aliases.get("revision", 0))
-        lock = self.registry.begin_retrain(name, trigger=trigger, lease_seconds=LOCK_LEASE_SECONDS)
+        lock = self.registry.begin_retrain(
+            name,
+            trigger=trigger,
+            lease_seconds=LOCK_LEASE_SECONDS,
+            requested_at=requested_at,
+            request=request,
+        )
         result: dict[str, Any] = {"model": name, "trigger": trigger, "reason": reason}
         try:
-            self.registry.record_decision(
-                name,
-                {
-                    "action": "retrain-started",
-                    "trigger": trigger,
-                    "reason": reason,
-                    "champion": champion,
-                },
-            )
+            started = {"action": "retrain-started", "trigger": trigger, "reason": reason}
+            request_field = {"request": request} if request else {}
+            self.registry.record_decision(name, {**started, "champion": champion, **request_field})
             result.update(self._retrain(name, policy, champion, revision, trigger, reason))
             return result
         except Exception as exc:  # noqa: BLE001 - any failure leaves the champion in place

@@ -76,7 +76,7 @@ class CliFactory:
         return monitor(self.create_clients())
 
     def create_retrainer(self) -> Retrainer:
-        """Retraining behind the gate, as the monitor runs it."""
+        """Retraining behind the gate, as the retraining function runs it (here, at once)."""
         from chalicelib.services import retrainer
 
         return retrainer(self.create_clients())

@@ -159,10 +159,14 @@ def next_steps(outputs: Mapping[str, str], region: str) -> list[str]:
     where to query the capture."""
     steps = []
     if "ModelsBucketName" in outputs:
+        # With the retrain queue, `sklambda monitor NAME` hands a due retrain to the stage's
+        # retraining function, as the scheduled monitor does.
+        queue = outputs.get("RetrainQueueUrl")
         steps.append(
             "point the CLI at this stage: "
             f"export SKLAMBDA_MODELS_BUCKET={outputs['ModelsBucketName']} "
             f"SKLAMBDA_DATA_BUCKET={outputs.get('DataBucketName', '')} AWS_REGION={region}"
+            + (f" SKLAMBDA_RETRAIN_QUEUE_URL={queue}" if queue else "")
         )
     if "SigningKeyArn" in outputs:
         # The ARN, not the alias: the functions verify against this key and no other.

@@ -1,8 +1,8 @@
 """Finishing touches on the template Chalice wrote, and the checks a reviewer would make.
 
 The policy files in .chalice/ name resources with placeholders CloudFormation resolves
-(`${ModelsBucket}`, `${BatchQueue.Arn}`, `${AWS::StackName}`); Chalice copies them verbatim,
-so every string that holds one is wrapped in `Fn::Sub` here.
+(`${ModelsBucket}`, `${BatchQueue.Arn}`, `${RetrainQueue.Arn}`, `${AWS::StackName}`); Chalice
+copies them verbatim, so every string that holds one is wrapped in `Fn::Sub` here.
 """
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any
 
+from sklambda.infra.resources import FUNCTION_QUEUES
+
 ROLE_TYPE = "AWS::IAM::Role"
 MANAGED_POLICY_TYPE = "AWS::IAM::ManagedPolicy"
-BATCH_QUEUE = "BatchQueue"
 
 
 def finish(template: dict[str, Any]) -> dict[str, Any]:
@@ -22,7 +23,7 @@ def finish(template: dict[str, Any]) -> dict[str, Any]:
             continue
         for policy in resource.get("Properties", {}).get("Policies", []):
             policy["PolicyDocument"] = _substituted(policy["PolicyDocument"])
-    _trigger_on_batch_queue(template)
+    _triggers_on_stack_queues(template)
     template.setdefault(
         "Description",
         "sklambda: scikit-learn models served, batch-scored and monitored on AWS Lambda",
@@ -30,12 +31,15 @@ def finish(template: dict[str, Any]) -> dict[str, Any]:
     return template
 
 
-def _trigger_on_batch_queue(template: dict[str, Any]) -> None:
-    # Chalice names the queue by the ARN of SKLAMBDA_BATCH_QUEUE; the stack makes the queue.
-    for resource in template.get("Resources", {}).values():
+def _triggers_on_stack_queues(template: dict[str, Any]) -> None:
+    # Chalice names each queue by an ARN made from its name in app.py; the stack makes the
+    # queues, so each SQS-triggered function is pointed at its own.
+    for name, resource in template.get("Resources", {}).items():
         for event in resource.get("Properties", {}).get("Events", {}).values():
             if event.get("Type") == "SQS":
-                event["Properties"]["Queue"] = {"Fn::GetAtt": [BATCH_QUEUE, "Arn"]}
+                if name not in FUNCTION_QUEUES:
+                    raise ValueError(f"{name} is triggered by SQS; the stack has no queue for it")
+                event["Properties"]["Queue"] = {"Fn::GetAtt": [FUNCTION_QUEUES[name], "Arn"]}
 
 
 def _substituted(node: Any) -> Any:

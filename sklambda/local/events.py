@@ -82,11 +82,19 @@ def deliver_once(
     return len(received)
 
 
-def drain(sqs: Any, queue_url: str, handler: SqsHandler, *, max_batches: int = 100) -> int:
+def drain(
+    sqs: Any,
+    queue_url: str,
+    handler: SqsHandler,
+    *,
+    max_batches: int = 100,
+    batch_size: int = 5,
+    context: Any = None,
+) -> int:
     """Deliver until the queue has nothing visible; the number of messages handed over."""
     total = 0
     for _ in range(max_batches):
-        count = deliver_once(sqs, queue_url, handler)
+        count = deliver_once(sqs, queue_url, handler, batch_size=batch_size, context=context)
         if not count:
             break
         total += count

@@ -1,9 +1,10 @@
 """The whole system on one machine: an embedded AWS and the app's handlers wired to it.
 
 `sklambda up` starts moto's server in this process, creates what the app needs (buckets,
-batch queue and DLQ, the bucket's notification to the queue, the capture Firehose stream, the
-registry's signing key), serves `app.py`'s HTTP API through Chalice's local server, polls the
-queue into the batch handler the way Lambda's event source mapping does, and forwards what the
+batch queue and DLQ, the bucket's notification to the queue, the retrain queue and DLQ, the
+capture Firehose stream, the registry's signing key), serves `app.py`'s HTTP API through
+Chalice's local server, polls the batch queue into the batch handler and the retrain queue
+into the retraining function the way Lambda's event source mappings do, and forwards what the
 handlers print (EMF metrics, capture lines) to the embedded CloudWatch and Firehose. It stops
 on Ctrl-C or SIGTERM.
 """
@@ -22,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.core import ConfigError, Settings, reset_settings
 from chalicelib.storage import AwsClients
+from sklambda.infra.resources import RETRAIN_MAX_RECEIVES
 from sklambda.local.signing import LOCAL_SIGNING_KEY, create_signing_key
 
 if TYPE_CHECKING:
@@ -30,14 +32,16 @@ if TYPE_CHECKING:
 LOCAL_MODELS_BUCKET = "sklambda-models-local"
 LOCAL_DATA_BUCKET = "sklambda-data-local"
 LOCAL_QUEUE = "sklambda-batch"
+LOCAL_RETRAIN_QUEUE = "sklambda-retrain"
 LOCAL_STREAM = "sklambda-capture"
 # moto makes key ids at random: the alias is the name another shell can know in advance.
 LOCAL_REGION = "us-east-1"
 DEMO_MODEL = "churn"
 MAX_RECEIVES = 3
-# score_batch's lambda_timeout in .chalice/config.json (Lambda's maximum): each local
-# invocation gets this long, as on AWS.
+# score_batch's and retrain_model's lambda_timeout in .chalice/config.json (Lambda's
+# maximum): each local invocation gets this long, as on AWS.
 BATCH_TIMEOUT_SECONDS = 900
+RETRAIN_TIMEOUT_SECONDS = 900
 
 
 def local_environment(aws_port: int) -> dict[str, str]:
@@ -50,6 +54,7 @@ def local_environment(aws_port: int) -> dict[str, str]:
         "SKLAMBDA_MODELS_BUCKET": LOCAL_MODELS_BUCKET,
         "SKLAMBDA_DATA_BUCKET": LOCAL_DATA_BUCKET,
         "SKLAMBDA_BATCH_QUEUE": LOCAL_QUEUE,
+        "SKLAMBDA_RETRAIN_QUEUE": LOCAL_RETRAIN_QUEUE,
         "SKLAMBDA_SIGNING_KEY": LOCAL_SIGNING_KEY,
     }
 
@@ -77,26 +82,19 @@ class LocalResources:
     queue_url: str
     dlq_url: str
     signing_key_arn: str
+    retrain_queue_url: str
 
 
 def create_resources(clients: AwsClients) -> LocalResources:
-    """Buckets, signing key, batch queue with its DLQ, S3 → SQS notification, capture stream."""
+    """Buckets, signing key, batch and retrain queues with their DLQs, S3 → SQS notification,
+    capture stream."""
     s3, sqs = clients.s3, clients.client("sqs")
     settings = clients.settings
     for bucket in (settings.models_bucket, settings.data_bucket):
         s3.create_bucket(Bucket=bucket)
     signing_key_arn = create_signing_key(clients.client("kms"))
-    dlq_url = sqs.create_queue(QueueName=f"{LOCAL_QUEUE}-dlq")["QueueUrl"]
-    dlq_arn = _queue_arn(sqs, dlq_url)
-    queue_url = sqs.create_queue(
-        QueueName=LOCAL_QUEUE,
-        Attributes={
-            "VisibilityTimeout": "60",
-            "RedrivePolicy": json.dumps(
-                {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": str(MAX_RECEIVES)}
-            ),
-        },
-    )["QueueUrl"]
+    queue_url, dlq_url = _queue_with_dlq(sqs, LOCAL_QUEUE, MAX_RECEIVES)
+    retrain_queue_url, _ = _queue_with_dlq(sqs, LOCAL_RETRAIN_QUEUE, RETRAIN_MAX_RECEIVES)
     from chalicelib.batch import BatchLayout
 
     incoming = BatchLayout.from_settings(settings).incoming
@@ -120,7 +118,30 @@ def create_resources(clients: AwsClients) -> LocalResources:
             "Prefix": settings.capture_prefix,
         },
     )
-    return LocalResources(queue_url=queue_url, dlq_url=dlq_url, signing_key_arn=signing_key_arn)
+    return LocalResources(
+        queue_url=queue_url,
+        dlq_url=dlq_url,
+        signing_key_arn=signing_key_arn,
+        retrain_queue_url=retrain_queue_url,
+    )
+
+
+def _queue_with_dlq(sqs: Any, name: str, max_receives: int) -> tuple[str, str]:
+    """A queue and its DLQ, as the stack makes them; their URLs."""
+    dlq_url = sqs.create_queue(QueueName=f"{name}-dlq")["QueueUrl"]
+    queue_url = sqs.create_queue(
+        QueueName=name,
+        Attributes={
+            "VisibilityTimeout": "60",
+            "RedrivePolicy": json.dumps(
+                {
+                    "deadLetterTargetArn": _queue_arn(sqs, dlq_url),
+                    "maxReceiveCount": str(max_receives),
+                }
+            ),
+        },
+    )["QueueUrl"]
+    return str(queue_url), str(dlq_url)
 
 
 def _queue_arn(sqs: Any, url: str) -> str:
@@ -152,12 +173,27 @@ def register_demo_model(clients: AwsClients) -> VersionMetadata:
 class QueuePoller(threading.Thread):
     """Lambda's SQS event source mapping: long-poll, invoke, delete what succeeded."""
 
-    def __init__(self, clients: AwsClients, queue_url: str, handler: Any, stop: threading.Event):
-        super().__init__(name="sqs-poller", daemon=True)
+    def __init__(
+        self,
+        clients: AwsClients,
+        queue_url: str,
+        handler: Any,
+        stop: threading.Event,
+        *,
+        function: str = "score_batch",
+        label: str = "batch",
+        batch_size: int = 5,
+        timeout_seconds: float = BATCH_TIMEOUT_SECONDS,
+    ):
+        super().__init__(name=f"sqs-poller-{label}", daemon=True)
         self._sqs = clients.client("sqs")
         self._queue_url = queue_url
         self._handler = handler
         self._halt = stop
+        self._function = function
+        self._label = label
+        self._batch_size = batch_size
+        self._timeout = timeout_seconds
 
     def run(self) -> None:
         from sklambda.local.events import deliver_once, invocation_context
@@ -168,15 +204,19 @@ class QueuePoller(threading.Thread):
                     self._sqs,
                     self._queue_url,
                     self._handler,
+                    batch_size=self._batch_size,
                     wait_seconds=1,
-                    context=invocation_context("score_batch", BATCH_TIMEOUT_SECONDS),
+                    context=invocation_context(self._function, self._timeout),
                 )
             except Exception as exc:  # noqa: BLE001 - keep polling, like the real mapping
-                _say(f"[batch] polling failed: {exc}")
+                _say(f"[{self._label}] polling failed: {exc}")
                 self._halt.wait(1)
                 continue
             if count:
-                _say(f"[batch] delivered {count} message(s) from {LOCAL_QUEUE} to score_batch")
+                queue = self._queue_url.rsplit("/", 1)[-1]
+                _say(
+                    f"[{self._label}] delivered {count} message(s) from {queue} to {self._function}"
+                )
 
 
 class Scheduler(threading.Thread):
@@ -266,6 +306,18 @@ def run_local_stack(
             server = _start_http(app_module.app, host, api_port)
             poller = QueuePoller(clients, resources.queue_url, app_module.score_batch, stop)
             poller.start()
+            # One request at a time, as the stack's mapping (batch size 1) hands them over.
+            retrainer = QueuePoller(
+                clients,
+                resources.retrain_queue_url,
+                app_module.retrain_model,
+                stop,
+                function="retrain_model",
+                label="retrain",
+                batch_size=1,
+                timeout_seconds=RETRAIN_TIMEOUT_SECONDS,
+            )
+            retrainer.start()
             scheduler = Scheduler(app_module, monitor_every, stop)
             scheduler.start()
             names = ", ".join(name for name, _ in scheduler.handlers)
@@ -283,6 +335,7 @@ def run_local_stack(
             _say("stopping…")
             server.shutdown()
             poller.join(timeout=5)
+            retrainer.join(timeout=5)
         finally:
             sys.stdout = sys.__stdout__
     _say("stopped")

@@ -19,7 +19,7 @@ from chalicelib.core import RetrainFailed, SignatureError
 from chalicelib.registry import ModelCache, Registry, open_registry
 from chalicelib.services import retrainer
 from chalicelib.storage import AwsClients, ObjectStore
-from sklambda.local.events import scheduled_event
+from sklambda.local.events import drain, scheduled_event
 from sklambda.sample_data import TARGET
 from tests.app.test_api import client, post, records  # noqa: F401 - the client fixture
 from tests.batch.world import BatchWorld, csv_bytes, customers
@@ -136,7 +136,8 @@ def test_the_monitor_and_retraining_refuse_it(
     ObjectStore(aws.s3, DATA_BUCKET).put_bytes(f"training/{MODEL}/fresh.csv", body)
     swapped.set_policy(MODEL, {"every_days": 1e-6, "action": "register"})
 
-    _monitor()  # the policy makes it retrain: the champion is loaded first
+    _monitor()  # the policy asks for a retrain; the retraining function loads the champion
+    _retraining_function(aws)
     failed = [d for d in swapped.decisions(MODEL) if d["action"] == "retrain-failed"]
     assert "does not match its signed sha256" in failed[0]["reason"]
     with pytest.raises(RetrainFailed, match="does not match its signed sha256"):
@@ -187,6 +188,15 @@ def _monitor() -> dict[str, Any]:
     at = (datetime.now(UTC) + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
     event = scheduled_event("monitor_models", REGION, event_id=f"e-{at}", at=at)
     return dict(app_module.monitor_models(event, None))
+
+
+def _retraining_function(aws: AwsClients) -> int:
+    """The retrain queue delivered to the app's retraining function, as Lambda does."""
+    import app as app_module
+
+    sqs = aws.client("sqs")
+    url = sqs.get_queue_url(QueueName=aws.settings.retrain_queue)["QueueUrl"]
+    return drain(sqs, url, app_module.retrain_model, batch_size=1)
 
 
 def _sha256(data: bytes) -> str:

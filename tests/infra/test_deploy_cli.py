@@ -78,7 +78,7 @@ def test_dry_run_builds_and_describes_the_stack_without_calling_aws(
     assert plan["parameters"] == {"EncryptionMode": "KMS", "AlarmEmail": "ops@example.com"}
     assert plan["resources"]["AWS::S3::Bucket"] == 2
     assert plan["resources"]["AWS::CloudWatch::Alarm"] >= 6
-    assert plan["resources"]["AWS::Serverless::Function"] == 3
+    assert plan["resources"]["AWS::Serverless::Function"] == 4
     template = json.loads(Path(plan["template"]).read_text())
     assert template["Resources"]["ScoreBatch"]["Properties"]["Runtime"] == "python3.12"
     assert Path(plan["code"]).is_file() and plan["package"]["lambda_limit_mb"] == 250
@@ -182,6 +182,7 @@ def test_a_deploy_says_how_to_point_the_cli_at_the_stage_and_who_may_register() 
         "DataBucketName": f"sklambda-prod-data-{ACCOUNT}-{REGION}",
         "SigningKeyArn": f"arn:aws:kms:{REGION}:{ACCOUNT}:key/1234abcd-12ab-34cd-56ef-1234567890ab",
         "RegistrarPolicyArn": f"arn:aws:iam::{ACCOUNT}:policy/sklambda-prod-registrar",
+        "RetrainQueueUrl": f"https://sqs.{REGION}.amazonaws.com/{ACCOUNT}/sklambda-prod-retrain",
     }
     assert set(deployed) <= set(outputs(StageConfig(stage="prod")))  # the names the stack uses
 
@@ -191,6 +192,7 @@ def test_a_deploy_says_how_to_point_the_cli_at_the_stage_and_who_may_register() 
         f"export SKLAMBDA_MODELS_BUCKET={deployed['ModelsBucketName']} "
         f"SKLAMBDA_DATA_BUCKET={deployed['DataBucketName']} AWS_REGION={REGION}"
     ) in buckets
+    assert buckets.endswith(f"SKLAMBDA_RETRAIN_QUEUE_URL={deployed['RetrainQueueUrl']}")
     assert key.endswith(f"export SKLAMBDA_SIGNING_KEY={deployed['SigningKeyArn']}")
     assert deployed["RegistrarPolicyArn"] in registrar and "data scientists' role" in registrar
 

@@ -2,7 +2,8 @@
 
 Each Lambda function gets an IAM user whose inline policy is its policy file with the
 CloudFormation placeholders resolved for a test stack. The app then runs its real paths with
-those credentials (the HTTP routes, the SQS batch handler, the scheduled monitor), which proves
+those credentials (the HTTP routes, the SQS batch handler, the scheduled monitor, the retraining
+function fed by the monitor's requests), which proves
 the policies are enough; direct calls prove they deny what they should.
 
 moto 5.2 evaluates IAM loosely in places, so the policies are adapted for it (`for_moto`) and
@@ -52,11 +53,12 @@ from tests.models import fitted_logreg, training_frame
 ACCOUNT = "123456789012"  # moto's default account
 STACK = "sklambda-prod"
 QUEUE = "sklambda-batch"  # Settings.batch_queue's default
+RETRAIN_QUEUE = f"{STACK}-retrain"
 STREAM = f"{STACK}-capture"
 OTHER_BUCKET = "test-other"  # a bucket of the account that no function is granted
 MODEL = "churn"
 POLICIES = Path(__file__).resolve().parents[2] / ".chalice"
-FUNCTIONS = ("api", "batch", "monitor")
+FUNCTIONS = ("api", "batch", "monitor", "retrain")
 DENIED = {"AccessDenied", "AccessDeniedException", "403"}
 # The stack's signing key, for the checks on the documents alone; `Stack` makes a real one.
 SIGNING_KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0b6e6a4c-3f0e-4d8e-9a57-5d1c2e7f9a10"
@@ -64,7 +66,12 @@ SIGNING_KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0b6e6a4c-3f0e-4d8e-9a57-5
 
 # -- the policies ------------------------------------------------------------------------------
 def resolve_policy(
-    function: str, *, queue_arn: str, stream_arn: str, signing_key_arn: str = SIGNING_KEY_ARN
+    function: str,
+    *,
+    queue_arn: str,
+    stream_arn: str,
+    signing_key_arn: str = SIGNING_KEY_ARN,
+    retrain_queue_arn: str = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{RETRAIN_QUEUE}",
 ) -> dict[str, Any]:
     """.chalice/policy-<function>.json with its placeholders filled in for the test stack."""
     values = {
@@ -75,6 +82,7 @@ def resolve_policy(
         "ModelsBucket": MODELS_BUCKET,
         "DataBucket": DATA_BUCKET,
         "BatchQueue.Arn": queue_arn,
+        "RetrainQueue.Arn": retrain_queue_arn,
         "CaptureStream.Arn": stream_arn,
         "SigningKey.Arn": signing_key_arn,
     }
@@ -168,6 +176,11 @@ class Stack:
             },
         )
         sqs.purge_queue(QueueUrl=self.queue_url)  # S3's test event
+        self.retrain_queue_url = sqs.create_queue(QueueName=RETRAIN_QUEUE)["QueueUrl"]
+        self.retrain_queue_arn = queue_arn(sqs, self.retrain_queue_url)
+        # As the stack sets it: the monitor sends by URL, without sqs:GetQueueUrl.
+        monkeypatch.setenv("SKLAMBDA_RETRAIN_QUEUE", RETRAIN_QUEUE)
+        monkeypatch.setenv("SKLAMBDA_RETRAIN_QUEUE_URL", self.retrain_queue_url)
         self.stream_arn = root.client("firehose").create_delivery_stream(
             DeliveryStreamName=STREAM,
             ExtendedS3DestinationConfiguration={
@@ -191,6 +204,7 @@ class Stack:
                 queue_arn=self.queue_arn,
                 stream_arn=self.stream_arn,
                 signing_key_arn=self.signing_key_arn,
+                retrain_queue_arn=self.retrain_queue_arn,
             )
             for f in FUNCTIONS
         }
@@ -260,6 +274,22 @@ class Stack:
         import app as app_module
 
         return drain(self.act_as("batch").client("sqs"), self.queue_url, app_module.score_batch)
+
+    def run_retrains(self) -> list[dict[str, Any]]:
+        """The retrain queue's event source mapping, one message at a time, with the retraining
+        function's role; what the function did with each."""
+        import app as app_module
+
+        done: list[dict[str, Any]] = []
+
+        def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            result = app_module.retrain_model(event, context)
+            done.extend(result["retrains"])
+            return dict(result)
+
+        sqs = self.act_as("retrain").client("sqs")
+        drain(sqs, self.retrain_queue_url, handler, batch_size=1)
+        return done
 
 
 def queue_arn(sqs: Any, url: str) -> str:
@@ -404,8 +434,8 @@ def test_api_cannot_move_aliases_register_models_or_read_batch_files(
         data.get_bytes(f"batch/incoming/{MODEL}/customers.csv")
 
 
-@pytest.mark.parametrize("function", ["api", "batch"])
-def test_the_serving_functions_can_verify_but_never_sign(
+@pytest.mark.parametrize("function", ["api", "batch", "monitor"])
+def test_every_function_but_retraining_can_verify_but_never_sign(
     stack: Stack, champion: Registry, function: str
 ) -> None:
     kms = stack.clients(function).client("kms")
@@ -425,8 +455,8 @@ def test_the_serving_functions_can_verify_but_never_sign(
     assert champion.signature_status(MODEL, 1)["state"] == "verified"
 
 
-def test_the_monitor_signs_what_it_retrains(stack: Stack) -> None:
-    kms = stack.clients("monitor").client("kms")
+def test_the_retraining_function_signs_what_it_registers(stack: Stack) -> None:
+    kms = stack.clients("retrain").client("kms")
     signed = kms.sign(
         KeyId=stack.signing_key_arn,
         Message=b"{}",
@@ -581,7 +611,7 @@ def test_monitor_reads_all_traffic_reports_publishes_metrics_and_moves_aliases(
     assert [e["alias"] for e in champion.history(MODEL)][-1] == "canary"
 
 
-def test_monitor_retrains_from_the_training_prefix(
+def test_the_monitor_asks_and_the_retraining_function_retrains_from_the_training_prefix(
     stack: Stack, champion: Registry, api: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import app as app_module
@@ -608,16 +638,61 @@ def test_monitor_retrains_from_the_training_prefix(
     outcome = app_module.monitor_models(event, None)
 
     assert outcome["models"][MODEL]["status"] == "done", outcome
+    report = stack.data().get_json(outcome["models"][MODEL]["report"])[0]
+    (asked,) = [d for d in report["decisions"] if d["action"] == "retrain"]
+    assert asked["outcome"] == "retraining requested", asked  # sqs:SendMessage was allowed
+    assert champion.list_versions(MODEL) == [1]
+
+    (retrained,) = stack.run_retrains()
+
+    assert retrained["event_id"] == "e-retrain" and retrained["version"] == 2, retrained
     aliases = champion.get_aliases(MODEL)["aliases"]
     assert {alias: v["version"] for alias, v in aliases.items()} == {"champion": 1, "canary": 2}
     lineage = champion.get_metadata(MODEL, 2)["retraining"]
     assert lineage["files"] == [f"training/{MODEL}/week.csv"]
+    assert champion.signature_status(MODEL, 2)["state"] == "verified"
+    sqs = stack.admin.client("sqs")
+    assert "Messages" not in sqs.receive_message(QueueUrl=stack.retrain_queue_url)  # deleted
+
+
+def test_the_monitor_can_no_longer_train_register_or_sign(stack: Stack, champion: Registry) -> None:
+    monitor = stack.registry("monitor")
+    with pytest.raises(AwsAccessError, match="access denied|kms:Sign"):
+        monitor.register(MODEL, fitted_logreg(), training_frame(), TARGET)
+    assert champion.list_versions(MODEL) == [1]
+    stack.data().put_bytes(f"training/{MODEL}/week.csv", b"a\n1\n")
+    with pytest.raises(AwsAccessError, match="access denied"):
+        ObjectStore(stack.clients("monitor").s3, DATA_BUCKET).get_bytes(
+            f"training/{MODEL}/week.csv"
+        )
+    # It moves aliases and records decisions, nothing else of a model's.
+    monitor.record_decision(MODEL, {"action": "probe", "reason": "test"})
+    assert champion.decisions(MODEL)[-1]["action"] == "probe"
+
+
+def test_the_retraining_function_only_consumes_its_queue(stack: Stack) -> None:
+    retrain = stack.clients("retrain").client("sqs")
+    with pytest.raises(ClientError) as denied:  # it cannot ask itself for more retrains
+        retrain.send_message(QueueUrl=stack.retrain_queue_url, MessageBody="{}")
+    assert error_code(denied.value) in DENIED
+    with pytest.raises(ClientError) as denied:
+        retrain.receive_message(QueueUrl=stack.queue_url)
+    assert error_code(denied.value) in DENIED
+    monitor = stack.clients("monitor").client("sqs")
+    with pytest.raises(ClientError) as denied:  # the monitor sends; it never consumes
+        monitor.receive_message(QueueUrl=stack.retrain_queue_url)
+    assert error_code(denied.value) in DENIED
+    with pytest.raises(ClientError) as denied:
+        monitor.send_message(QueueUrl=stack.queue_url, MessageBody="{}")
+    assert error_code(denied.value) in DENIED
 
 
 # -- what each function may touch --------------------------------------------------------------
 M, D = MODELS_BUCKET, DATA_BUCKET
 AREAS = [
     (M, "models/"),
+    (M, f"models/{MODEL}/versions/1/"),
+    (M, f"models/{MODEL}/decisions/"),
     (M, "elsewhere/"),
     *[
         (D, p)
@@ -641,25 +716,38 @@ AREAS = [
 MAY = {
     "api": {
         (M, "models/"): "get version",
+        (M, f"models/{MODEL}/versions/1/"): "get version",
+        (M, f"models/{MODEL}/decisions/"): "get version",
         (D, "reports/"): "get",
         (D, "feedback/"): "put",
     },
     "batch": {
         (M, "models/"): "get version",
+        (M, f"models/{MODEL}/versions/1/"): "get version",
+        (M, f"models/{MODEL}/decisions/"): "get version",
         (D, "batch/incoming/"): "get version",
         (D, "batch/scored/"): "get put delete",
         (D, "batch/errors/"): "get put delete",
         (D, "batch/_jobs/"): "get put delete",
     },
     "monitor": {
-        (M, "models/"): "get version put delete",
+        # It reads the registry, moves aliases and records decisions; it registers nothing.
+        (M, "models/"): "get version",
+        (M, f"models/{MODEL}/versions/1/"): "get version",
+        (M, f"models/{MODEL}/decisions/"): "get version put",
         # Batch inputs and scored outputs (with their manifests), not errors or part files.
         (D, "batch/incoming/"): "get version",
         (D, "batch/scored/"): "get version",
         (D, "capture/"): "get version",
         (D, "feedback/"): "get version",
-        (D, "training/"): "get version",
         (D, "reports/"): "get put delete",
+    },
+    "retrain": {
+        # It registers versions and records what it did; it reads training data only.
+        (M, "models/"): "get version put delete",
+        (M, f"models/{MODEL}/versions/1/"): "get version put delete",
+        (M, f"models/{MODEL}/decisions/"): "get version put delete",
+        (D, "training/"): "get version",
     },
 }
 

@@ -25,9 +25,10 @@ from sklambda.infra.resources import StageConfig, merge_template
 from sklambda.infra.template import policy_statements, wildcard_grants
 
 ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS = ("APIHandler", "ScoreBatch", "MonitorModels")
+FUNCTIONS = ("APIHandler", "ScoreBatch", "MonitorModels", "RetrainModel")
 ROLES = {"APIHandler": "ApiHandlerRole", "ScoreBatch": "ScoreBatchRole"}
 ROLES["MonitorModels"] = "MonitorModelsRole"
+ROLES["RetrainModel"] = "RetrainModelRole"
 
 
 @pytest.fixture(scope="module")
@@ -190,7 +191,15 @@ def test_no_role_is_granted_wildcard_actions_and_each_reaches_only_its_prefixes(
         "${DataBucket}/batch/errors/*",
         "${DataBucket}/batch/_jobs/*",
     }
-    assert "${ModelsBucket}/models/*" in writes["MonitorModelsRole"]
+    # The monitor moves aliases and records decisions; it registers nothing.
+    assert writes["MonitorModelsRole"] == {
+        "${ModelsBucket}/models/*/aliases.json",
+        "${ModelsBucket}/models/*/history/*",
+        "${ModelsBucket}/models/*/decisions/*",
+        "${DataBucket}/reports/*",
+    }
+    # Retraining registers versions, and writes nothing in the data bucket.
+    assert writes["RetrainModelRole"] == {"${ModelsBucket}/models/*"}
     metrics = [
         s
         for s in _statements(template, "MonitorModelsRole")
@@ -266,13 +275,53 @@ def test_the_loading_functions_may_only_read_the_signing_keys_public_key(
         assert verify["Sid"] == "VerifyModelSignatures"
 
 
-def test_the_monitor_signs_with_the_signing_key_and_nothing_else(
+def test_only_retraining_signs_and_with_the_signing_key_alone(
     template: dict[str, Any],
 ) -> None:
-    grants = _kms_grants(template, ROLES["MonitorModels"])
+    grants = _kms_grants(template, ROLES["RetrainModel"])
     assert grants == [(["kms:Sign", "kms:GetPublicKey"], SIGNING_KEY_REFERENCES[1])]
-    (sign,) = [s for s in _statements(template, ROLES["MonitorModels"]) if _kms_actions(s)]
+    (sign,) = [s for s in _statements(template, ROLES["RetrainModel"]) if _kms_actions(s)]
     assert sign["Sid"] == "SignModelVersions"
+    # The monitor reads signed profiles: it verifies, and no longer signs.
+    monitor = _kms_grants(template, ROLES["MonitorModels"])
+    assert monitor == [(["kms:GetPublicKey"], SIGNING_KEY_REFERENCES[1])]
+
+
+def test_the_retraining_function_has_its_own_queue_memory_and_time(
+    template: dict[str, Any],
+) -> None:
+    resources = template["Resources"]
+    function = resources["RetrainModel"]["Properties"]
+    assert function["Timeout"] == 900
+    assert function["MemorySize"] == {"Ref": "RetrainMemorySize"}
+    memory = template["Parameters"]["RetrainMemorySize"]
+    assert (memory["Default"], memory["MaxValue"]) == (3008, 10240)
+    (trigger,) = function["Events"].values()
+    assert trigger["Type"] == "SQS" and trigger["Properties"]["BatchSize"] == 1
+    assert trigger["Properties"]["Queue"] == {"Fn::GetAtt": ["RetrainQueue", "Arn"]}
+    queue = resources["RetrainQueue"]["Properties"]
+    assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
+    dlq = {"Fn::GetAtt": ["RetrainDeadLetterQueue", "Arn"]}
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == dlq
+    # The monitor sends, by the URL the stack gives it; only the retraining function receives.
+    variables = resources["MonitorModels"]["Properties"]["Environment"]["Variables"]
+    assert variables["SKLAMBDA_RETRAIN_QUEUE_URL"] == {"Ref": "RetrainQueue"}
+    queue_ref = {"Fn::Sub": "${RetrainQueue.Arn}"}
+    by_role = {
+        role: sorted(
+            a
+            for s in _statements(template, role)
+            if queue_ref in s["Resource"]
+            for a in s["Action"]
+        )
+        for role in ROLES.values()
+    }
+    assert by_role == {
+        "ApiHandlerRole": [],
+        "ScoreBatchRole": [],
+        "MonitorModelsRole": ["sqs:SendMessage"],
+        "RetrainModelRole": ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
+    }
 
 
 def test_no_grant_decrypts_with_the_signing_key_or_allows_every_kms_action(
@@ -548,6 +597,7 @@ def test_the_plain_resources_deploy_into_moto_with_their_posture(stack: Any) -> 
         "/aws/lambda/sklambda-prod-api": 30,
         "/aws/lambda/sklambda-prod-batch": 30,
         "/aws/lambda/sklambda-prod-monitor": 30,
+        "/aws/lambda/sklambda-prod-retrain": 30,
     }
 
 

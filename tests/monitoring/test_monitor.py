@@ -18,10 +18,9 @@ from chalicelib.storage import AwsClients
 from sklambda.local.events import scheduled_event
 from sklambda.sample_data import FEATURES, TARGET, churn_frame
 from tests.models import fitted_logreg, fitted_regressor, training_frame
-from tests.monitoring.world import (  # as_records: tests/rollout import it from here
+from tests.monitoring.world import (
     MODEL,
     MonitorWorld,
-    as_records,  # noqa: F401
     features,
     score_batch_file,
     version_entry,

@@ -201,13 +201,14 @@ def _version(**fields: Any) -> dict[str, Any]:
 THRESHOLDS = {"min_samples": 300}
 NEXT_STEPS: list[tuple[str, dict[str, Any], list[Any], NextStep]] = [
     (
-        "drift, retraining started",
+        "drift, retraining requested",
         _version(status="drift", drift_detected=True),
-        [{"action": "retrain", "outcome": "started"}],
+        [{"action": "retrain", "outcome": "retraining requested"}],
         NextStep(
             "drift_retraining",
-            "Drift detected; this run started retraining: check under Decisions whether the "
-            "new version passed its gate.",
+            "Drift detected; this run asked for a retrain: the model's history shows whether "
+            "the new version passed its gate.",
+            "sklambda history churn",
         ),
     ),
     (

@@ -79,6 +79,26 @@ class MonitorWorld:
         run = MonitorRun(event_id or f"event-{self.runs}", at, "schedule", 24)
         return self.monitor.run(names or [MODEL], run)
 
+    def retrain(self) -> list[dict[str, Any]]:
+        """The retraining function, fed the retrain queue one message at a time as the stack's
+        event source mapping does; what it did with each message."""
+        from chalicelib.rollout import handle_retrain_event
+        from chalicelib.services import retrainer
+        from sklambda.local.events import drain
+
+        sqs = self.aws.client("sqs")
+        url = sqs.get_queue_url(QueueName=self.aws.settings.retrain_queue)["QueueUrl"]
+        service = retrainer(self.aws, self.registry)
+        done: list[dict[str, Any]] = []
+
+        def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            result = handle_retrain_event(service, event)
+            done.extend(result["retrains"])
+            return result
+
+        drain(sqs, url, handler, batch_size=1)
+        return done
+
     def report(self, name: str = MODEL) -> dict:
         report = self.monitor.latest_report(name)
         assert report is not None

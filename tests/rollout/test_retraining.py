@@ -19,7 +19,7 @@ from chalicelib.services import retrainer
 from chalicelib.serving import RequestInfo
 from sklambda.sample_data import FEATURES, TARGET, churn_frame
 from tests.conftest import DATA_BUCKET, MODELS_BUCKET
-from tests.monitoring.test_monitor import MODEL, MonitorWorld, as_records
+from tests.monitoring.world import MODEL, MonitorWorld, as_records
 
 CANARY_POLICY = {
     "on_drift": True,
@@ -90,8 +90,14 @@ def test_drift_retrains_behind_the_gate_then_the_canary_is_promoted_after_its_ba
 
     first = run_at(world, start, "evt-1")
 
+    # The monitor asks; the retraining function retrains, in its own invocation.
     decisions = world.report()["decisions"]
-    retrain = next(d for d in decisions if d["action"] == "retrain")
+    requested = next(d for d in decisions if d["action"] == "retrain")
+    assert requested["outcome"] == "retraining requested"
+    assert requested["event_id"] == "evt-1" and requested["message_id"]
+    assert aliases(registry) == {"champion": 1} and registry.list_versions(MODEL) == [1]
+    (retrain,) = world.retrain()
+    assert retrain["event_id"] == "evt-1"
     assert retrain["outcome"] == "canary at 50% of traffic"
     assert retrain["gate"]["passed"] is True and retrain["gate"]["primary_metric"] == "roc_auc"
     assert aliases(registry) == {"champion": 1, "canary": 2}
@@ -107,6 +113,7 @@ def test_drift_retrains_behind_the_gate_then_the_canary_is_promoted_after_its_ba
     # The same scheduled event delivered again does not retrain again.
     assert run_at(world, start, "evt-1")["models"][MODEL]["status"] == "skipped"
     assert first["models"][MODEL]["status"] == "done"
+    assert world.retrain() == []
     assert len(registry.list_versions(MODEL)) == 2
 
     # Traffic splits between champion and canary; within the bake period nothing moves.
@@ -126,6 +133,7 @@ def test_drift_retrains_behind_the_gate_then_the_canary_is_promoted_after_its_ba
     steps = [(e["action"], e.get("alias")) for e in history]
     assert steps == [
         ("promote", "champion"),
+        ("retrain-requested", None),
         ("retrain-started", None),
         ("promote", "canary"),
         ("retrain", None),
@@ -134,8 +142,10 @@ def test_drift_retrains_behind_the_gate_then_the_canary_is_promoted_after_its_ba
         ("canary-promote", None),
     ]
     assert all(e.get("reason") for e in history[1:])
-    assert "passed the gate" in history[2]["reason"]
-    assert "baked" in history[4]["reason"]
+    assert history[1]["message_id"] == requested["message_id"]
+    assert history[2]["request"] == "evt-1"
+    assert "passed the gate" in history[3]["reason"]
+    assert "baked" in history[5]["reason"]
 
 
 def test_a_worse_challenger_is_registered_but_not_promoted(world: MonitorWorld) -> None:

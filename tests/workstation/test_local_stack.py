@@ -145,6 +145,18 @@ def manifest_of(s3: Any, key: str) -> Any:
         return None
 
 
+def retrained(s3: Any) -> Any:
+    """The lineage of the first retrained version of churn in the local registry, if any."""
+    listed = s3.list_objects_v2(Bucket="sklambda-models-local", Prefix="models/churn/versions/")
+    for item in listed.get("Contents", []):
+        if item["Key"].endswith("/metadata.json"):
+            body = s3.get_object(Bucket="sklambda-models-local", Key=item["Key"])["Body"].read()
+            lineage = json.loads(body).get("retraining")
+            if lineage:
+                return lineage
+    return None
+
+
 def test_the_local_stack_has_a_signing_key_under_the_alias_it_exports(stack: Stack) -> None:
     key = stack.client("kms").describe_key(KeyId=stack.env["SKLAMBDA_SIGNING_KEY"])
     assert key["KeyMetadata"]["KeySpec"] == "RSA_3072"
@@ -164,6 +176,10 @@ def test_the_signing_key_is_made_with_the_other_resources_and_exported_by_alias(
         made = create_resources(clients)
         alias = local_environment(4566)["SKLAMBDA_SIGNING_KEY"]
         key = clients.client("kms").describe_key(KeyId=alias)["KeyMetadata"]
+        retrain_queue = local_environment(4566)["SKLAMBDA_RETRAIN_QUEUE"]
+        looked_up = clients.client("sqs").get_queue_url(QueueName=retrain_queue)["QueueUrl"]
+
+    assert looked_up == made.retrain_queue_url  # where the local monitor sends its requests
 
     assert alias == "alias/sklambda-signing"  # moto's key ids are random; the alias is known
     assert key["Arn"] == made.signing_key_arn
@@ -290,12 +306,25 @@ def test_the_whole_system_runs_locally_and_stops_cleanly(stack: Stack, tmp_path:
 
     assert wait_for(scored_records) >= 1
 
+    # A due retrain: the scheduled monitor asks, the retraining function's poller retrains.
+    training = churn_frame(600, seed=9)[[*FEATURES, TARGET]]
+    s3.put_object(
+        Bucket="sklambda-data-local",
+        Key="training/churn/fresh.csv",
+        Body=training.to_csv(index=False).encode(),
+    )
+    policy = stack.cli("policy", "churn", "--every-days", "0.000001", "--action", "register")
+    assert policy.returncode == 0, policy.stderr
+    lineage = wait_for(lambda: retrained(s3), timeout=180)
+    assert lineage["trigger"] == "monitor" and lineage["files"] == ["training/churn/fresh.csv"]
+
     stack.process.send_signal(signal.SIGTERM)
     assert stack.process.wait(timeout=30) == 0
     output = stack.process.stdout.read() if stack.process.stdout else ""
     assert "stopped" in output
     assert "delivered" in output  # each event it hands over is logged
     assert "[schedule] firing monitor_models" in output
+    assert "[retrain] delivered 1 message(s) from sklambda-retrain to retrain_model" in output
     children = subprocess.run(
         ["pgrep", "-P", str(stack.process.pid)], capture_output=True, text=True, check=False
     )

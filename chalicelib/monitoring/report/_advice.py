@@ -36,16 +36,18 @@ def next_step(
 ) -> NextStep:
     """The one thing to do next about `version` of `model`.
 
-    `decisions` are the run's (a retrain started, or a rollout only watched because no policy
+    `decisions` are the run's (a retrain requested, or a rollout only watched because no policy
     is set: `applied` false); `thresholds` give the values drift needs per feature.
     """
     runs = dicts(decisions)
     if version.get("drift_detected") or version.get("status") == "drift":
         if any(text(d.get("action")) == "retrain" for d in runs):
+            # The retraining function retrains after the run: its outcome is in the history.
             return NextStep(
                 "drift_retraining",
-                "Drift detected; this run started retraining: check under Decisions whether "
-                "the new version passed its gate.",
+                "Drift detected; this run asked for a retrain: the model's history shows "
+                "whether the new version passed its gate.",
+                f"sklambda history {model}",
             )
         unset = any(d.get("applied") is False for d in runs)
         start = (

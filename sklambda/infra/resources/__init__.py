@@ -1,14 +1,16 @@
 """The CloudFormation resources beside the functions, as the template Chalice merges.
 
 `merge_template(stage)` returns the document `chalice package --merge-template` deep-merges
-into its SAM template: new resources (buckets, signing key, registrar policy, batch queue and
-DLQ, capture stream and its SQL table, alarms, dashboard, API key) plus additions to
-Chalice's own (function names, bucket, queue and signing key environment, the SQS trigger's
-queue and partial-batch responses). One deploy creates all of it.
+into its SAM template: new resources (buckets, signing key, registrar policy, batch and
+retrain queues and their DLQs, capture stream and its SQL table, alarms, dashboard, API key)
+plus additions to Chalice's own (function names, bucket, queue and signing key environment,
+the SQS triggers' queues and partial-batch responses, the retraining function's memory). One
+deploy creates all of it.
 
 One module a resource family: `_buckets` (models and data buckets, their KMS key),
 `_signing` (the registry's signing key and its alias), `_registrar` (the managed policy for
-the people who register models), `_batch_queue` (queue and DLQ), `_capture` (log
+the people who register models), `_batch_queue` (queue and DLQ), `_retrain_queue` (the
+queue the monitor asks the retraining function through, and its DLQ), `_capture` (log
 subscription, Firehose, their roles), `_capture_table` (the Glue database and table Athena
 queries the capture through), `_alarms` (topic, alarms, dashboard), `_api` (usage
 plan and key), `_functions` (log groups, additions to Chalice's functions and API),
@@ -46,9 +48,12 @@ from sklambda.infra.resources._chalice import (
     API_STAGE,
     BATCH_FUNCTION,
     DEFAULT_TIMEOUT,
+    FUNCTION_QUEUES,
     FUNCTION_SUFFIXES,
     MONITOR_FUNCTION,
     REST_API,
+    RETRAIN_FUNCTION,
+    RETRAIN_TIMEOUT,
     StageConfig,
 )
 from sklambda.infra.resources._functions import function_additions, log_groups
@@ -60,6 +65,7 @@ from sklambda.infra.resources._gateway_responses import (
 from sklambda.infra.resources._intrinsics import arn_of, ref, sub, tls_only_statement
 from sklambda.infra.resources._merge import merge_template, outputs, parameters
 from sklambda.infra.resources._registrar import REGISTRAR_POLICY, registrar_policy
+from sklambda.infra.resources._retrain_queue import RETRAIN_MAX_RECEIVES, retrain_queue
 from sklambda.infra.resources._signing import (
     SIGNING_KEY,
     SIGNING_KEY_ALIAS,
@@ -85,6 +91,7 @@ __all__ = [
     "JSON_SERDE",
     "DATA_BUCKET_NAME",
     "DEFAULT_TIMEOUT",
+    "FUNCTION_QUEUES",
     "FUNCTION_SUFFIXES",
     "GatewayError",
     "MODELS_BUCKET_NAME",
@@ -92,6 +99,9 @@ __all__ = [
     "NAMESPACE",
     "REGISTRAR_POLICY",
     "REST_API",
+    "RETRAIN_FUNCTION",
+    "RETRAIN_MAX_RECEIVES",
+    "RETRAIN_TIMEOUT",
     "SIGNING_KEY",
     "SIGNING_KEY_ALIAS",
     "SIGNING_KEY_SPEC",
@@ -117,6 +127,7 @@ __all__ = [
     "parameters",
     "ref",
     "registrar_policy",
+    "retrain_queue",
     "signing_key",
     "sub",
     "tls_only_statement",

@@ -6,11 +6,12 @@ from typing import Any
 
 from chalicelib.core import NAMESPACE
 from sklambda.infra.dashboard import dashboard_body
-from sklambda.infra.resources._chalice import MONITOR_FUNCTION
+from sklambda.infra.resources._chalice import MONITOR_FUNCTION, RETRAIN_FUNCTION
 from sklambda.infra.resources._intrinsics import ref, sub
 
 # How an alarm decides, given its metric and period. Any occurrence in one period pages: a
-# message in the DLQ, a failed batch file, a failed monitor run or monitor invocation.
+# message in a DLQ, a failed batch file, a failed monitor run, a failed monitor or retraining
+# invocation.
 _ON_ANY: dict[str, Any] = {
     "EvaluationPeriods": 1,
     "Threshold": 0,
@@ -117,6 +118,31 @@ def alarms() -> dict[str, Any]:
             Dimensions=[{"Name": "FunctionName", "Value": ref(MONITOR_FUNCTION)}],
             Statistic="Sum",
             Period=3600,
+            **_ON_ANY,
+        ),
+        # A retrain that fails cleanly is in the model's history; these are the ones that
+        # crashed, ran out of memory or out of time (then gave up: the retrain DLQ).
+        "RetrainErrorsAlarm": alarm(
+            "retrain-errors: the retraining function failed, ran out of memory or time",
+            Namespace="AWS/Lambda",
+            MetricName="Errors",
+            Dimensions=[{"Name": "FunctionName", "Value": ref(RETRAIN_FUNCTION)}],
+            Statistic="Sum",
+            Period=3600,
+            **_ON_ANY,
+        ),
+        "RetrainDeadLetterAlarm": alarm(
+            "retrain-dlq-not-empty: a retrain request failed every attempt; see the DLQ",
+            Namespace="AWS/SQS",
+            MetricName="ApproximateNumberOfMessagesVisible",
+            Dimensions=[
+                {
+                    "Name": "QueueName",
+                    "Value": {"Fn::GetAtt": ["RetrainDeadLetterQueue", "QueueName"]},
+                }
+            ],
+            Statistic="Maximum",
+            Period=300,
             **_ON_ANY,
         ),
     }

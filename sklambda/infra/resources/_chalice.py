@@ -10,9 +10,20 @@ from pathlib import Path
 API_FUNCTION = "APIHandler"
 BATCH_FUNCTION = "ScoreBatch"
 MONITOR_FUNCTION = "MonitorModels"
+RETRAIN_FUNCTION = "RetrainModel"
 REST_API = "RestAPI"
 # Function name suffixes: the policy files scope log writes to /aws/lambda/<stack>-<suffix>.
-FUNCTION_SUFFIXES = {API_FUNCTION: "api", BATCH_FUNCTION: "batch", MONITOR_FUNCTION: "monitor"}
+FUNCTION_SUFFIXES = {
+    API_FUNCTION: "api",
+    BATCH_FUNCTION: "batch",
+    MONITOR_FUNCTION: "monitor",
+    RETRAIN_FUNCTION: "retrain",
+}
+# The SQS-triggered functions and the stack's queue each one consumes.
+FUNCTION_QUEUES = {BATCH_FUNCTION: "BatchQueue", RETRAIN_FUNCTION: "RetrainQueue"}
+# retrain_model's lambda_timeout in .chalice/config.json: Lambda's most, as a retrain reads and
+# fits all of a model's training data.
+RETRAIN_TIMEOUT = 900
 API_STAGE = "api"
 # The app's routes (app.py), named in API Gateway's answer to a request for any other.
 API_ROUTES = (

@@ -8,6 +8,7 @@ from sklambda.infra.resources._chalice import (
     BATCH_FUNCTION,
     FUNCTION_SUFFIXES,
     REST_API,
+    RETRAIN_FUNCTION,
     StageConfig,
 )
 from sklambda.infra.resources._intrinsics import arn_of, ref, sub
@@ -36,6 +37,9 @@ def function_additions(config: StageConfig) -> dict[str, Any]:
         "SKLAMBDA_BATCH_QUEUE": {"Fn::GetAtt": ["BatchQueue", "QueueName"]},
         "SKLAMBDA_BATCH_MAX_RECEIVES": str(config.batch_max_receives),
         "SKLAMBDA_BATCH_RESERVE_SECONDS": str(config.batch_reserve_seconds),
+        "SKLAMBDA_RETRAIN_QUEUE": {"Fn::GetAtt": ["RetrainQueue", "QueueName"]},
+        # A queue's Ref is its URL: the monitor sends without looking it up (sqs:GetQueueUrl).
+        "SKLAMBDA_RETRAIN_QUEUE_URL": ref("RetrainQueue"),
         "SKLAMBDA_CAPTURE_STREAM": ref("CaptureStream"),
         # The key's ARN, not its alias: an alias can be pointed at another key.
         "SKLAMBDA_SIGNING_KEY": arn_of(SIGNING_KEY),
@@ -61,5 +65,8 @@ def function_additions(config: StageConfig) -> dict[str, Any]:
             }
         }
     }
+    # A retrain holds the training data and a fitted model at once: its memory is the
+    # operator's to size (RetrainMemorySize), apart from the other functions'.
+    additions[RETRAIN_FUNCTION]["Properties"]["MemorySize"] = ref("RetrainMemorySize")
     additions[REST_API] = {"Properties": {"Name": ref("AWS::StackName")}}
     return additions

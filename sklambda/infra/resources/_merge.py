@@ -15,6 +15,7 @@ from sklambda.infra.resources._functions import function_additions, log_groups
 from sklambda.infra.resources._gateway_responses import gateway_responses
 from sklambda.infra.resources._intrinsics import arn_of, ref, sub
 from sklambda.infra.resources._registrar import REGISTRAR_POLICY, registrar_policy
+from sklambda.infra.resources._retrain_queue import retrain_queue
 from sklambda.infra.resources._signing import SIGNING_KEY, signing_key
 
 
@@ -27,6 +28,7 @@ def merge_template(config: StageConfig) -> dict[str, Any]:
         signing_key(),
         registrar_policy(config),
         batch_queue(config),
+        retrain_queue(),
         capture(config),
         capture_table(config),
         log_groups(),
@@ -109,11 +111,19 @@ def parameters() -> dict[str, Any]:
             "MaxValue": 1000,
             "Description": "Most batch scorers running at once (back-pressure on big drops)",
         },
+        "RetrainMemorySize": {
+            "Type": "Number",
+            "Default": 3008,
+            "MinValue": 128,
+            "MaxValue": 10240,
+            "Description": "MB of the retraining function (Lambda's most: 10240); a retrain "
+            "holds all of a model's training data and the fitted model",
+        },
     }
 
 
 def outputs(config: StageConfig) -> dict[str, Any]:
-    """What the stack reports: bucket, queue and stream names, the capture's SQL table, the
+    """What the stack reports: bucket, queues and stream names, the capture's SQL table, the
     alarm topic, dashboard, API key, and what the people who register models need: the
     signing key and their policy."""
     found = {
@@ -121,6 +131,8 @@ def outputs(config: StageConfig) -> dict[str, Any]:
         "DataBucketName": ref("DataBucket"),
         "BatchQueueUrl": ref("BatchQueue"),
         "BatchDeadLetterQueueUrl": ref("BatchDeadLetterQueue"),
+        "RetrainQueueUrl": ref("RetrainQueue"),
+        "RetrainDeadLetterQueueUrl": ref("RetrainDeadLetterQueue"),
         "CaptureStreamName": ref("CaptureStream"),
         "CaptureDatabaseName": ref(CAPTURE_DATABASE),
         "CaptureTableName": ref(CAPTURE_TABLE),  # a Glue table's Ref is its name
