@@ -119,3 +119,33 @@ def test_an_object_delivered_again_or_late_counts_once(
     world.run()
     assert reads == [late]  # nothing read twice
     assert version_entry(world.report())["traffic"]["http"] == 400
+
+
+def test_every_row_of_a_batch_file_is_aggregated_once(
+    world: MonitorWorld, aws: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from chalicelib.monitoring import _sources
+    from sklambda.sample_data import FEATURES
+    from tests.monitoring.world import score_batch_file
+
+    frame = churn_frame(60_000, seed=12)[FEATURES]  # more than one chunk of 50,000 rows
+    score_batch_file(aws, "batch/incoming/churn/big.csv", frame)
+    files: list[str] = []
+    original = _sources.MonitorSources.row_chunks
+
+    def counting(self: Any, key: str, **kwargs: Any) -> Iterator[Any]:
+        files.append(key)
+        return original(self, key, **kwargs)
+
+    monkeypatch.setattr(_sources.MonitorSources, "row_chunks", counting)
+
+    world.run()
+    first = version_entry(world.report())
+    world.run()
+    second = version_entry(world.report())
+
+    assert first["traffic"]["batch"] == second["traffic"]["batch"] == 60_000
+    assert first["prediction"]["samples"] == 60_000
+    assert len(files) == 2  # the input and the scored file, by the first run only
+    for mine, again in zip(first["features"], second["features"], strict=True):
+        assert (mine["samples"], mine["psi"]) == (again["samples"], again["psi"])
