@@ -59,6 +59,8 @@ class ServingSummary(TypedDict):
     error_rate: float | None
     latency_p50_ms: float | None
     latency_p95_ms: float | None
+    # Per consumer (API key name, "-" without one): records, requests and errors.
+    by_consumer: NotRequired[dict[str, dict[str, int]]]
 
 
 class VersionReport(TypedDict):

@@ -326,6 +326,10 @@ class Monitor:
                 "error_rate": round(window.errors / attempts, 6) if attempts else None,
                 "latency_p50_ms": window.latency.percentile(0.5),
                 "latency_p95_ms": window.latency.percentile(0.95),
+                "by_consumer": {
+                    name: {key: counts[key] for key in ("records", "requests", "errors")}
+                    for name, counts in sorted(window.consumers.items())
+                },
             },
             "status": status,
             "drift_detected": detected,

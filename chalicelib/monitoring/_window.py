@@ -59,18 +59,24 @@ class VersionWindow:
         self.errors = 0
         self.latency = LatencyHistogram()
         self._last_request: Any = None
+        # The same counts per consumer (the API key's name, or "-"): who is affected.
+        self.consumers: dict[str, Counter[str]] = {}
 
     # -- HTTP capture ---------------------------------------------------------------------
     def add_capture(self, record: Mapping[str, Any]) -> None:
         """One captured HTTP record (binned in groups, for speed)."""
+        consumer = self.consumers.setdefault(str(record.get("consumer") or "-"), Counter())
         if record.get("error"):
             self.errors += 1
+            consumer["errors"] += 1
             return
+        consumer["records"] += 1
         # A request's records are written together, so a new request id is a new request.
         request_id = record.get("request_id")
         if request_id != self._last_request or request_id is None:
             self._last_request = request_id
             self.requests += 1
+            consumer["requests"] += 1
             latency = record.get("latency_ms")
             if isinstance(latency, int | float):
                 self.latency.add(float(latency))
@@ -157,6 +163,7 @@ class VersionWindow:
             "traffic": dict(self.traffic),
             "requests": self.requests,
             "errors": self.errors,
+            "consumers": {name: dict(counts) for name, counts in self.consumers.items()},
             "latency": self.latency.state(),
             "estimate": (
                 {"total": self.estimate.total, "records": self.estimate.records}
@@ -174,6 +181,10 @@ class VersionWindow:
         self.traffic.update({k: int(v) for k, v in state["traffic"].items()})
         self.requests += int(state["requests"])
         self.errors += int(state["errors"])
+        for name, counts in (state.get("consumers") or {}).items():
+            self.consumers.setdefault(name, Counter()).update(
+                {key: int(value) for key, value in counts.items()}
+            )
         self.latency.merge(state["latency"])
         estimate = state.get("estimate")
         if self.estimate is not None and estimate:

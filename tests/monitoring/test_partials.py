@@ -87,6 +87,8 @@ def test_merged_partials_measure_what_a_full_read_measures(world: MonitorWorld) 
         }
     )
     assert through_partials["serving"] == full_read["serving"]
+    by_consumer = full_read["serving"]["by_consumer"]
+    assert by_consumer == {"tests": {"records": 600, "requests": 6, "errors": 0}}
     assert through_partials["prediction"] == full_read["prediction"]
     for name, (samples, psi, js, wasserstein) in full_read["features"].items():
         merged = through_partials["features"][name]

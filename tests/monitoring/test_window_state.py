@@ -36,7 +36,11 @@ def records(n: int = 400) -> list[dict[str, Any]]:
     out = []
     for i, row in enumerate(frame[FEATURES].astype(object).to_dict("records")):
         inputs = {k: (None if isinstance(v, float) and np.isnan(v) else v) for k, v in row.items()}
-        record: dict[str, Any] = {"request_id": f"r{i // 4}", "latency_ms": float(rng.gamma(2, 3))}
+        record: dict[str, Any] = {
+            "request_id": f"r{i // 4}",
+            "latency_ms": float(rng.gamma(2, 3)),
+            "consumer": ("mobile", "web", None)[(i // 4) % 3],
+        }
         if i % 37 == 5:
             record["error"] = "SignatureRefused"
         else:
@@ -72,6 +76,7 @@ def summary(built: VersionWindow) -> dict[str, Any]:
         "p50": built.latency.percentile(0.5),
         "p95": built.latency.percentile(0.95),
         "estimate": built.estimate.result(1) if built.estimate is not None else None,
+        "consumers": {name: dict(counts) for name, counts in built.consumers.items()},
     }
 
 
@@ -86,7 +91,7 @@ def assert_same(merged: dict[str, Any], whole: dict[str, Any]) -> None:
         whole["prediction"].pop("wasserstein", None), rel=1e-9
     )
     assert merged["prediction"] == whole["prediction"]
-    for key in ("traffic", "requests", "errors", "p50", "p95"):
+    for key in ("traffic", "requests", "errors", "p50", "p95", "consumers"):
         assert merged[key] == whole[key], key
     assert merged["estimate"]["records"] == whole["estimate"]["records"]
     assert merged["estimate"]["accuracy"] == pytest.approx(whole["estimate"]["accuracy"])
