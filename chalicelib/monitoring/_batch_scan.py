@@ -37,7 +37,7 @@ def scan_batch(
         job = str(manifest.get("job_id") or manifest["input"]["key"])
         slice_name = batch_slice(str(scored["key"]), job)
         partial = partials.read(name, window.version, slice_name)
-        if partial.state is None:
+        if not partial.usable_by(window) or partial.state is None:
             state = _read_file(window.fresh(), manifest, sources)
             if state is None:
                 continue

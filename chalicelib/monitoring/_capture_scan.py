@@ -87,7 +87,7 @@ class _HourScan:
                     partial = self.partials.read(name, version, hour_slice(self.hour))
                     stored[(name, version)] = partial
                     hourly[(name, version)] = window.fresh()
-                    if partial.state is not None:
+                    if partial.usable_by(window) and partial.state is not None:
                         hourly[(name, version)].merge(partial.state)
         added: set[Slot] = set()
         for key, size in self.sources.capture_objects(self.hour):

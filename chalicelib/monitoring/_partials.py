@@ -23,10 +23,13 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from chalicelib.core import logger
 from chalicelib.storage import ObjectStore, PreconditionFailed
+
+if TYPE_CHECKING:
+    from chalicelib.monitoring._window import VersionWindow
 
 PARTIAL_FORMAT = 1
 
@@ -42,6 +45,19 @@ class HourPartial:
     def covers(self, key: str, size: int) -> bool:
         """Whether this object (as listed now) has been added."""
         return self.sources.get(key) == size
+
+    def usable_by(self, window: VersionWindow) -> bool:
+        """Whether the stored state merges into `window`; a state that does not (written by a
+        release with other bins, or damaged) is dropped, so its objects are read again."""
+        if self.state is None:
+            return True
+        try:
+            window.fresh().merge(self.state)
+        except (KeyError, TypeError, ValueError):
+            logger.warning("a stored partial does not fit its version's window; reading again")
+            self.sources, self.state = {}, None
+            return False
+        return True
 
 
 class PartialStore:

@@ -151,3 +151,26 @@ def test_every_row_of_a_batch_file_is_aggregated_once(
     assert len(files) == 2  # the input and the scored file, by the first run only
     for mine, again in zip(first["features"], second["features"], strict=True):
         assert (mine["samples"], mine["psi"]) == (again["samples"], again["psi"])
+
+
+def test_a_partial_that_does_not_fit_is_read_again_not_trusted(
+    world: MonitorWorld, reads: list[str]
+) -> None:
+    world.traffic(churn_frame(300, seed=5))
+    world.run()
+    counted = figures(world.report())
+    (key,) = [k for k in world.data.list_keys(f"reports/_partials/{MODEL}/") if "/batch/" not in k]
+    document, _ = world.data.get_json(key)
+    document["state"]["features"]["tenure_months"]["counts"].append(7)  # other bins
+    world.data.put_json(key, document)
+    reads.clear()
+
+    world.run()
+
+    assert len(reads) == 1  # the hour's object, read again
+    assert figures(world.report()) == counted
+    repaired, _ = world.data.get_json(key)
+    assert (
+        len(repaired["state"]["features"]["tenure_months"]["counts"])
+        == len(document["state"]["features"]["tenure_months"]["counts"]) - 1
+    )
