@@ -109,11 +109,6 @@ class MonitorSources:
         self.batch_rows = batch_rows
 
     # -- HTTP capture ---------------------------------------------------------------------
-    def capture_records(self, hour: datetime) -> Iterator[dict[str, Any]]:
-        """Capture records delivered in one hour; unreadable lines are skipped and logged."""
-        for key, _ in self.capture_objects(hour):
-            yield from self.object_records(key)
-
     def capture_objects(self, hour: datetime) -> list[tuple[str, int]]:
         """(key, size) of the capture objects delivered in one hour."""
         prefix = capture_hour_prefix(self.capture_prefix, hour)
