@@ -17,7 +17,7 @@ from chalicelib.storage import default_clients
 
 if TYPE_CHECKING:
     from chalicelib.batch import BatchScorer
-    from chalicelib.monitoring import Monitor
+    from chalicelib.monitoring import Arrivals, Monitor
     from chalicelib.rollout import Retrainer
 
 app = Chalice(app_name="sklambda")
@@ -28,12 +28,14 @@ api = endpoint(app)
 # The queue name is needed when app.py is imported (chalice package wires the trigger).
 BATCH_QUEUE = os.environ.get("SKLAMBDA_BATCH_QUEUE", "sklambda-batch")
 RETRAIN_QUEUE = os.environ.get("SKLAMBDA_RETRAIN_QUEUE", "sklambda-retrain")
+AGGREGATE_QUEUE = os.environ.get("SKLAMBDA_AGGREGATE_QUEUE", "sklambda-aggregate")
 # EventBridge rate or cron expression of the monitor, set per stage in .chalice/config.json.
 MONITOR_SCHEDULE = os.environ.get("SKLAMBDA_MONITOR_SCHEDULE", "rate(1 hour)")
 _server: ModelServer | None = None
 _batch: BatchScorer | None = None
 _monitor: Monitor | None = None
 _retrainer: Retrainer | None = None
+_arrivals: Arrivals | None = None
 
 
 def server() -> ModelServer:
@@ -76,6 +78,16 @@ def retrainer() -> Retrainer:
     return _retrainer
 
 
+def arrivals() -> Arrivals:
+    """The container's aggregator of landed objects, built on first use."""
+    global _arrivals
+    if _arrivals is None:
+        from chalicelib.services import arrivals as build
+
+        _arrivals = build(default_clients())
+    return _arrivals
+
+
 def current_request() -> Request:
     """The request being handled (always set inside a route)."""
     request = app.current_request
@@ -85,8 +97,8 @@ def current_request() -> Request:
 
 def reset() -> None:
     """Forget cached services and clients (tests change settings between cases)."""
-    global _server, _batch, _monitor, _retrainer
-    _server = _batch = _monitor = _retrainer = None
+    global _server, _batch, _monitor, _retrainer, _arrivals
+    _server = _batch = _monitor = _retrainer = _arrivals = None
     default_clients().reset()
 
 
@@ -204,3 +216,12 @@ def retrain_model(event: Any) -> dict[str, Any]:
     from chalicelib.rollout import handle_retrain_event
 
     return handle_retrain_event(retrainer(), event.to_dict())
+
+
+@app.on_sqs_message(queue=AGGREGATE_QUEUE, batch_size=10)
+def aggregate_arrivals(event: Any) -> dict[str, Any]:
+    """S3 (capture, feedback, batch manifests) → SQS → here: each landed object added to the
+    monitor's partials once, so a monitor run merges hours instead of reading records."""
+    from chalicelib.monitoring import handle_arrivals_event
+
+    return handle_arrivals_event(arrivals(), event.to_dict())

@@ -19,7 +19,7 @@ from chalicelib.storage import AwsClients, ObjectStore
 
 if TYPE_CHECKING:
     from chalicelib.batch import BatchScorer
-    from chalicelib.monitoring import Monitor
+    from chalicelib.monitoring import Arrivals, Monitor, MonitorSources
     from chalicelib.rollout import Retrainer, RetrainRequests
 
 
@@ -105,25 +105,31 @@ def data_store(clients: AwsClients) -> ObjectStore:
     return ObjectStore(clients.s3, clients.settings.require_data_bucket())
 
 
-def monitor(clients: AwsClients, registry: Registry | None = None) -> Monitor:
-    """The drift, accuracy and traffic monitor of the registry's models."""
+def monitor_sources(clients: AwsClients) -> MonitorSources:
+    """Where the monitor and the aggregating function read capture, batch files, feedback."""
     from chalicelib.batch import BatchLayout
-    from chalicelib.monitoring import Monitor, MonitorSources, put_metrics
+    from chalicelib.monitoring import MonitorSources
 
     settings = clients.settings
-    store = data_store(clients)
-    registry = registry or open_registry(clients)
-    sources = MonitorSources(
-        store,
+    return MonitorSources(
+        data_store(clients),
         capture_prefix=settings.capture_prefix,
         feedback_prefix=settings.feedback_prefix,
         scored_prefix=BatchLayout.from_settings(settings).scored,
         batch_rows=settings.monitor_batch_rows,
     )
+
+
+def monitor(clients: AwsClients, registry: Registry | None = None) -> Monitor:
+    """The drift, accuracy and traffic monitor of the registry's models."""
+    from chalicelib.monitoring import Monitor, put_metrics
+
+    settings = clients.settings
+    registry = registry or open_registry(clients)
     return Monitor(
         registry,
-        store,
-        sources,
+        data_store(clients),
+        monitor_sources(clients),
         reports_prefix=settings.reports_prefix,
         publish_metrics=lambda points: put_metrics(clients.client("cloudwatch"), points),
         label_lookback_days=settings.monitor_label_lookback_days,
@@ -131,6 +137,20 @@ def monitor(clients: AwsClients, registry: Registry | None = None) -> Monitor:
         retrainer=retrainer(clients, registry),
         retrain_requests=retrain_requests(clients),
     )
+
+
+def arrivals(clients: AwsClients, registry: Registry | None = None) -> Arrivals:
+    """The aggregating function's service: landed objects into the monitor's partials."""
+    from datetime import timedelta
+
+    from chalicelib.monitoring import Arrivals, LabelJoiner, PartialStore
+
+    settings = clients.settings
+    registry = registry or open_registry(clients)
+    sources = monitor_sources(clients)
+    partials = PartialStore(data_store(clients), settings.reports_prefix)
+    lookback = timedelta(days=settings.monitor_label_lookback_days)
+    return Arrivals(registry, sources, partials, LabelJoiner(registry, sources, partials, lookback))
 
 
 def retrain_requests(clients: AwsClients) -> RetrainRequests:

@@ -1,6 +1,7 @@
 """Batch files in a monitor run: every row of each file scored in the window, read once.
 
-Each succeeded manifest names the input and the scored file of one scoring job. The first run
+The aggregating function reads each file when its manifest lands (`_arrivals.py`); a run reads
+those it has not reached yet. Each succeeded manifest names the input and the scored file of one scoring job. The first run
 that sees it reads both files whole, chunk by chunk (memory stays a chunk's), into a fresh
 window of the version, and stores its state as the file's partial
 (`reports/_partials/<model>/<version>/batch/<digest of the job>.json`); every later run whose
@@ -12,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from chalicelib.batch import Manifest
 from chalicelib.core import logger
 from chalicelib.monitoring._partials import PartialStore, batch_slice
 from chalicelib.monitoring._run import MonitorRun
@@ -30,21 +32,35 @@ def scan_batch(
     for manifest in sources.batch_manifests(name, run.start, run.at):
         model = manifest.get("model")
         window = windows.get(model["version"]) if model else None
-        published = manifest.get("outputs")
-        scored = published["scored"] if published else None
-        if window is None or not scored:
-            continue
-        job = str(manifest.get("job_id") or manifest["input"]["key"])
-        slice_name = batch_slice(str(scored["key"]), job)
-        partial = partials.read(name, window.version, slice_name)
-        if not partial.usable_by(window) or partial.state is None:
-            state = _read_file(window.fresh(), manifest, sources)
-            if state is None:
-                continue
-            partial.state = state
-            partial.sources = {str(manifest["input"]["key"]): 0, str(scored["key"]): 0}
-            partials.write(name, window.version, slice_name, partial)
-        window.merge(partial.state)
+        state = batch_partial(name, window, manifest, sources, partials) if window else None
+        if window is not None and state is not None:
+            window.merge(state)
+
+
+def batch_partial(
+    name: str,
+    window: VersionWindow,
+    manifest: Manifest,
+    sources: MonitorSources,
+    partials: PartialStore,
+) -> dict[str, Any] | None:
+    """The state of one scored file of `window`'s version: its stored partial, or the file
+    read whole and stored as its partial; None when the file cannot be read as scored."""
+    scored = manifest["outputs"]["scored"] if manifest.get("outputs") else None
+    if not scored:
+        return None
+    job = str(manifest.get("job_id") or manifest["input"]["key"])
+    slice_name = batch_slice(str(scored["key"]), job)
+    partial = partials.read(name, window.version, slice_name)
+    if partial.usable_by(window) and partial.state is not None:
+        return partial.state
+    state = _read_file(window.fresh(), manifest, sources)
+    if state is None:
+        return None
+    partial.state = state
+    partial.sources = {str(manifest["input"]["key"]): 0, str(scored["key"]): 0}
+    partials.write(name, window.version, slice_name, partial)
+    return state
 
 
 def _read_file(

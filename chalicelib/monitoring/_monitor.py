@@ -4,20 +4,19 @@ One run (a scheduled event, or `sklambda monitor NAME`):
 
 1. For each model with a champion, claim the run (`reports/<model>/_runs/<event id>.json`,
    If-None-Match), so a duplicated event does nothing; read the live versions (champion,
-   canary, shadow) with their reference profiles, and the ground truth received in the
-   window.
-2. The capture of the window's delivery hours through the hourly partials (only objects no
-   partial has added up yet are read: `_capture_scan.py`, `_partials.py`), the hours in
-   which the labelled predictions were made (their UUIDv7 ids say when) record by record
-   for the join; labels still unjoined are looked for in the scored batch files that can
-   hold their ids. Every row of the batch files scored in the window, each file read once
-   into its own partial (`_batch_scan.py`).
-3. Per model: measure drift on the reference bins, judge it against the thresholds and the
-   previous report (N breaches in a row before a feature counts as drifted), compute quality
-   from the joined labels, act on a live canary or shadow or ask the retraining function
-   for a retrain (`chalicelib/rollout`), write
-   the report (JSON and HTML, `monitor_reports.py`), point `latest.json` at it, and publish
-   the metrics.
+   canary, shadow) with their reference profiles.
+2. The capture of the window's delivery hours through the hourly partials, which the
+   aggregating function fills as objects land (`_arrivals.py`); only objects no partial has
+   added up yet are read (`_capture_scan.py`, `_partials.py`). Every row of the batch files
+   scored in the window, each file read once into its own partial (`_batch_scan.py`).
+3. Per model: the feedback objects of the window not yet joined (or naming predictions still
+   on the way) are joined (`_labels.py`), and each live version's labels are merged from the
+   partials of the hours its predictions were made in the label lookback. Then measure drift
+   on the reference bins, judge it against the thresholds and the previous report (N
+   breaches in a row before a feature counts as drifted), compute quality from the merged
+   labels, act on a live canary or shadow or ask the retraining function for a retrain
+   (`chalicelib/rollout`), write the report (JSON and HTML), point `latest.json` at it, and
+   publish the metrics.
 
 A model that fails is logged and counted (`MonitorFailures`); the others carry on.
 """
@@ -26,10 +25,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from chalicelib.core import InvalidInputError, NotFoundError, SklambdaError, iso, logger
+from chalicelib.core import (
+    InvalidInputError,
+    NotFoundError,
+    SklambdaError,
+    iso,
+    logger,
+    predicted_at,
+)
 from chalicelib.monitoring._batch_scan import scan_batch
 from chalicelib.monitoring._capture_scan import scan_capture
 from chalicelib.monitoring._document import (
@@ -45,11 +51,12 @@ from chalicelib.monitoring._metrics import failure_datapoint, report_datapoints
 from chalicelib.monitoring._partials import PartialStore
 from chalicelib.monitoring._reports import ReportStore
 from chalicelib.monitoring._run import MonitorRun
-from chalicelib.monitoring._sources import Feedback, MonitorSources
+from chalicelib.monitoring._labels import DELIVERY_GRACE, LabelJoiner
+from chalicelib.monitoring._sources import MonitorSources
 from chalicelib.monitoring._window import VersionWindow, traffic_summary
 from chalicelib.registry import Registry
 from chalicelib.rollout import Rollout
-from chalicelib.stats import DriftThresholds, judge, quality
+from chalicelib.stats import DriftThresholds, QualityTally, judge
 from chalicelib.storage import ObjectStore
 
 MetricsSink = Callable[[list[dict[str, Any]]], None]
@@ -67,18 +74,15 @@ class _Job:
     revision: int  # of the aliases document the run started from
     thresholds: DriftThresholds
     windows: dict[int, VersionWindow]
-    feedback: Feedback
     claim_etag: str
     registered: dict[int, dict[str, float]]  # version → metrics recorded at registration
-    # (prediction id, version) → (actual, prediction, probabilities)
-    joined: dict[tuple[str, int], tuple[Any, Any, Any]] = field(default_factory=dict)
+    # Labels received in the window (labels, joined, unusable_rows), and each version's
+    # quality tally over the predictions of the label lookback.
+    feedback: dict[str, int] = field(default_factory=dict)
+    tallies: dict[int, QualityTally | None] = field(default_factory=dict)
 
     def roles(self, version: int) -> list[str]:
         return sorted(a for a, e in self.aliases.items() if e.get("version") == version)
-
-    def join(self, pid: str, version: int, prediction: Any, probabilities: Any) -> None:
-        """Pair a labelled prediction (HTTP or batch, alike) with its actual value."""
-        self.joined[(pid, version)] = (self.feedback.actuals[pid], prediction, probabilities)
 
 
 class Monitor:
@@ -104,6 +108,7 @@ class Monitor:
         self.rollout = Rollout(registry, retrainer, retrain_requests)
         self.publish_metrics = publish_metrics
         self.label_lookback = timedelta(days=label_lookback_days)
+        self.labels = LabelJoiner(registry, sources, self.partials, self.label_lookback)
         if render_html is None:
             from chalicelib.monitoring.report import render_report_html
 
@@ -187,33 +192,44 @@ class Monitor:
                 profile = self.registry.get_profile(name, version)
                 windows[version] = VersionWindow(version, metadata, profile)
                 registered[version] = registered_metrics(metadata)
-            feedback = self.sources.feedback(name, run.start, run.at)
         except Exception:
             self.reports.release(name, run.event_id)
             raise
-        return _Job(name, aliases, revision, thresholds, windows, feedback, etag, registered)
+        return _Job(name, aliases, revision, thresholds, windows, etag, registered)
 
     # -- step 2: read the window ----------------------------------------------------------
     def _scan_capture(self, jobs: Mapping[str, _Job], run: MonitorRun) -> None:
-        scan_capture(jobs, run, self.sources, self.partials, self.label_lookback)
+        scan_capture(jobs, run, self.sources, self.partials)
 
-    def _join_batch(self, job: _Job, run: MonitorRun) -> None:
-        """Join the labels the capture did not have with the scored batch files that can hold
-        their ids, until every one is found."""
-        captured = {pid for pid, _ in job.joined}
-        wanted = job.feedback.made(run.at - self.label_lookback, run.at, skip=captured)
-        classes = {version: window.classes for version, window in job.windows.items()}
-        for version, (pid, prediction, probabilities) in self.sources.batch_labelled(
-            job.name, wanted, classes
-        ):
-            job.join(pid, version, prediction, probabilities)
+    def _join_labels(self, job: _Job, run: MonitorRun) -> None:
+        """Join the feedback objects of the window the aggregating function has not (or whose
+        predictions were still on the way), then merge each live version's label partials of
+        the predictions made in the label lookback."""
+        ledgers: dict[datetime, Any] = {}
+        totals = {"received": 0, "joined": 0, "unusable_rows": 0}
+        for key, written, size in self.sources.feedback_objects(job.name, run.start, run.at):
+            hour = written.replace(minute=0, second=0, microsecond=0)
+            if hour not in ledgers:
+                ledgers[hour] = self.partials.feedback_ledger(job.name, hour)
+            ledger = ledgers[hour]
+            outcome = (ledger.state or {}).get(key) if ledger.covers(key, size) else None
+            if outcome is None or _still_pending(outcome, run.at):
+                outcome = self.labels.join_object(job.name, key, size, written, run.at)
+            totals["received"] += int(outcome["labels"])
+            totals["joined"] += int(outcome["joined"])
+            totals["unusable_rows"] += int(outcome["unusable_rows"])
+        job.feedback = totals
+        for version in job.windows:
+            job.tallies[version] = self.labels.quality(
+                job.name, version, run.at - self.label_lookback, run.at
+            )
 
     def _scan_batch(self, job: _Job, run: MonitorRun) -> None:
         scan_batch(job.name, job.windows, run, self.sources, self.partials)
 
     # -- step 3: judge, report, publish ---------------------------------------------------
     def _finish(self, job: _Job, run: MonitorRun) -> dict[str, Any]:
-        self._join_batch(job, run)
+        self._join_labels(job, run)
         self._scan_batch(job, run)
         previous = self.reports.latest_report(job.name, missing_ok=True)
         report = self._build_report(job, run, previous)
@@ -291,9 +307,9 @@ class Monitor:
             "flagged": any(e["drift_detected"] for e in entries),
             "versions": entries,
             "feedback": {
-                "received": len(job.feedback.actuals),
-                "joined": len({pid for pid, _ in job.joined}),
-                "unusable_rows": job.feedback.unusable_rows,
+                "received": job.feedback.get("received", 0),
+                "joined": job.feedback.get("joined", 0),
+                "unusable_rows": job.feedback.get("unusable_rows", 0),
             },
             "trend": [],
         }
@@ -314,7 +330,7 @@ class Monitor:
             status = "not_enough_data"
         else:
             status = "drift" if detected else "ok"
-        pairs = [v for (_, version), v in job.joined.items() if version == window.version]
+        tally = job.tallies.get(window.version)
         attempts = window.requests + window.errors
         return {
             "version": window.version,
@@ -336,12 +352,8 @@ class Monitor:
             "drifted_share": round(len(drifted) / len(enough), 6) if enough else None,
             "features": features,
             "prediction": prediction,
-            "quality": quality(
-                window.task,
-                window.classes,
-                [p[0] for p in pairs],
-                [p[1] for p in pairs],
-                [p[2] for p in pairs],
+            "quality": (
+                tally.result() if tally is not None else {"labelled": 0, "metrics": {}}
             ),
             "estimated": (
                 window.estimate.result(job.thresholds.min_samples)
@@ -376,3 +388,12 @@ class Monitor:
         except Exception:  # noqa: BLE001 - the log line above still records it
             logger.warning("could not count the monitor failure", extra={"model": name})
         return {"status": "failed", "reason": message}
+
+
+def _still_pending(outcome: Mapping[str, Any], at: datetime) -> bool:
+    """Whether a joined feedback object names predictions that may still be delivered."""
+    for pid in outcome.get("pending") or ():
+        made = predicted_at(pid)
+        if made is not None and made >= at - DELIVERY_GRACE:
+            return True
+    return False

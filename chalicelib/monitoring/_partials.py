@@ -1,26 +1,38 @@
-"""Partial aggregates: what the capture of one delivery hour, or one scored batch file, adds
-to one version's window, stored once and merged by every later run.
+"""Partial aggregates: what the capture of one delivery hour, one scored batch file, or the
+labels of one prediction hour add to one version's figures, stored once and merged by every
+later run.
 
 ```
-reports/_partials/<model>/<version>/<yyyy-mm-ddThh>.json      a capture delivery hour
-reports/_partials/<model>/<version>/batch/<digest>.json       a scored batch file (every row)
+reports/_partials/<model>/<version>/<yyyy-mm-ddThh>.json         a capture delivery hour
+reports/_partials/<model>/<version>/batch/<digest>.json          a scored batch file
+reports/_partials/<model>/<version>/labels/<yyyy-mm-ddThh>.json  labels of the predictions
+                                                                 made in that hour
     {"format": 1, "model", "version", "slice",
-     "sources": {<object key>: <size>, ...},   the objects it has added up
-     "state": VersionWindow.state()}
+     "sources": {<object key>: <size>, ...}  what it has added up (for labels: the
+                                             prediction ids counted, each once)
+     "state": VersionWindow.state(), or QualityTally.state() for labels}
+reports/_partials/_objects/<yyyy-mm-ddThh>.json       capture objects of that delivery hour
+                                                      added up for every version in them
+reports/_partials/<model>/_feedback/<yyyy-mm-ddThh>.json  feedback objects written in that
+                                                      hour, joined, and what each held
 ```
 
-A run lists each hour's capture objects and reads only those no partial has added yet, so a
-24-hour window costs one new hour of reading plus 23 small documents. The `sources` make it
-idempotent: an object is added to a partial at most once, whoever reads it, and an object
-that lands late in an hour already aggregated (Firehose buffers up to 15 minutes) is added by
-the next run. Two runs writing one partial at once: the second write is refused (If-Match),
-its run still uses what it read, and whatever it had added and the first did not is added
-again by a later run, never twice.
+The aggregating function adds each object as it lands (`_arrivals.py`); a monitor run reads
+only what no partial has added yet, so a 24-hour window costs the few objects that landed
+since, plus small documents. The `sources` make every addition idempotent: an object (or a
+labelled prediction) is added to a partial at most once, whoever reads it, and an object that
+lands late in an hour already aggregated (Firehose buffers up to 15 minutes) is added when it
+lands. Writers race through If-Match: the aggregating function reads again and retries; a
+monitor run whose write is refused still uses what it read, and what it had added is added by
+whoever comes next, never twice.
 """
 
 from __future__ import annotations
 
 import hashlib
+import random
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -32,11 +44,14 @@ if TYPE_CHECKING:
     from chalicelib.monitoring._window import VersionWindow
 
 PARTIAL_FORMAT = 1
+# Writers of one partial at once (aggregators of objects of the same hour): each conflict
+# costs a read and a write, and a few dozen attempts outlast any realistic burst.
+_ATTEMPTS = 30
 
 
 @dataclass
 class HourPartial:
-    """One version's aggregate of one capture hour, and the objects it covers."""
+    """One partial: its state and what it has added up (object key -> size, or id -> 1)."""
 
     sources: dict[str, int] = field(default_factory=dict)  # object key -> size
     state: dict[str, Any] | None = None
@@ -75,28 +90,109 @@ class PartialStore:
     def read(self, model: str, version: int, slice_name: str) -> HourPartial:
         """The stored partial, or an empty one; an unreadable document counts as absent (its
         objects are read again, which costs time, never a double count)."""
-        document, etag = self.data.read_json(self.key(model, version, slice_name))
-        if not isinstance(document, dict) or document.get("format") != PARTIAL_FORMAT:
-            return HourPartial(etag=etag)
-        return HourPartial(dict(document["sources"]), document["state"], etag)
+        return self._read(self.key(model, version, slice_name))
 
-    def write(self, model: str, version: int, slice_name: str, partial: HourPartial) -> None:
-        """Store `partial` unless another run changed it since it was read."""
-        document = {
-            "format": PARTIAL_FORMAT,
-            "model": model,
-            "version": version,
-            "slice": slice_name,
-            "sources": partial.sources,
-            "state": partial.state,
-        }
+    def write(self, model: str, version: int, slice_name: str, partial: HourPartial) -> bool:
+        """Store `partial` unless another writer changed it since it was read (then False)."""
+        key = self.key(model, version, slice_name)
         try:
-            self.data.replace_json(self.key(model, version, slice_name), document, partial.etag)
+            self._write(key, partial, model=model, version=version, slice=slice_name)
         except PreconditionFailed:
             logger.info(
                 "partial written by another run meanwhile; this run's is not stored",
                 extra={"model": model, "version": version, "slice": slice_name},
             )
+            return False
+        return True
+
+    def update(
+        self, model: str, version: int, slice_name: str, change: Callable[[HourPartial], bool]
+    ) -> HourPartial:
+        """Read the partial, `change` it (False: nothing to write) and write it back, reading
+        again whenever another writer got there first; the partial as stored."""
+        return self._update(
+            self.key(model, version, slice_name),
+            change,
+            model=model,
+            version=version,
+            slice=slice_name,
+        )
+
+    def slices(self, model: str, version: int, folder: str) -> list[str]:
+        """The slice names stored under one folder of a version's partials (e.g. labels)."""
+        prefix = self.key(model, version, f"{folder}/")[: -len(".json")]
+        return [
+            f"{folder}/{key[len(prefix) : -len('.json')]}"
+            for key in self.data.list_keys(prefix)
+            if key.endswith(".json")
+        ]
+
+    # -- ledgers: which objects were added up, for every version at once -----------------
+    def aggregated_capture(self, hour: datetime) -> dict[str, int]:
+        """Capture objects of a delivery hour added to every version's partial they hold."""
+        return self._read(self._ledger(f"_objects/{hour_slice(hour)}")).sources
+
+    def mark_capture(self, hour: datetime, key: str, size: int) -> None:
+        """Record that capture object `key` is in the partials of every version it holds."""
+
+        def mark(ledger: HourPartial) -> bool:
+            if ledger.covers(key, size):
+                return False
+            ledger.sources[key] = size
+            return True
+
+        self._update(self._ledger(f"_objects/{hour_slice(hour)}"), mark, slice=hour_slice(hour))
+
+    def feedback_ledger(self, model: str, hour: datetime) -> HourPartial:
+        """Feedback objects of `model` written in `hour` that were joined: `sources` (key ->
+        size) and, in `state`, what each held (labels, joined, unusable rows, pending ids)."""
+        return self._read(self._ledger(f"{model}/_feedback/{hour_slice(hour)}"))
+
+    def record_feedback(
+        self, model: str, hour: datetime, key: str, size: int, outcome: dict[str, Any]
+    ) -> None:
+        """Record what joining feedback object `key` (of `size` bytes) found."""
+
+        def record(ledger: HourPartial) -> bool:
+            ledger.sources[key] = size
+            ledger.state = {**(ledger.state or {}), key: outcome}
+            return True
+
+        self._update(self._ledger(f"{model}/_feedback/{hour_slice(hour)}"), record, model=model)
+
+    # -- documents ------------------------------------------------------------------------
+    def _ledger(self, name: str) -> str:
+        return f"{self.prefix}_partials/{name}.json"
+
+    def _read(self, key: str) -> HourPartial:
+        document, etag = self.data.read_json(key)
+        if not isinstance(document, dict) or document.get("format") != PARTIAL_FORMAT:
+            return HourPartial(etag=etag)
+        return HourPartial(dict(document["sources"]), document["state"], etag)
+
+    def _write(self, key: str, partial: HourPartial, **fields: Any) -> None:
+        document = {"format": PARTIAL_FORMAT, **fields}
+        document.update(sources=partial.sources, state=partial.state)
+        partial.etag = self.data.replace_json(key, document, partial.etag)
+
+    def _update(
+        self, key: str, change: Callable[[HourPartial], bool], **fields: Any
+    ) -> HourPartial:
+        for attempt in range(_ATTEMPTS):
+            partial = self._read(key)
+            if not change(partial):
+                return partial
+            try:
+                self._write(key, partial, **fields)
+            except PreconditionFailed:
+                time.sleep(random.uniform(0, min(1.0, 0.02 * 2**attempt)))  # noqa: S311
+                continue
+            return partial
+        raise PartialConflict(f"{key}: {_ATTEMPTS} writers in a row got there first")
+
+
+class PartialConflict(Exception):
+    """A partial changed under every attempt to update it: the event is retried later."""
 
 
 def hour_slice(hour: datetime) -> str:

@@ -26,7 +26,7 @@ import json
 import tempfile
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 from chalicelib.batch import (
@@ -49,7 +49,8 @@ _GZIP_MAGIC = b"\x1f\x8b"
 
 @dataclass
 class Feedback:
-    """Ground truth of the window: actual value by prediction id, and what was unusable."""
+    """Ground truth of one feedback object: actual value by prediction id, and what was
+    unusable."""
 
     actuals: dict[str, Any] = field(default_factory=dict)
     unusable_rows: int = 0
@@ -90,6 +91,17 @@ def capture_hour_prefix(capture_prefix: str, hour: datetime) -> str:
     return f"{capture_prefix}{hour:%Y/%m/%d/%H}/"
 
 
+def delivery_hour(capture_prefix: str, key: str) -> datetime | None:
+    """The delivery hour a capture object's key names (`capture_hour_prefix`), or None."""
+    parts = key[len(capture_prefix) :].split("/") if key.startswith(capture_prefix) else []
+    if len(parts) < 5 or not all(p.isdigit() for p in parts[:4]):
+        return None
+    try:
+        return datetime(*(int(p) for p in parts[:4]), tzinfo=UTC)
+    except ValueError:
+        return None
+
+
 class MonitorSources:
     """Reads capture, batch and feedback objects of the data bucket."""
 
@@ -123,25 +135,45 @@ class MonitorSources:
         yield from _records_in(body, key)
 
     # -- ground truth ---------------------------------------------------------------------
-    def feedback(self, model: str, start: datetime, end: datetime) -> Feedback:
-        """Actual values received in [start, end); the latest one wins for a repeated id."""
+    def feedback_objects(
+        self, model: str, start: datetime, end: datetime
+    ) -> Iterator[tuple[str, datetime, int]]:
+        """(key, last modified, size) of the feedback objects of `model` written in
+        [start, end)."""
+        for key, modified, size in self.store.list_objects(f"{self.feedback_prefix}{model}/"):
+            if start <= modified < end:
+                yield key, modified, size
+
+    def written(self, key: str) -> tuple[datetime, int] | None:
+        """(last modified, size) of one object, None when it is gone."""
+        for found, modified, size in self.store.list_objects(key):
+            if found == key:
+                return modified, size
+        return None
+
+    def feedback_file(self, key: str) -> Feedback:
+        """The labels of one feedback object (none if it is gone); within it, the latest row
+        wins for a repeated id."""
         found = Feedback()
-        prefix = f"{self.feedback_prefix}{model}/"
-        for key, modified, _ in self.store.list_objects(prefix):
-            if not start <= modified < end:
+        try:
+            body, _ = self.store.get_bytes(key)
+        except ObjectMissing:
+            return found
+        found.files = 1
+        for item in _feedback_rows(body, key):
+            pid, actual = item.get("prediction_id"), item.get("actual")
+            if not isinstance(pid, str) or not pid.strip() or actual in (None, ""):
+                found.unusable_rows += 1
                 continue
-            try:
-                body, _ = self.store.get_bytes(key)
-            except ObjectMissing:
-                continue
-            found.files += 1
-            for item in _feedback_rows(body, key):
-                pid, actual = item.get("prediction_id"), item.get("actual")
-                if not isinstance(pid, str) or not pid.strip() or actual in (None, ""):
-                    found.unusable_rows += 1
-                    continue
-                found.actuals[pid.strip()] = actual
+            found.actuals[pid.strip()] = actual
         return found
+
+    def feedback_model(self, key: str) -> str | None:
+        """The model a feedback object's key names (`<feedback prefix><model>/...`)."""
+        if not key.startswith(self.feedback_prefix):
+            return None
+        model, slash, _ = key[len(self.feedback_prefix) :].partition("/")
+        return model if slash and model else None
 
     # -- batch ----------------------------------------------------------------------------
     def batch_manifests(self, model: str, start: datetime, end: datetime) -> Iterator[Manifest]:
