@@ -21,7 +21,7 @@ from chalicelib._lazy import lazy_exports
 
 if TYPE_CHECKING:  # what lazy_exports loads on first use
     from chalicelib.batch._claims import JobInProgress
-    from chalicelib.batch._events import ObjectEvent, queue_url_of
+    from chalicelib.batch._events import ObjectEvent, object_events, queue_url_of
     from chalicelib.batch._invocation import Invocation, OutOfTime
     from chalicelib.batch._jobs import BatchScorer, handle_sqs_event
     from chalicelib.batch._keys import (

@@ -10,9 +10,9 @@ from chalicelib._lazy import lazy_exports
 if TYPE_CHECKING:  # what lazy_exports loads on first use
     from chalicelib.monitoring._arrivals import Arrivals, handle_arrivals_event
     from chalicelib.monitoring._document import MonitorReport
+    from chalicelib.monitoring._labels import LabelJoiner
     from chalicelib.monitoring._metrics import put_metrics
     from chalicelib.monitoring._monitor import Monitor
-    from chalicelib.monitoring._labels import LabelJoiner
     from chalicelib.monitoring._partials import PartialStore
     from chalicelib.monitoring._run import MonitorRun
     from chalicelib.monitoring._sources import MonitorSources

@@ -1,9 +1,9 @@
 """Batch files in a monitor run: every row of each file scored in the window, read once.
 
-The aggregating function reads each file when its manifest lands (`_arrivals.py`); a run reads
-those it has not reached yet. Each succeeded manifest names the input and the scored file of one scoring job. The first run
-that sees it reads both files whole, chunk by chunk (memory stays a chunk's), into a fresh
-window of the version, and stores its state as the file's partial
+Each succeeded manifest names the input and the scored file of one scoring job. The first to
+see it (the aggregating function when the manifest lands, `_arrivals.py`, or else a run)
+reads both files whole, chunk by chunk (memory stays a chunk's), into a fresh window of the
+version, and stores its state as the file's partial
 (`reports/_partials/<model>/<version>/batch/<digest of the job>.json`); every later run whose
 window holds the file merges that partial instead of reading the file again.
 """

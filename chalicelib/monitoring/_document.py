@@ -33,6 +33,9 @@ class ReportRun(TypedDict):
     trigger: str
     at: str
     window: ReportWindow
+    # Quality counts the labelled predictions made since then (the label lookback), each in
+    # the hour it was made, whenever its label arrived.
+    labels_since: NotRequired[str]
 
 
 class ReportAlias(TypedDict):

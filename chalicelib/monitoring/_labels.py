@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from chalicelib.core import NotFoundError, logger, predicted_at
+from chalicelib.core import NotFoundError, logger
 from chalicelib.monitoring._partials import HourPartial, PartialStore, hour_slice
 from chalicelib.monitoring._sources import MonitorSources, hour_and_next
 from chalicelib.registry import Registry

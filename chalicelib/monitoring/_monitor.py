@@ -47,11 +47,11 @@ from chalicelib.monitoring._document import (
     registered_metrics,
     trend,
 )
+from chalicelib.monitoring._labels import DELIVERY_GRACE, LabelJoiner
 from chalicelib.monitoring._metrics import failure_datapoint, report_datapoints
 from chalicelib.monitoring._partials import PartialStore
 from chalicelib.monitoring._reports import ReportStore
 from chalicelib.monitoring._run import MonitorRun
-from chalicelib.monitoring._labels import DELIVERY_GRACE, LabelJoiner
 from chalicelib.monitoring._sources import MonitorSources
 from chalicelib.monitoring._window import VersionWindow, traffic_summary
 from chalicelib.registry import Registry
@@ -298,6 +298,7 @@ class Monitor:
                     "end": iso(run.at, ms=False),
                     "hours": run.window_hours,
                 },
+                "labels_since": iso(run.at - self.label_lookback, ms=False),
             },
             "thresholds": limits.to_dict(),
             "aliases": {
@@ -352,9 +353,7 @@ class Monitor:
             "drifted_share": round(len(drifted) / len(enough), 6) if enough else None,
             "features": features,
             "prediction": prediction,
-            "quality": (
-                tally.result() if tally is not None else {"labelled": 0, "metrics": {}}
-            ),
+            "quality": (tally.result() if tally is not None else {"labelled": 0, "metrics": {}}),
             "estimated": (
                 window.estimate.result(job.thresholds.min_samples)
                 if window.estimate is not None

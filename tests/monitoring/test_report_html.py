@@ -401,7 +401,7 @@ def test_statuses_and_roles_are_spelled_out() -> None:
 
 def test_missing_ground_truth_points_to_the_feedback_route() -> None:
     text = " ".join(parse(render_report_html(sample_report())).text)
-    assert "no ground truth joined in this window; send feedback to" in text
+    assert "no labelled predictions yet; send feedback to" in text
     assert "POST /models/churn/feedback" in text
 
 

@@ -50,24 +50,30 @@ class MonitorWorld:
         ]
         return int(version)
 
-    def traffic(self, frame: pd.DataFrame, name: str = MODEL, per_request: int = 100) -> list[dict]:
-        """Score the rows over the server; capture lands in S3."""
+    def traffic(
+        self,
+        frame: pd.DataFrame,
+        name: str = MODEL,
+        per_request: int = 100,
+        delivered: datetime | None = None,
+    ) -> list[dict]:
+        """Score the rows over the server; capture lands in S3 (in `delivered`'s hour)."""
         responses = []
         records = as_records(frame)
         for start in range(0, len(records), per_request):
             body = json.dumps({"records": records[start : start + per_request]})
             info = RequestInfo(request_id=f"r{start}", consumer="tests")
             responses.append(self.server.predict(name, body, "application/json", {}, info))
-        self.flush_capture()
+        self.flush_capture(delivered)
         return responses
 
-    def flush_capture(self) -> None:
+    def flush_capture(self, delivered: datetime | None = None) -> None:
         """What Firehose does: the capture lines, delivered under the hour's prefix."""
         lines = self.captured.getvalue()
         self.captured.seek(0)
         self.captured.truncate()
         if lines:
-            hour = datetime.now(UTC)
+            hour = delivered or datetime.now(UTC)
             self.objects += 1
             key = f"capture/{hour:%Y/%m/%d/%H}/sklambda-capture-{self.objects}"
             self.data.put_bytes(key, lines.encode())

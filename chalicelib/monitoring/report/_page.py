@@ -45,7 +45,9 @@ def build_page(report: Mapping[str, Any]) -> Page:
         banner=_sections.banner(versions, bool(report.get("flagged"))),
         overview=_sections.overview(model, versions, aliases, thresholds, decisions),
         traffic=_sections.traffic(versions, trend, colors, labels, aliases),
-        quality=_sections.quality(model, versions, trend, colors, labels),
+        quality=_sections.quality(
+            model, versions, trend, colors, labels, as_dict(report.get("run")).get("labels_since")
+        ),
         rollout=_sections.rollout(versions, decisions),
         drift=_drift.drift(versions, thresholds) if versions else None,
         features=_drift.features(versions, trend, thresholds),

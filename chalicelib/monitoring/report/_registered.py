@@ -48,6 +48,9 @@ def compared(version: dict[str, Any], metric: Any) -> str:
     measured = as_dict(quality.get("metrics")).get(text(metric))
     labelled = num(quality.get("labelled"))
     shown = fmt_metric(measured, NO_LABELS if not labelled else "not measured")
+    bound = num(as_dict(quality.get("error_bounds")).get(text(metric)))
+    if measured is not None and bound:  # from score bins: at most this far from exact
+        shown = f"{shown} ±{bound:.4f}"
     before = registered(version, metric)
     if before is None:
         return shown

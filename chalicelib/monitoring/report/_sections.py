@@ -113,6 +113,7 @@ class Quality:
     unlabelled: list[str]  # versions with no ground truth in this window
     registered: bool  # whether any cell compares with the metrics recorded at registration
     charts: list[MetricChart]
+    labels_since: str | None = None  # quality counts the predictions made since then
 
 
 @dataclass(frozen=True)
@@ -259,6 +260,7 @@ def quality(
     trend: list[dict[str, Any]],
     colors: dict[str, str],
     labels: dict[str, str],
+    since: Any = None,
 ) -> Quality:
     """Metrics against the ground truth fed back: this window's table, then their trends."""
     seen: list[Any] = []
@@ -312,6 +314,7 @@ def quality(
         unlabelled=unlabelled,
         registered=any(as_dict(v.get("registered_metrics")) for v in versions),
         charts=charts,
+        labels_since=fmt_time(since) if since else None,
     )
 
 
