@@ -18,7 +18,7 @@ whatever the function has not reached yet, so figures never depend on it keeping
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from chalicelib.core import NotFoundError, logger, utc_now
 from chalicelib.monitoring._batch_scan import batch_partial
@@ -28,6 +28,9 @@ from chalicelib.monitoring._sources import MANIFEST_SUFFIX, MonitorSources, deli
 from chalicelib.monitoring._window import VersionWindow
 from chalicelib.registry import Registry
 from chalicelib.storage import ObjectMissing
+
+if TYPE_CHECKING:
+    from chalicelib.batch import Manifest
 
 Slot = tuple[str, int]  # (model, version)
 
@@ -141,7 +144,8 @@ class Arrivals:
         window = self._window(str(model.get("name")), int(model.get("version") or 0))
         if window is None:
             return "ignored"
-        batch_partial(str(model["name"]), window, manifest, self.sources, self.partials)
+        scored = cast("Manifest", manifest)  # JSON the batch scorer wrote as a Manifest
+        batch_partial(str(model["name"]), window, scored, self.sources, self.partials)
         return "batch"
 
 

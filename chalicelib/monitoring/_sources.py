@@ -56,14 +56,12 @@ class Feedback:
     unusable_rows: int = 0
     files: int = 0
 
-    def made(
-        self, oldest: datetime, newest: datetime, skip: Collection[str] = ()
-    ) -> dict[str, datetime]:
-        """When each labelled prediction was made, for the UUIDv7 ids (but `skip`) made in
-        [oldest, newest]: those the monitor looks for (other ids name nothing it can find)."""
+    def made(self, oldest: datetime, newest: datetime) -> dict[str, datetime]:
+        """When each labelled prediction was made, for the UUIDv7 ids made in [oldest,
+        newest]: those the join looks for (other ids name nothing it can find)."""
         times = {}
         for pid in self.actuals:
-            made = predicted_at(pid) if pid not in skip else None
+            made = predicted_at(pid)
             if made is not None and oldest <= made <= newest:
                 times[pid] = made
         return times
@@ -97,7 +95,8 @@ def delivery_hour(capture_prefix: str, key: str) -> datetime | None:
     if len(parts) < 5 or not all(p.isdigit() for p in parts[:4]):
         return None
     try:
-        return datetime(*(int(p) for p in parts[:4]), tzinfo=UTC)
+        year, month, day, hour = (int(p) for p in parts[:4])
+        return datetime(year, month, day, hour, tzinfo=UTC)
     except ValueError:
         return None
 

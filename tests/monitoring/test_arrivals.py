@@ -288,3 +288,5 @@ def test_a_scored_batch_file_is_aggregated_when_its_manifest_lands(
 def test_objects_that_are_not_the_monitors_are_left_alone(arrivals: Arrivals) -> None:
     assert arrivals.handle("batch/scored/churn/week.csv", 10) == "ignored"
     assert arrivals.handle("elsewhere/file.json", 10) == "ignored"
+    assert arrivals.handle("capture/notes.txt", 10) == "ignored"
+    assert arrivals.handle("capture/2026/13/01/00/not-a-month", 10) == "ignored"
