@@ -1,8 +1,9 @@
 """Finishing touches on the template Chalice wrote, and the checks a reviewer would make.
 
 The policy files in .chalice/ name resources with placeholders CloudFormation resolves
-(`${ModelsBucket}`, `${BatchQueue.Arn}`, `${RetrainQueue.Arn}`, `${AWS::StackName}`); Chalice
-copies them verbatim, so every string that holds one is wrapped in `Fn::Sub` here.
+(`${ModelsBucket}`, `${BatchQueue.Arn}`, `${RetrainQueue.Arn}`, `${AggregateQueue.Arn}`,
+`${AWS::StackName}`); Chalice copies them verbatim, so every string that holds one is wrapped
+in `Fn::Sub` here.
 """
 
 from __future__ import annotations

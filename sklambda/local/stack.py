@@ -1,10 +1,11 @@
 """The whole system on one machine: an embedded AWS and the app's handlers wired to it.
 
 `sklambda up` starts moto's server in this process, creates what the app needs (buckets,
-batch queue and DLQ, the bucket's notification to the queue, the retrain queue and DLQ, the
-capture Firehose stream, the registry's signing key), serves `app.py`'s HTTP API through
-Chalice's local server, polls the batch queue into the batch handler and the retrain queue
-into the retraining function the way Lambda's event source mappings do, and forwards what the
+batch queue and DLQ, the retrain queue and DLQ, the aggregate queue and DLQ, the data bucket's
+notifications to the batch and aggregate queues, the capture Firehose stream, the registry's
+signing key), serves `app.py`'s HTTP API through Chalice's local server, polls the batch queue
+into the batch handler, the retrain queue into the retraining function and the aggregate queue
+into the aggregating function the way Lambda's event source mappings do, and forwards what the
 handlers print (EMF metrics, capture lines) to the embedded CloudWatch and Firehose. It stops
 on Ctrl-C or SIGTERM.
 """
@@ -23,16 +24,19 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.core import ConfigError, Settings, reset_settings
 from chalicelib.storage import AwsClients
-from sklambda.infra.resources import RETRAIN_MAX_RECEIVES
+from sklambda.infra.resources import AGGREGATE_MAX_RECEIVES, AGGREGATE_TIMEOUT, RETRAIN_MAX_RECEIVES
 from sklambda.local.signing import LOCAL_SIGNING_KEY, create_signing_key
 
 if TYPE_CHECKING:
+    from mypy_boto3_s3.type_defs import FilterRuleTypeDef, QueueConfigurationTypeDef
+
     from chalicelib.registry import VersionMetadata
 
 LOCAL_MODELS_BUCKET = "sklambda-models-local"
 LOCAL_DATA_BUCKET = "sklambda-data-local"
 LOCAL_QUEUE = "sklambda-batch"
 LOCAL_RETRAIN_QUEUE = "sklambda-retrain"
+LOCAL_AGGREGATE_QUEUE = "sklambda-aggregate"
 LOCAL_STREAM = "sklambda-capture"
 # moto makes key ids at random: the alias is the name another shell can know in advance.
 LOCAL_REGION = "us-east-1"
@@ -42,6 +46,8 @@ MAX_RECEIVES = 3
 # maximum): each local invocation gets this long, as on AWS.
 BATCH_TIMEOUT_SECONDS = 900
 RETRAIN_TIMEOUT_SECONDS = 900
+# aggregate_arrivals' lambda_timeout, as the stack sets it.
+AGGREGATE_TIMEOUT_SECONDS = AGGREGATE_TIMEOUT
 
 
 def local_environment(aws_port: int) -> dict[str, str]:
@@ -55,6 +61,7 @@ def local_environment(aws_port: int) -> dict[str, str]:
         "SKLAMBDA_DATA_BUCKET": LOCAL_DATA_BUCKET,
         "SKLAMBDA_BATCH_QUEUE": LOCAL_QUEUE,
         "SKLAMBDA_RETRAIN_QUEUE": LOCAL_RETRAIN_QUEUE,
+        "SKLAMBDA_AGGREGATE_QUEUE": LOCAL_AGGREGATE_QUEUE,
         "SKLAMBDA_SIGNING_KEY": LOCAL_SIGNING_KEY,
     }
 
@@ -83,11 +90,13 @@ class LocalResources:
     dlq_url: str
     signing_key_arn: str
     retrain_queue_url: str
+    aggregate_queue_url: str
+    aggregate_dlq_url: str
 
 
 def create_resources(clients: AwsClients) -> LocalResources:
-    """Buckets, signing key, batch and retrain queues with their DLQs, S3 → SQS notification,
-    capture stream."""
+    """Buckets, signing key, batch, retrain and aggregate queues with their DLQs, the data
+    bucket's S3 → SQS notifications, capture stream."""
     s3, sqs = clients.s3, clients.client("sqs")
     settings = clients.settings
     for bucket in (settings.models_bucket, settings.data_bucket):
@@ -95,18 +104,24 @@ def create_resources(clients: AwsClients) -> LocalResources:
     signing_key_arn = create_signing_key(clients.client("kms"))
     queue_url, dlq_url = _queue_with_dlq(sqs, LOCAL_QUEUE, MAX_RECEIVES)
     retrain_queue_url, _ = _queue_with_dlq(sqs, LOCAL_RETRAIN_QUEUE, RETRAIN_MAX_RECEIVES)
+    aggregate_queue_url, aggregate_dlq_url = _queue_with_dlq(
+        sqs, LOCAL_AGGREGATE_QUEUE, AGGREGATE_MAX_RECEIVES
+    )
     from chalicelib.batch import BatchLayout
+    from chalicelib.monitoring._sources import MANIFEST_SUFFIX
 
-    incoming = BatchLayout.from_settings(settings).incoming
+    layout = BatchLayout.from_settings(settings)
+    batch_arn, aggregate_arn = _queue_arn(sqs, queue_url), _queue_arn(sqs, aggregate_queue_url)
+    # The stack's rules (infra.resources._buckets): incoming files to the batch queue; what
+    # the monitor aggregates to the aggregate queue. moto sends for Firehose's deliveries too.
     s3.put_bucket_notification_configuration(
         Bucket=settings.data_bucket,
         NotificationConfiguration={
             "QueueConfigurations": [
-                {
-                    "QueueArn": _queue_arn(sqs, queue_url),
-                    "Events": ["s3:ObjectCreated:*"],
-                    "Filter": {"Key": {"FilterRules": [{"Name": "prefix", "Value": incoming}]}},
-                }
+                _notification(batch_arn, layout.incoming),
+                _notification(aggregate_arn, settings.capture_prefix),
+                _notification(aggregate_arn, settings.feedback_prefix),
+                _notification(aggregate_arn, layout.scored, suffix=MANIFEST_SUFFIX),
             ]
         },
     )
@@ -123,7 +138,20 @@ def create_resources(clients: AwsClients) -> LocalResources:
         dlq_url=dlq_url,
         signing_key_arn=signing_key_arn,
         retrain_queue_url=retrain_queue_url,
+        aggregate_queue_url=aggregate_queue_url,
+        aggregate_dlq_url=aggregate_dlq_url,
     )
+
+
+def _notification(queue_arn: str, prefix: str, *, suffix: str = "") -> QueueConfigurationTypeDef:
+    rules: list[FilterRuleTypeDef] = [{"Name": "prefix", "Value": prefix}]
+    if suffix:
+        rules.append({"Name": "suffix", "Value": suffix})
+    return {
+        "QueueArn": queue_arn,
+        "Events": ["s3:ObjectCreated:*"],
+        "Filter": {"Key": {"FilterRules": rules}},
+    }
 
 
 def _queue_with_dlq(sqs: Any, name: str, max_receives: int) -> tuple[str, str]:
@@ -318,6 +346,18 @@ def run_local_stack(
                 timeout_seconds=RETRAIN_TIMEOUT_SECONDS,
             )
             retrainer.start()
+            # Ten landed objects at a time, as the stack's mapping hands them over.
+            aggregator = QueuePoller(
+                clients,
+                resources.aggregate_queue_url,
+                app_module.aggregate_arrivals,
+                stop,
+                function="aggregate_arrivals",
+                label="aggregate",
+                batch_size=10,
+                timeout_seconds=AGGREGATE_TIMEOUT_SECONDS,
+            )
+            aggregator.start()
             scheduler = Scheduler(app_module, monitor_every, stop)
             scheduler.start()
             names = ", ".join(name for name, _ in scheduler.handlers)
@@ -336,6 +376,7 @@ def run_local_stack(
             server.shutdown()
             poller.join(timeout=5)
             retrainer.join(timeout=5)
+            aggregator.join(timeout=5)
         finally:
             sys.stdout = sys.__stdout__
     _say("stopped")

@@ -78,7 +78,7 @@ def test_dry_run_builds_and_describes_the_stack_without_calling_aws(
     assert plan["parameters"] == {"EncryptionMode": "KMS", "AlarmEmail": "ops@example.com"}
     assert plan["resources"]["AWS::S3::Bucket"] == 2
     assert plan["resources"]["AWS::CloudWatch::Alarm"] >= 6
-    assert plan["resources"]["AWS::Serverless::Function"] == 4
+    assert plan["resources"]["AWS::Serverless::Function"] == 5
     template = json.loads(Path(plan["template"]).read_text())
     assert template["Resources"]["ScoreBatch"]["Properties"]["Runtime"] == "python3.12"
     assert Path(plan["code"]).is_file() and plan["package"]["lambda_limit_mb"] == 250

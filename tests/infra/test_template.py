@@ -25,10 +25,11 @@ from sklambda.infra.resources import StageConfig, merge_template
 from sklambda.infra.template import policy_statements, wildcard_grants
 
 ROOT = Path(__file__).resolve().parents[2]
-FUNCTIONS = ("APIHandler", "ScoreBatch", "MonitorModels", "RetrainModel")
+FUNCTIONS = ("APIHandler", "ScoreBatch", "MonitorModels", "RetrainModel", "AggregateArrivals")
 ROLES = {"APIHandler": "ApiHandlerRole", "ScoreBatch": "ScoreBatchRole"}
 ROLES["MonitorModels"] = "MonitorModelsRole"
 ROLES["RetrainModel"] = "RetrainModelRole"
+ROLES["AggregateArrivals"] = "AggregateArrivalsRole"
 
 
 @pytest.fixture(scope="module")
@@ -87,10 +88,13 @@ def test_incoming_files_notify_the_batch_queue_which_has_a_dead_letter_queue(
     template: dict[str, Any],
 ) -> None:
     resources = template["Resources"]
-    (notification,) = resources["DataBucket"]["Properties"]["NotificationConfiguration"][
-        "QueueConfigurations"
+    (notification,) = [
+        n
+        for n in resources["DataBucket"]["Properties"]["NotificationConfiguration"][
+            "QueueConfigurations"
+        ]
+        if n["Queue"] == {"Fn::GetAtt": ["BatchQueue", "Arn"]}
     ]
-    assert notification["Queue"] == {"Fn::GetAtt": ["BatchQueue", "Arn"]}
     assert notification["Filter"]["S3Key"]["Rules"] == [
         {"Name": "prefix", "Value": "batch/incoming/"}
     ]
@@ -108,6 +112,113 @@ def test_incoming_files_notify_the_batch_queue_which_has_a_dead_letter_queue(
     (allow, _) = resources["BatchQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
     assert allow["Principal"] == {"Service": "s3.amazonaws.com"}
     assert "-data-" in allow["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Sub"]
+
+
+def test_what_the_monitor_aggregates_notifies_the_aggregate_queue_which_has_a_dlq(
+    template: dict[str, Any],
+) -> None:
+    resources = template["Resources"]
+    data = resources["DataBucket"]
+    configurations = data["Properties"]["NotificationConfiguration"]["QueueConfigurations"]
+    aggregate = {"Fn::GetAtt": ["AggregateQueue", "Arn"]}
+    filters = [n["Filter"]["S3Key"]["Rules"] for n in configurations if n["Queue"] == aggregate]
+    assert filters == [
+        [{"Name": "prefix", "Value": "capture/"}],
+        [{"Name": "prefix", "Value": "feedback/"}],
+        [
+            {"Name": "prefix", "Value": "batch/scored/"},
+            {"Name": "suffix", "Value": ".manifest.json"},
+        ],
+    ]
+    assert {n["Event"] for n in configurations} == {"s3:ObjectCreated:*"}
+    assert len(configurations) == 4  # and the batch queue's incoming files
+    # S3 checks it may send to each queue when it saves the notifications.
+    assert set(data["DependsOn"]) >= {"BatchQueuePolicy", "AggregateQueuePolicy"}
+
+    queue = resources["AggregateQueue"]["Properties"]
+    assert queue["QueueName"] == {"Fn::Sub": "${AWS::StackName}-aggregate"}
+    assert queue["SqsManagedSseEnabled"] is True
+    redrive = queue["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["AggregateDeadLetterQueue", "Arn"]}
+    assert 2 <= redrive["maxReceiveCount"] <= 10
+    dlq = resources["AggregateDeadLetterQueue"]["Properties"]
+    assert dlq["QueueName"] == {"Fn::Sub": "${AWS::StackName}-aggregate-dlq"}
+    assert dlq["MessageRetentionPeriod"] == 14 * 24 * 3600 and dlq["SqsManagedSseEnabled"]
+    # S3 may send, for this data bucket and account only; nothing reaches it without TLS.
+    policy = resources["AggregateQueuePolicy"]["Properties"]
+    assert policy["Queues"] == [{"Ref": "AggregateQueue"}]
+    allow, deny = policy["PolicyDocument"]["Statement"]
+    assert allow["Principal"] == {"Service": "s3.amazonaws.com"}
+    assert allow["Action"] == "sqs:SendMessage"
+    assert allow["Resource"] == aggregate
+    batch_allow = resources["BatchQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0]
+    assert allow["Condition"] == batch_allow["Condition"]
+    assert "-data-" in allow["Condition"]["ArnEquals"]["aws:SourceArn"]["Fn::Sub"]
+    assert allow["Condition"]["StringEquals"] == {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}
+    assert deny["Effect"] == "Deny"
+    assert deny["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
+
+
+def test_the_aggregating_function_takes_ten_objects_and_reports_each_failure(
+    template: dict[str, Any],
+) -> None:
+    resources = template["Resources"]
+    function = resources["AggregateArrivals"]["Properties"]
+    assert function["FunctionName"] == {"Fn::Sub": "${AWS::StackName}-aggregate"}
+    assert (function["MemorySize"], function["Timeout"]) == (1769, 300)
+    (trigger,) = function["Events"].values()
+    assert trigger["Type"] == "SQS" and trigger["Properties"]["BatchSize"] == 10
+    assert trigger["Properties"]["Queue"] == {"Fn::GetAtt": ["AggregateQueue", "Arn"]}
+    assert trigger["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    queue = resources["AggregateQueue"]["Properties"]
+    assert queue["VisibilityTimeout"] >= 6 * function["Timeout"]
+    assert resources["AggregateArrivals"]["DependsOn"] == ["AggregateLogGroup"]
+    group = resources["AggregateLogGroup"]["Properties"]["LogGroupName"]
+    assert group == {"Fn::Sub": "/aws/lambda/${AWS::StackName}-aggregate"}
+    outputs = template["Outputs"]
+    assert outputs["AggregateQueueUrl"]["Value"] == {"Ref": "AggregateQueue"}
+    assert outputs["AggregateDeadLetterQueueUrl"]["Value"] == {"Ref": "AggregateDeadLetterQueue"}
+
+
+def test_the_aggregating_role_reads_what_lands_and_writes_only_partials(
+    template: dict[str, Any],
+) -> None:
+    role = ROLES["AggregateArrivals"]
+    granted: dict[str, set[str]] = {}
+    for statement in _statements(template, role):
+        assert statement["Effect"] == "Allow"
+        for resource in statement["Resource"]:
+            text = resource["Fn::Sub"].removeprefix("arn:${AWS::Partition}:s3:::")
+            granted.setdefault(text, set()).update(statement["Action"])
+    read = {"s3:GetObject"}
+    assert granted == {
+        "arn:${AWS::Partition}:logs:${AWS::Region}:${AWS::AccountId}:log-group:"
+        "/aws/lambda/${AWS::StackName}-aggregate:*": {"logs:CreateLogStream", "logs:PutLogEvents"},
+        "${ModelsBucket}": {"s3:ListBucket"},
+        "${DataBucket}": {"s3:ListBucket"},
+        "${ModelsBucket}/models/*": {"s3:GetObject", "s3:GetObjectVersion"},
+        "${SigningKey.Arn}": {"kms:GetPublicKey"},
+        "${DataBucket}/capture/*": read,
+        "${DataBucket}/feedback/*": read,
+        "${DataBucket}/batch/incoming/*": {"s3:GetObject", "s3:GetObjectVersion"},
+        "${DataBucket}/batch/scored/*": read,
+        "${DataBucket}/reports/_partials/*": {"s3:GetObject", "s3:PutObject"},
+        "${AggregateQueue.Arn}": {
+            "sqs:ReceiveMessage",
+            "sqs:DeleteMessage",
+            "sqs:GetQueueAttributes",
+        },
+    }
+    # Only the aggregating function receives from its queue; no role sends to it (S3 does).
+    queue_ref = {"Fn::Sub": "${AggregateQueue.Arn}"}
+    others = [
+        (name, s["Action"])
+        for name in ROLES.values()
+        if name != role
+        for s in _statements(template, name)
+        if queue_ref in s["Resource"]
+    ]
+    assert others == []
 
 
 def test_capture_lines_reach_firehose_and_land_under_the_capture_prefix(
@@ -152,6 +263,16 @@ def test_alarms_cover_the_api_the_batch_path_and_the_monitor(template: dict[str,
         "MonitorFailures",
     }
     latency = alarms["ApiLatencyAlarm"]["Properties"]
+    errors = alarms["AggregateErrorsAlarm"]["Properties"]
+    assert (errors["Namespace"], errors["MetricName"]) == ("AWS/Lambda", "Errors")
+    assert errors["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": "AggregateArrivals"}}]
+    dead = alarms["AggregateDeadLetterAlarm"]["Properties"]
+    assert dead["MetricName"] == "ApproximateNumberOfMessagesVisible"
+    assert dead["Dimensions"] == [
+        {"Name": "QueueName", "Value": {"Fn::GetAtt": ["AggregateDeadLetterQueue", "QueueName"]}}
+    ]
+    for found in (errors, dead):
+        assert (found["Threshold"], found["ComparisonOperator"]) == (0, "GreaterThanThreshold")
     assert latency["ExtendedStatistic"] == "p99"
     assert resources_of(template, "AWS::SNS::Topic")
 
@@ -200,6 +321,8 @@ def test_no_role_is_granted_wildcard_actions_and_each_reaches_only_its_prefixes(
     }
     # Retraining registers versions, and writes nothing in the data bucket.
     assert writes["RetrainModelRole"] == {"${ModelsBucket}/models/*"}
+    # Aggregating writes the monitor's partials and nothing else.
+    assert writes["AggregateArrivalsRole"] == {"${DataBucket}/reports/_partials/*"}
     metrics = [
         s
         for s in _statements(template, "MonitorModelsRole")
@@ -224,6 +347,8 @@ def test_functions_are_told_where_the_stack_resources_are(template: dict[str, An
         assert variables["SKLAMBDA_MODELS_BUCKET"] == {"Ref": "ModelsBucket"}
         assert variables["SKLAMBDA_DATA_BUCKET"] == {"Ref": "DataBucket"}
         assert variables["SKLAMBDA_BATCH_QUEUE"] == {"Fn::GetAtt": ["BatchQueue", "QueueName"]}
+        aggregate = {"Fn::GetAtt": ["AggregateQueue", "QueueName"]}
+        assert variables["SKLAMBDA_AGGREGATE_QUEUE"] == aggregate
         assert template["Resources"][function]["Properties"]["Runtime"] == "python3.12"
 
 
@@ -269,7 +394,7 @@ def test_every_function_is_given_the_signing_key_by_arn_not_by_alias(
 def test_the_loading_functions_may_only_read_the_signing_keys_public_key(
     template: dict[str, Any],
 ) -> None:
-    for role in (ROLES["APIHandler"], ROLES["ScoreBatch"]):
+    for role in (ROLES["APIHandler"], ROLES["ScoreBatch"], ROLES["AggregateArrivals"]):
         assert _kms_grants(template, role) == [(["kms:GetPublicKey"], SIGNING_KEY_REFERENCES[1])]
         (verify,) = [s for s in _statements(template, role) if _kms_actions(s)]
         assert verify["Sid"] == "VerifyModelSignatures"
@@ -321,6 +446,7 @@ def test_the_retraining_function_has_its_own_queue_memory_and_time(
         "ScoreBatchRole": [],
         "MonitorModelsRole": ["sqs:SendMessage"],
         "RetrainModelRole": ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"],
+        "AggregateArrivalsRole": [],
     }
 
 
@@ -598,7 +724,14 @@ def test_the_plain_resources_deploy_into_moto_with_their_posture(stack: Any) -> 
         "/aws/lambda/sklambda-prod-batch": 30,
         "/aws/lambda/sklambda-prod-monitor": 30,
         "/aws/lambda/sklambda-prod-retrain": 30,
+        "/aws/lambda/sklambda-prod-aggregate": 30,
     }
+    attributes = sqs.get_queue_attributes(
+        QueueUrl=outputs["AggregateQueueUrl"], AttributeNames=["All"]
+    )["Attributes"]
+    assert int(attributes["VisibilityTimeout"]) == 6 * 300
+    redrive = json.loads(attributes["RedrivePolicy"])
+    assert redrive["deadLetterTargetArn"].endswith(":sklambda-prod-aggregate-dlq")
 
 
 def test_the_signing_key_alias_and_registrar_policy_deploy_into_moto(stack: Any) -> None:
@@ -615,17 +748,23 @@ def test_the_signing_key_alias_and_registrar_policy_deploy_into_moto(stack: Any)
     assert policy["PolicyName"] == "sklambda-prod-registrar"
 
 
-def test_a_file_dropped_in_incoming_reaches_the_batch_queue_in_moto(
+def test_each_landed_file_reaches_the_queue_its_prefix_names_in_moto(
     stack: Any, template: dict[str, Any]
 ) -> None:
     (described,) = stack.describe_stacks(StackName="sklambda-prod")["Stacks"]
     outputs = {o["OutputKey"]: o["OutputValue"] for o in described["Outputs"]}
     s3 = boto3.client("s3", region_name="eu-west-1")
     sqs = boto3.client("sqs", region_name="eu-west-1")
-    queue = outputs["BatchQueueUrl"]
+    urls = {"BatchQueue": outputs["BatchQueueUrl"], "AggregateQueue": outputs["AggregateQueueUrl"]}
+    arns = {
+        name: sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
+        for name, url in urls.items()
+    }
     # moto's CloudFormation skips a bucket's notification: apply the template's own with the
     # S3 API, which checks its shape, then see where files go.
-    (config,) = template["Resources"]["DataBucket"]["Properties"]["NotificationConfiguration"][
+    configs = template["Resources"]["DataBucket"]["Properties"]["NotificationConfiguration"][
         "QueueConfigurations"
     ]
     s3.put_bucket_notification_configuration(
@@ -633,24 +772,41 @@ def test_a_file_dropped_in_incoming_reaches_the_batch_queue_in_moto(
         NotificationConfiguration={
             "QueueConfigurations": [
                 {
-                    "QueueArn": sqs.get_queue_attributes(
-                        QueueUrl=queue, AttributeNames=["QueueArn"]
-                    )["Attributes"]["QueueArn"],
+                    "QueueArn": arns[config["Queue"]["Fn::GetAtt"][0]],
                     "Events": [config["Event"]],
                     "Filter": {"Key": {"FilterRules": config["Filter"]["S3Key"]["Rules"]}},
                 }
+                for config in configs
             ]
         },
     )
-    sqs.purge_queue(QueueUrl=queue)  # the test event S3 sends when a notification is set
+    for url in urls.values():
+        sqs.purge_queue(QueueUrl=url)  # the test event S3 sends when a notification is set
 
-    s3.put_object(Bucket=outputs["DataBucketName"], Key="batch/scored/churn/x.csv", Body=b"a\n")
-    s3.put_object(Bucket=outputs["DataBucketName"], Key="batch/incoming/churn/d.csv", Body=b"a\n")
+    for key in (
+        "batch/scored/churn/x.csv",
+        "batch/incoming/churn/d.csv",
+        "batch/scored/churn/d.csv.manifest.json",
+        "batch/errors/churn/d.csv.manifest.json",
+        "capture/2026/12/02/10/sklambda-capture-1-2026-12-02-10-00-00-abc.gz",
+        "feedback/churn/2026/12/02/f.jsonl",
+        "reports/_partials/churn/1/2026-12-02T10.json",
+        "training/churn/fresh.csv",
+    ):
+        s3.put_object(Bucket=outputs["DataBucketName"], Key=key, Body=b"a\n")
 
-    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
-    records = [r for m in messages for r in json.loads(m["Body"])["Records"]]
-    keys = [decode_event_key(r["s3"]["object"]["key"]) for r in records]
-    assert keys == ["batch/incoming/churn/d.csv"]  # outputs never trigger the scorer
+    def landed(url: str) -> list[str]:
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+        records = [r for m in messages for r in json.loads(m["Body"])["Records"]]
+        return sorted(decode_event_key(r["s3"]["object"]["key"]) for r in records)
+
+    assert landed(urls["BatchQueue"]) == ["batch/incoming/churn/d.csv"]  # never outputs
+    # What the monitor aggregates; never its own partials, which would loop.
+    assert landed(urls["AggregateQueue"]) == [
+        "batch/scored/churn/d.csv.manifest.json",
+        "capture/2026/12/02/10/sklambda-capture-1-2026-12-02-10-00-00-abc.gz",
+        "feedback/churn/2026/12/02/f.jsonl",
+    ]
 
 
 def _statements(template: dict[str, Any], role: str) -> list[dict[str, Any]]:

@@ -22,6 +22,7 @@ import joblib
 import pandas as pd
 import pytest
 
+from chalicelib.batch import decode_event_key
 from sklambda.sample_data import FEATURES, TARGET, churn_frame
 from tests.models import fitted_logreg, training_frame
 
@@ -186,6 +187,97 @@ def test_the_signing_key_is_made_with_the_other_resources_and_exported_by_alias(
     assert (key["KeySpec"], key["KeyUsage"]) == ("RSA_3072", "SIGN_VERIFY")
 
 
+def test_the_local_data_bucket_tells_the_aggregate_queue_what_the_monitor_aggregates() -> None:
+    from moto import mock_aws
+
+    from chalicelib.core import Settings
+    from chalicelib.storage import AwsClients
+    from sklambda.infra.resources import AGGREGATE_MAX_RECEIVES
+    from sklambda.local.stack import create_resources, local_environment
+
+    settings = Settings(models_bucket="local-models", data_bucket="local-data", region="us-east-1")
+    with mock_aws():
+        clients = AwsClients(settings)
+        made = create_resources(clients)
+        sqs, s3 = clients.client("sqs"), clients.s3
+        name = local_environment(4566)["SKLAMBDA_AGGREGATE_QUEUE"]
+        looked_up = sqs.get_queue_url(QueueName=name)["QueueUrl"]
+        attributes = sqs.get_queue_attributes(
+            QueueUrl=made.aggregate_queue_url, AttributeNames=["All"]
+        )["Attributes"]
+        dlq_arn = sqs.get_queue_attributes(
+            QueueUrl=made.aggregate_dlq_url, AttributeNames=["QueueArn"]
+        )["Attributes"]["QueueArn"]
+        configured = s3.get_bucket_notification_configuration(Bucket="local-data")
+        for url in (made.queue_url, made.aggregate_queue_url):
+            sqs.purge_queue(QueueUrl=url)  # the test event S3 sends when a notification is set
+        for key in (
+            "capture/2026/12/02/10/sklambda-capture-1-2026-12-02-10-00-00-abc",
+            "feedback/churn/f.jsonl",
+            "batch/scored/churn/d.csv.manifest.json",
+            "batch/scored/churn/d.csv",
+            "batch/incoming/churn/d.csv",
+            "reports/_partials/churn/1/x.json",
+        ):
+            s3.put_object(Bucket="local-data", Key=key, Body=b"a\n")
+
+        def landed(url: str) -> list[str]:
+            messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
+            records = [r for m in messages for r in json.loads(m["Body"])["Records"]]
+            return sorted(decode_event_key(r["s3"]["object"]["key"]) for r in records)
+
+        aggregated, batched = landed(made.aggregate_queue_url), landed(made.queue_url)
+
+    assert name == "sklambda-aggregate" and looked_up == made.aggregate_queue_url
+    redrive = json.loads(attributes["RedrivePolicy"])
+    assert redrive["deadLetterTargetArn"] == dlq_arn
+    assert int(redrive["maxReceiveCount"]) == AGGREGATE_MAX_RECEIVES
+    rules = sorted(
+        (
+            c["QueueArn"].rsplit(":", 1)[1],
+            [(r["Name"], r["Value"]) for r in c["Filter"]["Key"]["FilterRules"]],
+        )
+        for c in configured["QueueConfigurations"]
+    )
+    assert [(queue, sorted(r)) for queue, r in rules] == [
+        ("sklambda-aggregate", [("prefix", "batch/scored/"), ("suffix", ".manifest.json")]),
+        ("sklambda-aggregate", [("prefix", "capture/")]),
+        ("sklambda-aggregate", [("prefix", "feedback/")]),
+        ("sklambda-batch", [("prefix", "batch/incoming/")]),
+    ]
+    assert aggregated == [
+        "batch/scored/churn/d.csv.manifest.json",
+        "capture/2026/12/02/10/sklambda-capture-1-2026-12-02-10-00-00-abc",
+        "feedback/churn/f.jsonl",
+    ]
+    assert batched == ["batch/incoming/churn/d.csv"]
+
+
+def test_a_firehose_delivery_of_the_local_capture_reaches_the_aggregate_queue() -> None:
+    from moto import mock_aws
+
+    from chalicelib.core import Settings
+    from chalicelib.storage import AwsClients
+    from sklambda.local.stack import LOCAL_STREAM, create_resources
+
+    settings = Settings(models_bucket="local-models", data_bucket="local-data", region="us-east-1")
+    with mock_aws():
+        clients = AwsClients(settings)
+        made = create_resources(clients)
+        sqs = clients.client("sqs")
+        sqs.purge_queue(QueueUrl=made.aggregate_queue_url)
+        clients.client("firehose").put_record(
+            DeliveryStreamName=LOCAL_STREAM, Record={"Data": b'{"model": "churn"}\n'}
+        )
+        messages = sqs.receive_message(
+            QueueUrl=made.aggregate_queue_url, MaxNumberOfMessages=10
+        ).get("Messages", [])
+
+    records = [r for m in messages for r in json.loads(m["Body"])["Records"]]
+    keys = [decode_event_key(r["s3"]["object"]["key"]) for r in records]
+    assert len(keys) == 1 and keys[0].startswith("capture/")
+
+
 @pytest.mark.parametrize(
     ("method", "path", "content_type", "status", "code"),
     [
@@ -325,6 +417,8 @@ def test_the_whole_system_runs_locally_and_stops_cleanly(stack: Stack, tmp_path:
     assert "delivered" in output  # each event it hands over is logged
     assert "[schedule] firing monitor_models" in output
     assert "[retrain] delivered 1 message(s) from sklambda-retrain to retrain_model" in output
+    # The scored files' manifests (and feedback, capture) went to the aggregating function.
+    assert "from sklambda-aggregate to aggregate_arrivals" in output
     children = subprocess.run(
         ["pgrep", "-P", str(stack.process.pid)], capture_output=True, text=True, check=False
     )

@@ -1,16 +1,18 @@
 """The CloudFormation resources beside the functions, as the template Chalice merges.
 
 `merge_template(stage)` returns the document `chalice package --merge-template` deep-merges
-into its SAM template: new resources (buckets, signing key, registrar policy, batch and
-retrain queues and their DLQs, capture stream and its SQL table, alarms, dashboard, API key)
-plus additions to Chalice's own (function names, bucket, queue and signing key environment,
-the SQS triggers' queues and partial-batch responses, the retraining function's memory). One
-deploy creates all of it.
+into its SAM template: new resources (buckets, signing key, registrar policy, batch, retrain
+and aggregate queues and their DLQs, capture stream and its SQL table, alarms, dashboard, API
+key) plus additions to Chalice's own (function names, bucket, queue and signing key
+environment, the SQS triggers' queues and partial-batch responses, the retraining function's
+memory). One deploy creates all of it.
 
 One module a resource family: `_buckets` (models and data buckets, their KMS key),
 `_signing` (the registry's signing key and its alias), `_registrar` (the managed policy for
 the people who register models), `_batch_queue` (queue and DLQ), `_retrain_queue` (the
-queue the monitor asks the retraining function through, and its DLQ), `_capture` (log
+queue the monitor asks the retraining function through, and its DLQ), `_aggregate_queue`
+(the queue the data bucket tells the aggregating function of landed capture, feedback and
+batch manifests through, and its DLQ), `_capture` (log
 subscription, Firehose, their roles), `_capture_table` (the Glue database and table Athena
 queries the capture through), `_alarms` (topic, alarms, dashboard), `_api` (usage
 plan and key), `_functions` (log groups, additions to Chalice's functions and API),
@@ -19,6 +21,7 @@ what the template takes from Chalice, `_intrinsics` the small builders they all 
 the whole document.
 """
 
+from sklambda.infra.resources._aggregate_queue import AGGREGATE_MAX_RECEIVES, aggregate_queue
 from sklambda.infra.resources._alarms import NAMESPACE, alarms, dashboard
 from sklambda.infra.resources._api import api_auth
 from sklambda.infra.resources._batch_queue import VISIBILITY_FACTOR, batch_queue
@@ -27,6 +30,7 @@ from sklambda.infra.resources._buckets import (
     DATA_BUCKET_NAME,
     MODELS_BUCKET_NAME,
     buckets,
+    data_bucket_sends,
     encryption_key,
 )
 from sklambda.infra.resources._capture import CAPTURE_FILTER, capture
@@ -43,6 +47,8 @@ from sklambda.infra.resources._capture_table import (
     capture_table,
 )
 from sklambda.infra.resources._chalice import (
+    AGGREGATE_FUNCTION,
+    AGGREGATE_TIMEOUT,
     API_FUNCTION,
     API_ROUTES,
     API_STAGE,
@@ -75,6 +81,9 @@ from sklambda.infra.resources._signing import (
 )
 
 __all__ = [
+    "AGGREGATE_FUNCTION",
+    "AGGREGATE_MAX_RECEIVES",
+    "AGGREGATE_TIMEOUT",
     "API_FUNCTION",
     "API_ROUTES",
     "API_STAGE",
@@ -108,11 +117,13 @@ __all__ = [
     "SIGNING_KEY_USAGE",
     "VISIBILITY_FACTOR",
     "StageConfig",
+    "aggregate_queue",
     "alarms",
     "api_auth",
     "arn_of",
     "batch_queue",
     "buckets",
+    "data_bucket_sends",
     "capture",
     "capture_columns",
     "capture_table",

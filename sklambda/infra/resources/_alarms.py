@@ -6,12 +6,16 @@ from typing import Any
 
 from chalicelib.core import NAMESPACE
 from sklambda.infra.dashboard import dashboard_body
-from sklambda.infra.resources._chalice import MONITOR_FUNCTION, RETRAIN_FUNCTION
+from sklambda.infra.resources._chalice import (
+    AGGREGATE_FUNCTION,
+    MONITOR_FUNCTION,
+    RETRAIN_FUNCTION,
+)
 from sklambda.infra.resources._intrinsics import ref, sub
 
 # How an alarm decides, given its metric and period. Any occurrence in one period pages: a
-# message in a DLQ, a failed batch file, a failed monitor run, a failed monitor or retraining
-# invocation.
+# message in a DLQ, a failed batch file, a failed monitor run, a failed monitor, retraining or
+# aggregating invocation.
 _ON_ANY: dict[str, Any] = {
     "EvaluationPeriods": 1,
     "Threshold": 0,
@@ -139,6 +143,32 @@ def alarms() -> dict[str, Any]:
                 {
                     "Name": "QueueName",
                     "Value": {"Fn::GetAtt": ["RetrainDeadLetterQueue", "QueueName"]},
+                }
+            ],
+            Statistic="Maximum",
+            Period=300,
+            **_ON_ANY,
+        ),
+        # An object it fails to add is handed back and retried (partial batch response), and
+        # the monitor reads it itself meanwhile; these are the invocations that crashed, ran
+        # out of memory or out of time, and the objects that failed every attempt.
+        "AggregateErrorsAlarm": alarm(
+            "aggregate-errors: the aggregating function failed, ran out of memory or time",
+            Namespace="AWS/Lambda",
+            MetricName="Errors",
+            Dimensions=[{"Name": "FunctionName", "Value": ref(AGGREGATE_FUNCTION)}],
+            Statistic="Sum",
+            Period=3600,
+            **_ON_ANY,
+        ),
+        "AggregateDeadLetterAlarm": alarm(
+            "aggregate-dlq-not-empty: a landed object failed every aggregation; see the DLQ",
+            Namespace="AWS/SQS",
+            MetricName="ApproximateNumberOfMessagesVisible",
+            Dimensions=[
+                {
+                    "Name": "QueueName",
+                    "Value": {"Fn::GetAtt": ["AggregateDeadLetterQueue", "QueueName"]},
                 }
             ],
             Statistic="Maximum",

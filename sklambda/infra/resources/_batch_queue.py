@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sklambda.infra.resources._buckets import DATA_BUCKET_NAME
+from sklambda.infra.resources._buckets import data_bucket_sends
 from sklambda.infra.resources._chalice import StageConfig
 from sklambda.infra.resources._intrinsics import arn_of, ref, sub, tls_only_statement
 
@@ -44,21 +44,7 @@ def batch_queue(config: StageConfig) -> dict[str, Any]:
                 "PolicyDocument": {
                     "Version": "2012-10-17",
                     "Statement": [
-                        {
-                            "Sid": "DataBucketNotifies",
-                            "Effect": "Allow",
-                            "Principal": {"Service": "s3.amazonaws.com"},
-                            "Action": "sqs:SendMessage",
-                            "Resource": arn_of("BatchQueue"),
-                            "Condition": {
-                                "ArnEquals": {
-                                    "aws:SourceArn": sub(
-                                        f"arn:${{AWS::Partition}}:s3:::{DATA_BUCKET_NAME}"
-                                    )
-                                },
-                                "StringEquals": {"aws:SourceAccount": ref("AWS::AccountId")},
-                            },
-                        },
+                        data_bucket_sends("BatchQueue"),
                         tls_only_statement("sqs", arn_of("BatchQueue")),
                     ],
                 },

@@ -1,15 +1,16 @@
 """The models and data buckets, and the customer key that encrypts them in KMS mode.
 
 Buckets get fixed names, `<stack>-models-<account>-<region>` and `-data-`, because the
-batch queue's policy must name the data bucket before the bucket exists (the bucket's
-notification needs the policy first: a Ref would be a cycle). Both are kept when the stack
-is deleted (DeletionPolicy Retain): data outlives deployments.
+batch and aggregate queues' policies must name the data bucket before the bucket exists (the
+bucket's notifications need the policies first: a Ref would be a cycle). Both are kept when
+the stack is deleted (DeletionPolicy Retain): data outlives deployments.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from chalicelib.monitoring._sources import MANIFEST_SUFFIX
 from sklambda.infra.resources._chalice import StageConfig
 from sklambda.infra.resources._intrinsics import arn_of, ref, sub, tls_only_statement
 
@@ -151,15 +152,18 @@ def buckets(config: StageConfig) -> dict[str, Any]:
     ]
     models = _bucket(MODELS_BUCKET_NAME, models_rules)
     data = _bucket(DATA_BUCKET_NAME, data_rules)
-    data["DependsOn"] = ["BatchQueuePolicy"]  # S3 checks it may send before it saves this
+    # S3 checks it may send to each queue before it saves the notifications.
+    data["DependsOn"] = ["BatchQueuePolicy", "AggregateQueuePolicy"]
     data["Properties"]["NotificationConfiguration"] = {
         "QueueConfigurations": [
-            {
-                "Event": "s3:ObjectCreated:*",
-                "Queue": arn_of("BatchQueue"),
-                # Only the incoming prefix: outputs must never trigger the scorer again.
-                "Filter": {"S3Key": {"Rules": [{"Name": "prefix", "Value": f"{batch}incoming/"}]}},
-            }
+            # Only the incoming prefix: outputs must never trigger the scorer again.
+            _notify("BatchQueue", f"{batch}incoming/"),
+            # What the monitor aggregates, as it lands: Firehose's capture deliveries, feedback,
+            # and a scored batch file's manifest (written last, once its outputs are there).
+            # The aggregating function writes only under the reports prefix: no loop.
+            _notify("AggregateQueue", config.capture_prefix),
+            _notify("AggregateQueue", config.feedback_prefix),
+            _notify("AggregateQueue", f"{batch}scored/", suffix=MANIFEST_SUFFIX),
         ]
     }
     return {
@@ -167,6 +171,33 @@ def buckets(config: StageConfig) -> dict[str, Any]:
         "ModelsBucketPolicy": _tls_only_policy("ModelsBucket"),
         "DataBucket": data,
         "DataBucketPolicy": _tls_only_policy("DataBucket"),
+    }
+
+
+def _notify(queue: str, prefix: str, *, suffix: str = "") -> dict[str, Any]:
+    """The data bucket's notification of objects created under `prefix` to `queue`."""
+    rules = [{"Name": "prefix", "Value": prefix}]
+    if suffix:
+        rules.append({"Name": "suffix", "Value": suffix})
+    return {
+        "Event": "s3:ObjectCreated:*",
+        "Queue": arn_of(queue),
+        "Filter": {"S3Key": {"Rules": rules}},
+    }
+
+
+def data_bucket_sends(queue: str) -> dict[str, Any]:
+    """A queue policy statement: S3 may send to `queue`, for this stack's data bucket only."""
+    return {
+        "Sid": "DataBucketNotifies",
+        "Effect": "Allow",
+        "Principal": {"Service": "s3.amazonaws.com"},
+        "Action": "sqs:SendMessage",
+        "Resource": arn_of(queue),
+        "Condition": {
+            "ArnEquals": {"aws:SourceArn": sub(f"arn:${{AWS::Partition}}:s3:::{DATA_BUCKET_NAME}")},
+            "StringEquals": {"aws:SourceAccount": ref("AWS::AccountId")},
+        },
     }
 
 

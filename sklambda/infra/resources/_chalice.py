@@ -11,6 +11,7 @@ API_FUNCTION = "APIHandler"
 BATCH_FUNCTION = "ScoreBatch"
 MONITOR_FUNCTION = "MonitorModels"
 RETRAIN_FUNCTION = "RetrainModel"
+AGGREGATE_FUNCTION = "AggregateArrivals"
 REST_API = "RestAPI"
 # Function name suffixes: the policy files scope log writes to /aws/lambda/<stack>-<suffix>.
 FUNCTION_SUFFIXES = {
@@ -18,12 +19,21 @@ FUNCTION_SUFFIXES = {
     BATCH_FUNCTION: "batch",
     MONITOR_FUNCTION: "monitor",
     RETRAIN_FUNCTION: "retrain",
+    AGGREGATE_FUNCTION: "aggregate",
 }
 # The SQS-triggered functions and the stack's queue each one consumes.
-FUNCTION_QUEUES = {BATCH_FUNCTION: "BatchQueue", RETRAIN_FUNCTION: "RetrainQueue"}
+FUNCTION_QUEUES = {
+    BATCH_FUNCTION: "BatchQueue",
+    RETRAIN_FUNCTION: "RetrainQueue",
+    AGGREGATE_FUNCTION: "AggregateQueue",
+}
 # retrain_model's lambda_timeout in .chalice/config.json: Lambda's most, as a retrain reads and
 # fits all of a model's training data.
 RETRAIN_TIMEOUT = 900
+# aggregate_arrivals' lambda_timeout in .chalice/config.json: one message is one landed object
+# (a capture delivery of a few MB, a feedback file, a batch file's rows), added to partials in
+# seconds; five minutes leave room for a large batch file and for If-Match races on a partial.
+AGGREGATE_TIMEOUT = 300
 API_STAGE = "api"
 # The app's routes (app.py), named in API Gateway's answer to a request for any other.
 API_ROUTES = (
@@ -46,6 +56,7 @@ class StageConfig:
     models_prefix: str = "models/"
     batch_prefix: str = "batch/"
     capture_prefix: str = "capture/"
+    feedback_prefix: str = "feedback/"
     reports_prefix: str = "reports/"
     batch_timeout: int = 900
     batch_max_receives: int = 3
@@ -77,6 +88,7 @@ class StageConfig:
             models_prefix=_prefix(env.get("SKLAMBDA_MODELS_PREFIX", "models/")),
             batch_prefix=_prefix(env.get("SKLAMBDA_BATCH_PREFIX", "batch/")),
             capture_prefix=_prefix(env.get("SKLAMBDA_CAPTURE_PREFIX", "capture/")),
+            feedback_prefix=_prefix(env.get("SKLAMBDA_FEEDBACK_PREFIX", "feedback/")),
             reports_prefix=_prefix(env.get("SKLAMBDA_REPORTS_PREFIX", "reports/")),
             batch_timeout=int(timeout or DEFAULT_TIMEOUT),
             batch_max_receives=int(env.get("SKLAMBDA_BATCH_MAX_RECEIVES", "3")),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from sklambda.infra.resources._chalice import (
+    AGGREGATE_FUNCTION,
     BATCH_FUNCTION,
     FUNCTION_SUFFIXES,
     REST_API,
@@ -40,6 +41,7 @@ def function_additions(config: StageConfig) -> dict[str, Any]:
         "SKLAMBDA_RETRAIN_QUEUE": {"Fn::GetAtt": ["RetrainQueue", "QueueName"]},
         # A queue's Ref is its URL: the monitor sends without looking it up (sqs:GetQueueUrl).
         "SKLAMBDA_RETRAIN_QUEUE_URL": ref("RetrainQueue"),
+        "SKLAMBDA_AGGREGATE_QUEUE": {"Fn::GetAtt": ["AggregateQueue", "QueueName"]},
         "SKLAMBDA_CAPTURE_STREAM": ref("CaptureStream"),
         # The key's ARN, not its alias: an alias can be pointed at another key.
         "SKLAMBDA_SIGNING_KEY": arn_of(SIGNING_KEY),
@@ -63,6 +65,15 @@ def function_additions(config: StageConfig) -> dict[str, Any]:
                 "FunctionResponseTypes": ["ReportBatchItemFailures"],
                 "ScalingConfig": {"MaximumConcurrency": ref("BatchMaxConcurrency")},
             }
+        }
+    }
+    # Each landed object is added on its own (an object's failure hands back its message
+    # only); its memory, 1,769 MB (.chalice/config.json), is one full vCPU: a capture delivery
+    # is a few MB of gzipped JSON lines parsed and binned at once, a batch manifest means
+    # reading the file's rows, and CPU, not memory, is what bounds both.
+    additions[AGGREGATE_FUNCTION]["Properties"]["Events"] = {
+        "AggregateArrivalsSqsEventSource": {
+            "Properties": {"FunctionResponseTypes": ["ReportBatchItemFailures"]}
         }
     }
     # A retrain holds the training data and a fitted model at once: its memory is the

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sklambda.infra.resources._aggregate_queue import aggregate_queue
 from sklambda.infra.resources._alarms import alarms, dashboard
 from sklambda.infra.resources._api import api_auth
 from sklambda.infra.resources._batch_queue import batch_queue
@@ -29,6 +30,7 @@ def merge_template(config: StageConfig) -> dict[str, Any]:
         registrar_policy(config),
         batch_queue(config),
         retrain_queue(),
+        aggregate_queue(),
         capture(config),
         capture_table(config),
         log_groups(),
@@ -133,6 +135,8 @@ def outputs(config: StageConfig) -> dict[str, Any]:
         "BatchDeadLetterQueueUrl": ref("BatchDeadLetterQueue"),
         "RetrainQueueUrl": ref("RetrainQueue"),
         "RetrainDeadLetterQueueUrl": ref("RetrainDeadLetterQueue"),
+        "AggregateQueueUrl": ref("AggregateQueue"),
+        "AggregateDeadLetterQueueUrl": ref("AggregateDeadLetterQueue"),
         "CaptureStreamName": ref("CaptureStream"),
         "CaptureDatabaseName": ref(CAPTURE_DATABASE),
         "CaptureTableName": ref(CAPTURE_TABLE),  # a Glue table's Ref is its name
