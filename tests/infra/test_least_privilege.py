@@ -54,11 +54,12 @@ ACCOUNT = "123456789012"  # moto's default account
 STACK = "sklambda-prod"
 QUEUE = "sklambda-batch"  # Settings.batch_queue's default
 RETRAIN_QUEUE = f"{STACK}-retrain"
+AGGREGATE_QUEUE = f"{STACK}-aggregate"
 STREAM = f"{STACK}-capture"
 OTHER_BUCKET = "test-other"  # a bucket of the account that no function is granted
 MODEL = "churn"
 POLICIES = Path(__file__).resolve().parents[2] / ".chalice"
-FUNCTIONS = ("api", "batch", "monitor", "retrain")
+FUNCTIONS = ("api", "batch", "monitor", "retrain", "aggregate")
 DENIED = {"AccessDenied", "AccessDeniedException", "403"}
 # The stack's signing key, for the checks on the documents alone; `Stack` makes a real one.
 SIGNING_KEY_ARN = f"arn:aws:kms:{REGION}:{ACCOUNT}:key/0b6e6a4c-3f0e-4d8e-9a57-5d1c2e7f9a10"
@@ -72,6 +73,7 @@ def resolve_policy(
     stream_arn: str,
     signing_key_arn: str = SIGNING_KEY_ARN,
     retrain_queue_arn: str = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{RETRAIN_QUEUE}",
+    aggregate_queue_arn: str = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{AGGREGATE_QUEUE}",
 ) -> dict[str, Any]:
     """.chalice/policy-<function>.json with its placeholders filled in for the test stack."""
     values = {
@@ -83,6 +85,7 @@ def resolve_policy(
         "DataBucket": DATA_BUCKET,
         "BatchQueue.Arn": queue_arn,
         "RetrainQueue.Arn": retrain_queue_arn,
+        "AggregateQueue.Arn": aggregate_queue_arn,
         "CaptureStream.Arn": stream_arn,
         "SigningKey.Arn": signing_key_arn,
     }
@@ -161,21 +164,32 @@ class Stack:
             },
         )["QueueUrl"]
         self.queue_arn = queue_arn(sqs, self.queue_url)
+        self.aggregate_queue_url = sqs.create_queue(QueueName=AGGREGATE_QUEUE)["QueueUrl"]
+        self.aggregate_queue_arn = queue_arn(sqs, self.aggregate_queue_url)
+        monkeypatch.setenv("SKLAMBDA_AGGREGATE_QUEUE", AGGREGATE_QUEUE)
+
+        def notify(queue: str, prefix: str, suffix: str | None = None) -> dict[str, Any]:
+            rules = [{"Name": "prefix", "Value": prefix}]
+            rules += [{"Name": "suffix", "Value": suffix}] if suffix else []
+            return {
+                "QueueArn": queue,
+                "Events": ["s3:ObjectCreated:*"],
+                "Filter": {"Key": {"FilterRules": rules}},
+            }
+
         s3.put_bucket_notification_configuration(
             Bucket=DATA_BUCKET,
             NotificationConfiguration={
                 "QueueConfigurations": [
-                    {
-                        "QueueArn": self.queue_arn,
-                        "Events": ["s3:ObjectCreated:*"],
-                        "Filter": {
-                            "Key": {"FilterRules": [{"Name": "prefix", "Value": "batch/incoming/"}]}
-                        },
-                    }
+                    notify(self.queue_arn, "batch/incoming/"),
+                    notify(self.aggregate_queue_arn, "capture/"),
+                    notify(self.aggregate_queue_arn, "feedback/"),
+                    notify(self.aggregate_queue_arn, "batch/scored/", ".manifest.json"),
                 ]
             },
         )
-        sqs.purge_queue(QueueUrl=self.queue_url)  # S3's test event
+        for url in (self.queue_url, self.aggregate_queue_url):
+            sqs.purge_queue(QueueUrl=url)  # S3's test event
         self.retrain_queue_url = sqs.create_queue(QueueName=RETRAIN_QUEUE)["QueueUrl"]
         self.retrain_queue_arn = queue_arn(sqs, self.retrain_queue_url)
         # As the stack sets it: the monitor sends by URL, without sqs:GetQueueUrl.
@@ -205,6 +219,7 @@ class Stack:
                 stream_arn=self.stream_arn,
                 signing_key_arn=self.signing_key_arn,
                 retrain_queue_arn=self.retrain_queue_arn,
+                aggregate_queue_arn=self.aggregate_queue_arn,
             )
             for f in FUNCTIONS
         }
@@ -289,6 +304,25 @@ class Stack:
 
         sqs = self.act_as("retrain").client("sqs")
         drain(sqs, self.retrain_queue_url, handler, batch_size=1)
+        return done
+
+    def run_aggregator(self) -> dict[str, int]:
+        """The aggregate queue's event source mapping, with the aggregating function's role;
+        how many objects of each kind it added."""
+        import app as app_module
+
+        done: dict[str, int] = {}
+
+        def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+            result = app_module.aggregate_arrivals(event, context)
+            assert result["batchItemFailures"] == [], result
+            for kind, count in result["aggregated"].items():
+                done[kind] = done.get(kind, 0) + count
+            return dict(result)
+
+        drain(
+            self.act_as("aggregate").client("sqs"), self.aggregate_queue_url, handler, batch_size=10
+        )
         return done
 
 
@@ -611,6 +645,71 @@ def test_monitor_reads_all_traffic_reports_publishes_metrics_and_moves_aliases(
     assert [e["alias"] for e in champion.history(MODEL)][-1] == "canary"
 
 
+def test_the_aggregating_function_adds_what_lands_and_the_monitor_merges_it(
+    stack: Stack, champion: Registry, api: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import app as app_module
+    from chalicelib.monitoring import MonitorSources
+
+    # Capture through Firehose, feedback through the route, a scored batch file: each object
+    # that lands notifies the aggregate queue, which the aggregating function drains.
+    monkeypatch.setenv("SKLAMBDA_CAPTURE_MODE", "firehose")
+    monkeypatch.setenv("SKLAMBDA_CAPTURE_STREAM", STREAM)
+    stack.act_as("api")
+    traffic = churn_frame(300, seed=23)
+    ids = []
+    for start in range(0, 300, 100):
+        rows = as_records(traffic.iloc[start : start + 100])
+        ids += post(api, f"/models/{MODEL}/predict", {"records": rows}).json_body["prediction_ids"]
+    actuals = [
+        {"prediction_id": i, "actual": int(a)} for i, a in zip(ids, traffic[TARGET], strict=True)
+    ]
+    stack.drop(f"batch/incoming/{MODEL}/week.csv", csv_bytes(churn_frame(200, seed=24)[FEATURES]))
+    stack.run_batch()
+    first = stack.run_aggregator()  # capture and the batch file first: the labels find them
+    assert first["batch"] == 1 and first["capture"] >= 1, first
+    stack.act_as("api")
+    assert post(api, f"/models/{MODEL}/feedback", actuals).status_code == 200
+
+    added = stack.run_aggregator()
+
+    assert added == {"feedback": 1}
+    reads: list[str] = []
+    original = MonitorSources.object_records
+    monkeypatch.setattr(
+        MonitorSources, "object_records", lambda self, key: reads.append(key) or original(self, key)
+    )
+    stack.act_as("monitor")
+    at = (datetime.now(UTC) + timedelta(minutes=1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    outcome = app_module.monitor_models(
+        scheduled_event("monitor_models", REGION, event_id="e-agg", at=at), None
+    )
+    assert outcome["models"][MODEL]["status"] == "done", outcome
+    assert reads == []  # everything was added up as it landed
+    report = stack.data().get_json(outcome["models"][MODEL]["report"])[0]
+    entry = next(v for v in report["versions"] if v["version"] == 1)
+    assert entry["traffic"] == {"http": 300, "batch": 200, "total": 500}
+    assert entry["quality"]["labelled"] == 300
+    assert report["feedback"] == {"received": 300, "joined": 300, "unusable_rows": 0}
+
+
+def test_the_aggregating_function_only_consumes_its_queue_and_writes_only_partials(
+    stack: Stack,
+) -> None:
+    sqs = stack.clients("aggregate").client("sqs")
+    with pytest.raises(ClientError) as denied:
+        sqs.send_message(QueueUrl=stack.aggregate_queue_url, MessageBody="{}")
+    assert error_code(denied.value) in DENIED
+    for url in (stack.queue_url, stack.retrain_queue_url):
+        with pytest.raises(ClientError) as denied:
+            sqs.receive_message(QueueUrl=url)
+        assert error_code(denied.value) in DENIED
+    with pytest.raises(AwsAccessError, match="access denied"):
+        ObjectStore(stack.clients("aggregate").s3, DATA_BUCKET).put_json(
+            f"reports/{MODEL}/latest.json", {}
+        )
+
+
 def test_the_monitor_asks_and_the_retraining_function_retrains_from_the_training_prefix(
     stack: Stack, champion: Registry, api: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -705,6 +804,7 @@ AREAS = [
             "feedback/",
             "training/",
             "reports/",
+            "reports/_partials/",
             "elsewhere/",
         )
     ],
@@ -719,6 +819,7 @@ MAY = {
         (M, f"models/{MODEL}/versions/1/"): "get version",
         (M, f"models/{MODEL}/decisions/"): "get version",
         (D, "reports/"): "get",
+        (D, "reports/_partials/"): "get",
         (D, "feedback/"): "put",
     },
     "batch": {
@@ -741,6 +842,7 @@ MAY = {
         (D, "capture/"): "get version",
         (D, "feedback/"): "get version",
         (D, "reports/"): "get put delete",
+        (D, "reports/_partials/"): "get put delete",
     },
     "retrain": {
         # It registers versions and records what it did; it reads training data only.
@@ -748,6 +850,17 @@ MAY = {
         (M, f"models/{MODEL}/versions/1/"): "get version put delete",
         (M, f"models/{MODEL}/decisions/"): "get version put delete",
         (D, "training/"): "get version",
+    },
+    "aggregate": {
+        # It reads what lands and the versions' references; it writes its partials only.
+        (M, "models/"): "get version",
+        (M, f"models/{MODEL}/versions/1/"): "get version",
+        (M, f"models/{MODEL}/decisions/"): "get version",
+        (D, "batch/incoming/"): "get version",
+        (D, "batch/scored/"): "get",
+        (D, "capture/"): "get",
+        (D, "feedback/"): "get",
+        (D, "reports/_partials/"): "get put",
     },
 }
 
