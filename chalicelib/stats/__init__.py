@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
         infer_signature,
         input_json_schema,
     )
+    from chalicelib.stats._tally import QualityTally
     from chalicelib.stats._thresholds import DriftThresholds, judge
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, __file__)

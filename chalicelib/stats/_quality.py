@@ -18,7 +18,7 @@ from chalicelib.stats._schema import to_json_scalar
 
 CLASSIFICATION = "classification"
 REGRESSION = "regression"
-_DIGITS = 6
+DIGITS = 6
 
 
 def class_key(value: Any) -> str:
@@ -42,13 +42,19 @@ def quality(
     probabilities: Sequence[Mapping[str, float] | None] | None = None,
 ) -> dict[str, Any]:
     """The quality of a model version's predictions against ground truth, by task."""
+    check_task(task, classes)
+    if task == REGRESSION:
+        return regression_quality(actual, predicted)
+    return classification_quality(actual, predicted, probabilities, classes or ())
+
+
+def check_task(task: str, classes: Sequence[Any] | None) -> None:
+    """Refuse an unknown task, or classification without the model's classes."""
     if task == CLASSIFICATION:
         if not classes:
             raise ValueError("classification quality needs the model's classes")
-        return classification_quality(actual, predicted, probabilities, classes)
-    if task == REGRESSION:
-        return regression_quality(actual, predicted)
-    raise ValueError(f"unknown task {task!r}: expected {CLASSIFICATION!r} or {REGRESSION!r}")
+    elif task != REGRESSION:
+        raise ValueError(f"unknown task {task!r}: expected {CLASSIFICATION!r} or {REGRESSION!r}")
 
 
 def classification_quality(
@@ -70,12 +76,7 @@ def classification_quality(
     ``"unknown_actuals": k`` when k > 0 actuals matched no class (and were left out).
     """
     _check_lengths(actual, predicted, probabilities)
-    index: dict[str, int] = {}
-    for i, cls in enumerate(classes):
-        key = class_key(cls)
-        if key in index:
-            raise ValueError(f"classes {classes[index[key]]!r} and {cls!r} cannot be told apart")
-        index[key] = i
+    index = class_index(classes)
 
     y_true: list[int] = []
     y_pred: list[int] = []
@@ -87,7 +88,7 @@ def classification_quality(
             unknown += 1
             continue
         y_true.append(true)
-        y_pred.append(index.get(class_key(p), -1))  # a prediction outside classes is wrong
+        y_pred.append(predicted_index(index, p))
         rows.append(row)
 
     result: dict[str, Any] = {"labelled": len(y_true), "metrics": {}}
@@ -99,11 +100,7 @@ def classification_quality(
     from sklearn.metrics import accuracy_score, precision_score, recall_score
 
     metrics: dict[str, Any] = {"accuracy": accuracy_score(y_true, y_pred)}
-    if len(classes) == 2:
-        labels = [1]  # scikit-learn's positive class; labels=, as a wrong label may be -1
-    else:
-        present = set(y_true) | set(y_pred)
-        labels = [i for i in range(len(classes)) if i in present]
+    labels = averaged_labels(len(classes), set(y_true) | set(y_pred))
     averaging: dict[str, Any] = {"labels": labels, "average": "macro", "zero_division": 0}
     metrics["precision"] = precision_score(y_true, y_pred, **averaging)
     metrics["recall"] = recall_score(y_true, y_pred, **averaging)
@@ -117,7 +114,7 @@ def classification_quality(
 
         metrics["log_loss"] = log_loss(y_true, proba, labels=list(range(len(classes))))
 
-    result["metrics"] = _rounded(metrics)
+    result["metrics"] = rounded(metrics)
     return result
 
 
@@ -134,7 +131,7 @@ def regression_quality(actual: Sequence[Any], predicted: Sequence[Any]) -> dict[
     y_pred: list[float] = []
     unusable_actuals = unusable_predictions = 0
     for a, p in zip(actual, predicted, strict=True):
-        true, pred = _number(a), _number(p)
+        true, pred = finite_number(a), finite_number(p)
         if true is None:
             unusable_actuals += 1
         elif pred is None:
@@ -159,7 +156,7 @@ def regression_quality(actual: Sequence[Any], predicted: Sequence[Any]) -> dict[
     }
     if len(y_true) >= 2 and max(y_true) > min(y_true):
         metrics["r2"] = r2_score(y_true, y_pred)
-    result["metrics"] = _rounded(metrics)
+    result["metrics"] = rounded(metrics)
     return result
 
 
@@ -177,28 +174,17 @@ def _probability_matrix(
     rows: Sequence[int],
     classes: Sequence[Any],
 ) -> list[list[float]] | None:
-    """Rows of class probabilities in ``classes`` order, each summing to 1; None if any is missing.
-
-    Renormalised so probabilities rounded in storage still pass scikit-learn's checks.
-    """
+    """Rows of class probabilities in ``classes`` order (see :func:`probability_row`); None if
+    any row is unusable."""
     if probabilities is None:
         return None
-    keys = [(str(c), class_key(c)) for c in classes]
+    keys = probability_keys(classes)
     matrix: list[list[float]] = []
     for row in rows:
-        given = probabilities[row]
-        if not isinstance(given, Mapping):
+        values = probability_row(probabilities[row], keys)
+        if values is None:
             return None
-        values: list[float] = []
-        for key, alternative in keys:
-            value = _number(given.get(key, given.get(alternative)))
-            if value is None or value < 0:
-                return None
-            values.append(value)
-        total = math.fsum(values)
-        if total <= 0:
-            return None
-        matrix.append([v / total for v in values])
+        matrix.append(values)
     return matrix
 
 
@@ -216,7 +202,54 @@ def _roc_auc(y_true: Sequence[int], proba: Sequence[Sequence[float]], n_classes:
     return math.fsum(float(s) for s in scores) / len(scores)
 
 
-def _number(value: Any) -> float | None:
+def class_index(classes: Sequence[Any]) -> dict[str, int]:
+    """Each class's :func:`class_key` mapped to its position; refuses keys that collide."""
+    index: dict[str, int] = {}
+    for i, cls in enumerate(classes):
+        key = class_key(cls)
+        if key in index:
+            raise ValueError(f"classes {classes[index[key]]!r} and {cls!r} cannot be told apart")
+        index[key] = i
+    return index
+
+
+def predicted_index(index: Mapping[str, int], prediction: Any) -> int:
+    """A prediction's class position, or -1 outside the classes (it then counts as wrong)."""
+    return index.get(class_key(prediction), -1)
+
+
+def averaged_labels(n_classes: int, present: set[int]) -> list[int]:
+    """The class positions precision and recall average over (the positive class if binary)."""
+    if n_classes == 2:
+        return [1]  # scikit-learn's positive class; labels=, as a wrong label may be -1
+    return [i for i in range(n_classes) if i in present]
+
+
+def probability_keys(classes: Sequence[Any]) -> list[tuple[str, str]]:
+    """For each class, the key its probability is stored under and the one tried next."""
+    return [(str(c), class_key(c)) for c in classes]
+
+
+def probability_row(given: Any, keys: Sequence[tuple[str, str]]) -> list[float] | None:
+    """One row's class probabilities in ``keys`` order, summing to 1; None if unusable.
+
+    Renormalised so probabilities rounded in storage still pass scikit-learn's checks.
+    """
+    if not isinstance(given, Mapping):
+        return None
+    values: list[float] = []
+    for key, alternative in keys:
+        value = finite_number(given.get(key, given.get(alternative)))
+        if value is None or value < 0:
+            return None
+        values.append(value)
+    total = math.fsum(values)
+    if total <= 0:
+        return None
+    return [v / total for v in values]
+
+
+def finite_number(value: Any) -> float | None:
     """A finite float from a number or numeric string; None for anything else (incl. bools)."""
     value = to_json_scalar(value)
     if value is None or isinstance(value, bool):
@@ -232,5 +265,6 @@ def _number(value: Any) -> float | None:
     return number if math.isfinite(number) else None
 
 
-def _rounded(metrics: Mapping[str, Any]) -> dict[str, float]:
-    return {name: round(float(value), _DIGITS) for name, value in metrics.items()}
+def rounded(metrics: Mapping[str, Any]) -> dict[str, float]:
+    """Metrics as floats rounded to the digits reports show."""
+    return {name: round(float(value), DIGITS) for name, value in metrics.items()}
