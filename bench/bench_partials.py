@@ -14,9 +14,10 @@ Timed, in turn in each repeat:
   new_hour    the newest hour's partial deleted first, as when a new hour of traffic has
               landed since the last run and nothing aggregated it: the run reads that hour's
               objects and merges the other 23 stored partials.
-  arrivals    every partial deleted first, then the aggregating function's code handles each
-              object as its S3 notification would (one process, one object after another):
-              its records per second against the full read's, in the same repeat.
+  arrivals    every partial deleted first, then the aggregating function's handler takes every
+              object's S3 notification, ten messages per invocation as its event source
+              mapping hands them (one process, one invocation after another): its records per
+              second against the full read's, in the same repeat.
   after       the monitor run that follows: everything aggregated, it merges 24 partials.
 Then the aggregating function's peak memory (tracemalloc) over one hour's objects and over
 all of them (flat: it holds one object at a time), and a projection for 100 million
@@ -47,6 +48,7 @@ HOURS = 24
 LINES_PER_OBJECT = 5_000
 RECORDS_PER_REQUEST = 10
 TARGET_RATIO = 0.10
+BATCH_SIZE = 10  # aggregate_arrivals' SQS batch size (app.py)
 MONITOR_TARGET_RECORDS_PER_S = 25_000
 # Prices (us-east-1, on demand) and the functions' memory (.chalice/config.json).
 LAMBDA_GB_S = 0.0000166667
@@ -124,9 +126,9 @@ def write_capture(clients: Any, model: Any, records: int, at: datetime) -> None:
 def delete_partials(clients: Any, newest_only: datetime | None = None) -> None:
     """Every partial and ledger, or those of the newest hour only."""
     prefix = "reports/_partials/"
-    listed = clients.s3.list_objects_v2(Bucket=DATA_BUCKET, Prefix=prefix).get("Contents", [])
-    for item in listed:
-        if newest_only is None or item["Key"].endswith(f"{newest_only:%Y-%m-%dT%H}.json"):
+    pages = clients.s3.get_paginator("list_objects_v2").paginate(Bucket=DATA_BUCKET, Prefix=prefix)
+    for item in [item for page in pages for item in page.get("Contents", [])]:
+        if newest_only is None or f"{newest_only:%Y-%m-%dT%H}" in item["Key"]:
             clients.s3.delete_object(Bucket=DATA_BUCKET, Key=item["Key"])
 
 
@@ -249,21 +251,40 @@ def main() -> None:
 
 
 def aggregate(arrivals: Any, objects: list[tuple[str, int]]) -> float:
-    """Seconds for the aggregating function's code to add every object, one after another."""
+    """Seconds for the aggregating function's handler to add every object, fed as the event
+    source mapping feeds it: S3 notifications, ten messages per invocation, one after another."""
+    from chalicelib.monitoring import handle_arrivals_event
+
     started = time.perf_counter()
-    for key, size in objects:
-        arrivals.handle(key, size)
+    for start in range(0, len(objects), BATCH_SIZE):
+        event = {
+            "Records": [s3_message(key, size) for key, size in objects[start : start + BATCH_SIZE]]
+        }
+        outcome = handle_arrivals_event(arrivals, event)
+        if outcome["batchItemFailures"]:
+            raise RuntimeError(json.dumps(outcome))
     return time.perf_counter() - started
 
 
+def s3_message(key: str, size: int) -> dict[str, Any]:
+    """One SQS message holding S3's ObjectCreated notification of one object."""
+    notification = {
+        "eventName": "ObjectCreated:Put",
+        "s3": {
+            "bucket": {"name": DATA_BUCKET},
+            "object": {"key": key, "size": size, "eTag": "e", "sequencer": "01"},
+        },
+    }
+    return {"messageId": key, "body": json.dumps({"Records": [notification]})}
+
+
 def peak_memory(arrivals: Any, objects: list[tuple[str, int]]) -> int:
-    """Peak bytes allocated (tracemalloc) while adding `objects`."""
+    """Peak bytes allocated (tracemalloc) while adding `objects` (in batches, as timed)."""
     import tracemalloc
 
     tracemalloc.start()
     try:
-        for key, size in objects:
-            arrivals.handle(key, size)
+        aggregate(arrivals, objects)
         return tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()

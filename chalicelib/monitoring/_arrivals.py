@@ -3,8 +3,8 @@ partials once, soon after it lands, many objects in parallel (S3 → SQS → Lam
 scoring).
 
 - A capture object (a Firehose delivery under `capture/YYYY/MM/DD/HH/`): its records are
-  binned by model and version into each version's partial of the delivery hour, then the
-  hour's ledger records that every version in it has the object.
+  binned by model and version into each version's partial of the delivery hour, then an
+  empty marker records that every version in it has the object.
 - A feedback object (`feedback/<model>/...`): its labels are joined with the predictions they
   name and counted in the hours those were made (`_labels.py`).
 - A scored batch file's manifest (`batch/scored/<model>/...manifest.json`): every row of the
@@ -17,7 +17,10 @@ whatever the function has not reached yet, so figures never depend on it keeping
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from chalicelib.core import NotFoundError, logger, utc_now
@@ -54,23 +57,29 @@ class Arrivals:
 
     def handle(self, key: str, size: int) -> str:
         """Add one landed object; what it was ("capture", "feedback", "batch" or "ignored")."""
+        kind, captured = self.take(key, size)
+        if captured is not None:
+            self.add_capture([captured])
+        return kind
+
+    def take(self, key: str, size: int) -> tuple[str, CapturedObject | None]:
+        """What landed: a capture object is read and binned, and returned to be added with
+        the others of its batch (`add_capture`); anything else is added now."""
         sources = self.sources
         hour = delivery_hour(sources.capture_prefix, key)
         if hour is not None:
-            self._capture(hour, key, size)
-            return "capture"
+            return "capture", self._read_capture(hour, key, size)
         model = sources.feedback_model(key)
         if model is not None:
-            return self._feedback(model, key)
+            return self._feedback(model, key), None
         if key.startswith(sources.scored_prefix) and key.endswith(MANIFEST_SUFFIX):
-            return self._batch(key)
+            return self._batch(key), None
         logger.info("object is nothing to aggregate", extra={"key": key})
-        return "ignored"
+        return "ignored", None
 
     # -- capture --------------------------------------------------------------------------
-    def _capture(self, hour: Any, key: str, size: int) -> None:
-        if self.partials.aggregated_capture(hour).get(key) == size:
-            return  # a duplicated message
+    def _read_capture(self, hour: datetime, key: str, size: int) -> CapturedObject:
+        """One capture object's records binned per version: its states, not yet stored."""
         windows: dict[Slot, VersionWindow] = {}
         records = 0
         for record in self.sources.object_records(key):
@@ -82,32 +91,29 @@ class Arrivals:
                 windows[slot] = base.fresh()
             windows[slot].add_capture(record)
             records += 1
-        for (model, version), window in windows.items():
-            self._add(model, version, hour_slice(hour), key, size, window)
-        self.partials.mark_capture(hour, key, size)
-        logger.info(
-            "capture aggregated",
-            extra={"key": key, "records": records, "versions": len(windows)},
-        )
+        states = {slot: window.state() for slot, window in windows.items()}
+        return CapturedObject(hour, key, size, states, records)
 
-    def _add(
-        self, model: str, version: int, slice_name: str, key: str, size: int, added: VersionWindow
-    ) -> None:
-        """Merge one object's window into the version's partial, unless it is there."""
-        state = added.state()
-
-        def merge(partial: HourPartial) -> bool:
-            if partial.covers(key, size):
-                return False
-            total = added.fresh()
-            if partial.usable_by(added) and partial.state is not None:
-                total.merge(partial.state)
-            total.merge(state)
-            partial.state = total.state()
-            partial.sources[key] = size
-            return True
-
-        self.partials.update(model, version, slice_name, merge)
+    def add_capture(self, captured: Sequence[CapturedObject]) -> None:
+        """Add capture objects to their versions' partials: one update per version and hour
+        for all of them, then each object's marker. An object a partial already holds (a
+        duplicated message) is left out of it, so nothing counts twice."""
+        groups: dict[tuple[Slot, datetime], list[CapturedObject]] = defaultdict(list)
+        for item in captured:
+            for slot in item.states:
+                groups[(slot, item.hour)].append(item)
+        for ((model, version), hour), items in groups.items():
+            base = self._window(model, version)
+            assert base is not None  # its records were binned with it
+            self.partials.update(
+                model, version, hour_slice(hour), _merging(base, (model, version), items)
+            )
+        for item in captured:
+            self.partials.mark_capture(item.hour, item.key, item.size)
+            logger.info(
+                "capture aggregated",
+                extra={"key": item.key, "records": item.records, "versions": len(item.states)},
+            )
 
     def _window(self, model: str, version: int) -> VersionWindow | None:
         if (model, version) not in self._windows:
@@ -149,6 +155,42 @@ class Arrivals:
         return "batch"
 
 
+@dataclass(frozen=True)
+class CapturedObject:
+    """One capture object read and binned: each version's state of its records."""
+
+    hour: datetime
+    key: str
+    size: int
+    states: dict[Slot, dict[str, Any]]
+    records: int
+
+
+def _merging(
+    base: VersionWindow, slot: Slot, items: Sequence[CapturedObject]
+) -> Callable[[HourPartial], bool]:
+    """The change that adds `items` (their states of `slot`) to a stored partial, each object
+    unless the partial holds it already."""
+
+    def merge(partial: HourPartial) -> bool:
+        usable = partial.usable_by(base)  # else its sources are dropped: all read again
+        new = [item for item in items if not partial.covers(item.key, item.size)]
+        if not new:
+            return False
+        total = base.fresh()
+        if usable and partial.state is not None:
+            total.merge(partial.state)
+        for item in new:
+            if partial.covers(item.key, item.size):
+                continue  # the same object twice in one batch (S3 or SQS sent it twice)
+            total.merge(item.states[slot])
+            partial.sources[item.key] = item.size
+        partial.state = total.state()
+        return True
+
+    return merge
+
+
 def _slot(record: Mapping[str, Any]) -> Slot | None:
     model, version = record.get("model"), record.get("version")
     if not isinstance(model, str) or not isinstance(version, int):
@@ -157,18 +199,29 @@ def _slot(record: Mapping[str, Any]) -> Slot | None:
 
 
 def handle_arrivals_event(arrivals: Arrivals, event: Mapping[str, Any]) -> dict[str, Any]:
-    """The aggregate queue's SQS event: each message's S3 notifications, added one by one; a
-    message that failed is handed back (partial batch response) to be retried."""
+    """The aggregate queue's SQS event: each message's S3 notifications; the batch's capture
+    objects are added together (one partial update per version and hour). A message that
+    failed is handed back (partial batch response) to be retried."""
     from chalicelib.batch import object_events
 
-    failures = []
+    failed: list[str] = []
     done: dict[str, int] = {}
+    captured: list[tuple[str, CapturedObject]] = []
     for record in event.get("Records", []):
+        message = str(record["messageId"])
         try:
             for landed in object_events(record["body"]):
-                kind = arrivals.handle(landed.key, landed.size)
+                kind, read = arrivals.take(landed.key, landed.size)
                 done[kind] = done.get(kind, 0) + 1
+                if read is not None:
+                    captured.append((message, read))
         except Exception:  # noqa: BLE001 - this message is retried; the others carry on
-            logger.exception("object not aggregated", extra={"message": record.get("messageId")})
-            failures.append({"itemIdentifier": record["messageId"]})
-    return {"aggregated": done, "batchItemFailures": failures}
+            logger.exception("object not aggregated", extra={"message": message})
+            failed.append(message)
+    kept = [(message, read) for message, read in captured if message not in failed]
+    try:
+        arrivals.add_capture([read for _, read in kept])
+    except Exception:  # noqa: BLE001 - their messages are retried: nothing counts twice
+        logger.exception("capture not aggregated")
+        failed += sorted({message for message, _ in kept} - set(failed))
+    return {"aggregated": done, "batchItemFailures": [{"itemIdentifier": m} for m in failed]}

@@ -1,6 +1,6 @@
 """Step 2 of a monitor run: the HTTP capture of the window, through the hourly partials.
 
-For each delivery hour of the window, the hour's ledger says which capture objects the
+For each delivery hour of the window, the hour's markers say which capture objects the
 aggregating function has added to every version's partial, and each live version's partial
 says which objects it has added up; only objects neither covers (landed a moment ago, or the
 aggregating function is behind) are read, their records binned into that hour's partial
@@ -14,7 +14,12 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
-from chalicelib.monitoring._partials import HourPartial, PartialStore, hour_slice
+from chalicelib.monitoring._partials import (
+    HourPartial,
+    PartialStore,
+    capture_marker,
+    hour_slice,
+)
 from chalicelib.monitoring._run import MonitorRun
 from chalicelib.monitoring._sources import MonitorSources, hours_between
 from chalicelib.monitoring._window import VersionWindow
@@ -57,7 +62,7 @@ class _HourScan:
     def run(self) -> None:
         stored: dict[Slot, HourPartial] = {}
         hourly: dict[Slot, VersionWindow] = {}
-        trusted = True  # the hour's ledger holds while every partial it vouches for does
+        trusted = True  # the hour's markers hold while every partial they vouch for does
         for name, job in self.jobs.items():
             for version, window in job.windows.items():
                 partial = self.partials.read(name, version, hour_slice(self.hour))
@@ -67,10 +72,10 @@ class _HourScan:
                     trusted = False
                 elif partial.state is not None:
                     hourly[(name, version)].merge(partial.state)
-        aggregated = self.partials.aggregated_capture(self.hour) if trusted else {}
+        aggregated = self.partials.aggregated_capture(self.hour) if trusted else set()
         added: set[Slot] = set()
         for key, size in self.sources.capture_objects(self.hour):
-            if aggregated.get(key) == size:
+            if capture_marker(key, size) in aggregated:
                 continue  # in every version's partial it has records for
             lacking = {slot for slot, p in stored.items() if not p.covers(key, size)}
             if not lacking:

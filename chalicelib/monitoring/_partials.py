@@ -11,8 +11,8 @@ reports/_partials/<model>/<version>/labels/<yyyy-mm-ddThh>.json  labels of the p
      "sources": {<object key>: <size>, ...}  what it has added up (for labels: the
                                              prediction ids counted, each once)
      "state": VersionWindow.state(), or QualityTally.state() for labels}
-reports/_partials/_objects/<yyyy-mm-ddThh>.json       capture objects of that delivery hour
-                                                      added up for every version in them
+reports/_partials/_objects/<yyyy-mm-ddThh>/<digest of key>-<size>   empty: that capture
+                                         object is added up for every version in it
 reports/_partials/<model>/_feedback/<yyyy-mm-ddThh>.json  feedback objects written in that
                                                       hour, joined, and what each held
 ```
@@ -128,20 +128,17 @@ class PartialStore:
         ]
 
     # -- ledgers: which objects were added up, for every version at once -----------------
-    def aggregated_capture(self, hour: datetime) -> dict[str, int]:
-        """Capture objects of a delivery hour added to every version's partial they hold."""
-        return self._read(self._ledger(f"_objects/{hour_slice(hour)}")).sources
+    def aggregated_capture(self, hour: datetime) -> set[str]:
+        """Markers (`capture_marker`) of the capture objects of a delivery hour added to every
+        version's partial they hold: one listing, however many objects."""
+        prefix = self._ledger(f"_objects/{hour_slice(hour)}/")[: -len(".json")]
+        return {key[len(prefix) :] for key in self.data.list_keys(prefix)}
 
     def mark_capture(self, hour: datetime, key: str, size: int) -> None:
-        """Record that capture object `key` is in the partials of every version it holds."""
-
-        def mark(ledger: HourPartial) -> bool:
-            if ledger.covers(key, size):
-                return False
-            ledger.sources[key] = size
-            return True
-
-        self._update(self._ledger(f"_objects/{hour_slice(hour)}"), mark, slice=hour_slice(hour))
+        """Record that capture object `key` is in the partials of every version it holds: an
+        empty object of its own (no read, no race between the function's containers)."""
+        marker = f"{self._ledger(f'_objects/{hour_slice(hour)}/')[: -len('.json')]}"
+        self.data.put_bytes(marker + capture_marker(key, size), b"")
 
     def feedback_ledger(self, model: str, hour: datetime) -> HourPartial:
         """Feedback objects of `model` written in `hour` that were joined: `sources` (key ->
@@ -193,6 +190,11 @@ class PartialStore:
 
 class PartialConflict(Exception):
     """A partial changed under every attempt to update it: the event is retried later."""
+
+
+def capture_marker(key: str, size: int) -> str:
+    """The name that says one capture object, as listed at this size, was added up."""
+    return f"{hashlib.sha256(key.encode()).hexdigest()[:32]}-{size}"
 
 
 def hour_slice(hour: datetime) -> str:

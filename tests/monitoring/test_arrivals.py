@@ -122,6 +122,21 @@ def test_a_message_delivered_twice_or_retried_adds_nothing_twice(
     assert entry["serving"]["requests"] == 2
 
 
+def test_a_bad_message_is_handed_back_and_the_rest_of_its_batch_is_added(
+    world: MonitorWorld, arrivals: Arrivals
+) -> None:
+    world.traffic(churn_frame(100, seed=28))
+    good = s3_message("good", landed(world, "capture/"))
+    bad = {"messageId": "bad", "body": "not an S3 notification"}
+
+    outcome = handle_arrivals_event(arrivals, {"Records": [bad, good]})
+    world.run()
+
+    assert outcome["batchItemFailures"] == [{"itemIdentifier": "bad"}]
+    assert outcome["aggregated"] == {"capture": 1}
+    assert version_entry(world.report())["traffic"]["http"] == 100
+
+
 def test_many_objects_of_one_hour_aggregated_at_once_lose_nothing(
     world: MonitorWorld, arrivals: Arrivals, reads: list[str]
 ) -> None:
