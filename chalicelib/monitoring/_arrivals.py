@@ -216,7 +216,7 @@ def handle_arrivals_event(arrivals: Arrivals, event: Mapping[str, Any]) -> dict[
                 if read is not None:
                     captured.append((message, read))
         except Exception:  # noqa: BLE001 - this message is retried; the others carry on
-            logger.exception("object not aggregated", extra={"message": message})
+            logger.exception("object not aggregated", extra={"message_id": message})
             failed.append(message)
     kept = [(message, read) for message, read in captured if message not in failed]
     try:
