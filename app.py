@@ -218,7 +218,9 @@ def retrain_model(event: Any) -> dict[str, Any]:
     return handle_retrain_event(retrainer(), event.to_dict())
 
 
-@app.on_sqs_message(queue=AGGREGATE_QUEUE, batch_size=10)
+# Up to 30 s to fill a batch of ten: a batch's capture objects share one partial update per
+# version and hour, so fuller batches mean fewer writes and fewer races between containers.
+@app.on_sqs_message(queue=AGGREGATE_QUEUE, batch_size=10, maximum_batching_window_in_seconds=30)
 def aggregate_arrivals(event: Any) -> dict[str, Any]:
     """S3 (capture, feedback, batch manifests) → SQS → here: each landed object added to the
     monitor's partials once, so a monitor run merges hours instead of reading records."""

@@ -3,8 +3,9 @@ partials once, soon after it lands, many objects in parallel (S3 → SQS → Lam
 scoring).
 
 - A capture object (a Firehose delivery under `capture/YYYY/MM/DD/HH/`): its records are
-  binned by model and version into each version's partial of the delivery hour, then an
-  empty marker records that every version in it has the object.
+  binned by model and version into each version's partial of the delivery hour (one update
+  per version and hour for a whole SQS batch), then an empty marker object, named after the
+  batch's objects, records that every version in them has them.
 - A feedback object (`feedback/<model>/...`): its labels are joined with the predictions they
   name and counted in the hours those were made (`_labels.py`).
 - A scored batch file's manifest (`batch/scored/<model>/...manifest.json`): every row of the
@@ -108,8 +109,12 @@ class Arrivals:
             self.partials.update(
                 model, version, hour_slice(hour), _merging(base, (model, version), items)
             )
+        hours: dict[datetime, list[tuple[str, int]]] = defaultdict(list)
         for item in captured:
-            self.partials.mark_capture(item.hour, item.key, item.size)
+            hours[item.hour].append((item.key, item.size))
+        for hour, objects in hours.items():
+            self.partials.mark_capture(hour, objects)
+        for item in captured:
             logger.info(
                 "capture aggregated",
                 extra={"key": item.key, "records": item.records, "versions": len(item.states)},

@@ -11,8 +11,8 @@ reports/_partials/<model>/<version>/labels/<yyyy-mm-ddThh>.json  labels of the p
      "sources": {<object key>: <size>, ...}  what it has added up (for labels: the
                                              prediction ids counted, each once)
      "state": VersionWindow.state(), or QualityTally.state() for labels}
-reports/_partials/_objects/<yyyy-mm-ddThh>/<digest of key>-<size>   empty: that capture
-                                         object is added up for every version in it
+reports/_partials/_objects/<yyyy-mm-ddThh>/<digest>-<size>.<digest>-<size>...   empty:
+                        those capture objects are added up for every version in them
 reports/_partials/<model>/_feedback/<yyyy-mm-ddThh>.json  feedback objects written in that
                                                       hour, joined, and what each held
 ```
@@ -32,7 +32,7 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -47,6 +47,8 @@ PARTIAL_FORMAT = 1
 # Writers of one partial at once (aggregators of objects of the same hour): each conflict
 # costs a read and a write, and a few dozen attempts outlast any realistic burst.
 _ATTEMPTS = 30
+# Capture markers named in one empty object's key (S3 keys hold 1,024 bytes; each takes ~32).
+_MARKERS_PER_KEY = 20
 
 
 @dataclass
@@ -131,14 +133,20 @@ class PartialStore:
     def aggregated_capture(self, hour: datetime) -> set[str]:
         """Markers (`capture_marker`) of the capture objects of a delivery hour added to every
         version's partial they hold: one listing, however many objects."""
-        prefix = self._ledger(f"_objects/{hour_slice(hour)}/")[: -len(".json")]
-        return {key[len(prefix) :] for key in self.data.list_keys(prefix)}
+        prefix = self._markers(hour)
+        return {
+            marker
+            for key in self.data.list_keys(prefix)
+            for marker in key[len(prefix) :].split(".")
+        }
 
-    def mark_capture(self, hour: datetime, key: str, size: int) -> None:
-        """Record that capture object `key` is in the partials of every version it holds: an
-        empty object of its own (no read, no race between the function's containers)."""
-        marker = f"{self._ledger(f'_objects/{hour_slice(hour)}/')[: -len('.json')]}"
-        self.data.put_bytes(marker + capture_marker(key, size), b"")
+    def mark_capture(self, hour: datetime, objects: Sequence[tuple[str, int]]) -> None:
+        """Record that these capture objects (key, size) of one delivery hour are in the
+        partials of every version they hold: an empty object named after them (one PUT per
+        batch, no read, no race between the function's containers)."""
+        for start in range(0, len(objects), _MARKERS_PER_KEY):
+            names = sorted({capture_marker(*o) for o in objects[start : start + _MARKERS_PER_KEY]})
+            self.data.put_bytes(self._markers(hour) + ".".join(names), b"")
 
     def feedback_ledger(self, model: str, hour: datetime) -> HourPartial:
         """Feedback objects of `model` written in `hour` that were joined: `sources` (key ->
@@ -158,6 +166,9 @@ class PartialStore:
         self._update(self._ledger(f"{model}/_feedback/{hour_slice(hour)}"), record, model=model)
 
     # -- documents ------------------------------------------------------------------------
+    def _markers(self, hour: datetime) -> str:
+        return f"{self.prefix}_partials/_objects/{hour_slice(hour)}/"
+
     def _ledger(self, name: str) -> str:
         return f"{self.prefix}_partials/{name}.json"
 
@@ -194,7 +205,7 @@ class PartialConflict(Exception):
 
 def capture_marker(key: str, size: int) -> str:
     """The name that says one capture object, as listed at this size, was added up."""
-    return f"{hashlib.sha256(key.encode()).hexdigest()[:32]}-{size}"
+    return f"{hashlib.sha256(key.encode()).hexdigest()[:20]}-{size}"
 
 
 def hour_slice(hour: datetime) -> str:

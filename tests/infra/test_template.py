@@ -168,6 +168,7 @@ def test_the_aggregating_function_takes_ten_objects_and_reports_each_failure(
     assert (function["MemorySize"], function["Timeout"]) == (1769, 300)
     (trigger,) = function["Events"].values()
     assert trigger["Type"] == "SQS" and trigger["Properties"]["BatchSize"] == 10
+    assert trigger["Properties"]["MaximumBatchingWindowInSeconds"] == 30  # fuller batches
     assert trigger["Properties"]["Queue"] == {"Fn::GetAtt": ["AggregateQueue", "Arn"]}
     assert trigger["Properties"]["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     queue = resources["AggregateQueue"]["Properties"]
