@@ -590,23 +590,31 @@ def test_batch_cannot_write_models_or_its_own_trigger(stack: Stack, champion: Re
 
 
 # -- the monitor function ----------------------------------------------------------------------
+def scored_through_firehose(
+    stack: Stack, api: Client, monkeypatch: pytest.MonkeyPatch, seed: int
+) -> list[dict[str, Any]]:
+    """300 customers scored over the API as its role, captured through Firehose; the ground
+    truth of their predictions, as feedback would send it."""
+    monkeypatch.setenv("SKLAMBDA_CAPTURE_MODE", "firehose")
+    monkeypatch.setenv("SKLAMBDA_CAPTURE_STREAM", STREAM)
+    stack.act_as("api")
+    traffic = churn_frame(300, seed=seed)
+    ids = []
+    for start in range(0, 300, 100):
+        rows = as_records(traffic.iloc[start : start + 100])
+        ids += post(api, f"/models/{MODEL}/predict", {"records": rows}).json_body["prediction_ids"]
+    return [
+        {"prediction_id": i, "actual": int(a)} for i, a in zip(ids, traffic[TARGET], strict=True)
+    ]
+
+
 def test_monitor_reads_all_traffic_reports_publishes_metrics_and_moves_aliases(
     stack: Stack, champion: Registry, api: Client, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import app as app_module
 
     # Traffic as it arrives in production: HTTP through Firehose, feedback, a batch file.
-    monkeypatch.setenv("SKLAMBDA_CAPTURE_MODE", "firehose")
-    monkeypatch.setenv("SKLAMBDA_CAPTURE_STREAM", STREAM)
-    stack.act_as("api")
-    traffic = churn_frame(300, seed=21)
-    ids = []
-    for start in range(0, 300, 100):
-        rows = as_records(traffic.iloc[start : start + 100])
-        ids += post(api, f"/models/{MODEL}/predict", {"records": rows}).json_body["prediction_ids"]
-    actuals = [
-        {"prediction_id": i, "actual": int(a)} for i, a in zip(ids, traffic[TARGET], strict=True)
-    ]
+    actuals = scored_through_firehose(stack, api, monkeypatch, seed=21)
     assert post(api, f"/models/{MODEL}/feedback", actuals).status_code == 200
     stack.drop(f"batch/incoming/{MODEL}/week.csv", csv_bytes(churn_frame(200, seed=22)[FEATURES]))
     stack.run_batch()
@@ -653,17 +661,7 @@ def test_the_aggregating_function_adds_what_lands_and_the_monitor_merges_it(
 
     # Capture through Firehose, feedback through the route, a scored batch file: each object
     # that lands notifies the aggregate queue, which the aggregating function drains.
-    monkeypatch.setenv("SKLAMBDA_CAPTURE_MODE", "firehose")
-    monkeypatch.setenv("SKLAMBDA_CAPTURE_STREAM", STREAM)
-    stack.act_as("api")
-    traffic = churn_frame(300, seed=23)
-    ids = []
-    for start in range(0, 300, 100):
-        rows = as_records(traffic.iloc[start : start + 100])
-        ids += post(api, f"/models/{MODEL}/predict", {"records": rows}).json_body["prediction_ids"]
-    actuals = [
-        {"prediction_id": i, "actual": int(a)} for i, a in zip(ids, traffic[TARGET], strict=True)
-    ]
+    actuals = scored_through_firehose(stack, api, monkeypatch, seed=23)
     stack.drop(f"batch/incoming/{MODEL}/week.csv", csv_bytes(churn_frame(200, seed=24)[FEATURES]))
     stack.run_batch()
     first = stack.run_aggregator()  # capture and the batch file first: the labels find them

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 
 from chalicelib.registry import Registry
@@ -32,3 +35,19 @@ def api(aws: AwsClients, tmp_path):
         yield test_client
     reset_settings()
     app_module.reset()
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Keys of the capture objects read (by the monitor or the aggregating function)."""
+    from chalicelib.monitoring._sources import MonitorSources
+
+    seen: list[str] = []
+    original = MonitorSources.object_records
+
+    def counting(self: MonitorSources, key: str) -> Iterator[dict[str, Any]]:
+        seen.append(key)
+        return original(self, key)
+
+    monkeypatch.setattr(MonitorSources, "object_records", counting)
+    return seen

@@ -35,20 +35,6 @@ def arrivals(world: MonitorWorld) -> Arrivals:
     return build_arrivals(world.aws, world.registry)
 
 
-@pytest.fixture
-def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Keys of the capture objects read (by anyone), in order."""
-    seen: list[str] = []
-    original = MonitorSources.object_records
-
-    def counting(self: MonitorSources, key: str) -> Iterator[dict[str, Any]]:
-        seen.append(key)
-        return original(self, key)
-
-    monkeypatch.setattr(MonitorSources, "object_records", counting)
-    return seen
-
-
 def landed(world: MonitorWorld, prefix: str) -> list[tuple[str, int]]:
     return [(key, size) for key, _, size in world.data.list_objects(prefix)]
 

@@ -8,24 +8,9 @@ from typing import Any
 
 import pytest
 
-from chalicelib.monitoring._sources import MonitorSources
 from sklambda.sample_data import churn_frame
 from tests.monitoring.test_monitor import drifted_frame, version_entry
 from tests.monitoring.world import MODEL, MonitorWorld
-
-
-@pytest.fixture
-def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Keys of the capture objects the monitor reads, in order."""
-    seen: list[str] = []
-    original = MonitorSources.object_records
-
-    def counting(self: MonitorSources, key: str) -> Iterator[dict[str, Any]]:
-        seen.append(key)
-        return original(self, key)
-
-    monkeypatch.setattr(MonitorSources, "object_records", counting)
-    return seen
 
 
 def figures(report: dict[str, Any]) -> dict[str, Any]:

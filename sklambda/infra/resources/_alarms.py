@@ -52,6 +52,30 @@ def alarms() -> dict[str, Any]:
             },
         }
 
+    def function_errors(description: str, function: str) -> dict[str, Any]:
+        """Invocations of one function that failed, ran out of memory or out of time."""
+        return alarm(
+            description,
+            Namespace="AWS/Lambda",
+            MetricName="Errors",
+            Dimensions=[{"Name": "FunctionName", "Value": ref(function)}],
+            Statistic="Sum",
+            Period=3600,
+            **_ON_ANY,
+        )
+
+    def dead_letters(description: str, queue: str) -> dict[str, Any]:
+        """Messages in a dead-letter queue: they failed every attempt."""
+        return alarm(
+            description,
+            Namespace="AWS/SQS",
+            MetricName="ApproximateNumberOfMessagesVisible",
+            Dimensions=[{"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}],
+            Statistic="Maximum",
+            Period=300,
+            **_ON_ANY,
+        )
+
     api_name = [{"Name": "ApiName", "Value": ref("AWS::StackName")}]
     over_threshold = _over_threshold
     insights = _insights_alarm
@@ -81,19 +105,9 @@ def alarms() -> dict[str, Any]:
             ExtendedStatistic="p99",
             **over_threshold("ApiLatencyP99Threshold"),
         ),
-        "BatchDeadLetterAlarm": alarm(
+        "BatchDeadLetterAlarm": dead_letters(
             "batch-dlq-not-empty: batch messages failed every retry; see the DLQ",
-            Namespace="AWS/SQS",
-            MetricName="ApproximateNumberOfMessagesVisible",
-            Dimensions=[
-                {
-                    "Name": "QueueName",
-                    "Value": {"Fn::GetAtt": ["BatchDeadLetterQueue", "QueueName"]},
-                }
-            ],
-            Statistic="Maximum",
-            Period=300,
-            **_ON_ANY,
+            "BatchDeadLetterQueue",
         ),
         "BatchFilesFailedAlarm": alarm(
             "batch-files-failed: a batch file failed; its manifest says why",
@@ -115,65 +129,30 @@ def alarms() -> dict[str, Any]:
             **insights("SUM(MonitorFailures)", "Model", 3600),
             **_ON_ANY,
         ),
-        "MonitorErrorsAlarm": alarm(
+        "MonitorErrorsAlarm": function_errors(
             "monitor-errors: the monitor function itself failed or timed out",
-            Namespace="AWS/Lambda",
-            MetricName="Errors",
-            Dimensions=[{"Name": "FunctionName", "Value": ref(MONITOR_FUNCTION)}],
-            Statistic="Sum",
-            Period=3600,
-            **_ON_ANY,
+            MONITOR_FUNCTION,
         ),
         # A retrain that fails cleanly is in the model's history; these are the ones that
         # crashed, ran out of memory or out of time (then gave up: the retrain DLQ).
-        "RetrainErrorsAlarm": alarm(
+        "RetrainErrorsAlarm": function_errors(
             "retrain-errors: the retraining function failed, ran out of memory or time",
-            Namespace="AWS/Lambda",
-            MetricName="Errors",
-            Dimensions=[{"Name": "FunctionName", "Value": ref(RETRAIN_FUNCTION)}],
-            Statistic="Sum",
-            Period=3600,
-            **_ON_ANY,
+            RETRAIN_FUNCTION,
         ),
-        "RetrainDeadLetterAlarm": alarm(
+        "RetrainDeadLetterAlarm": dead_letters(
             "retrain-dlq-not-empty: a retrain request failed every attempt; see the DLQ",
-            Namespace="AWS/SQS",
-            MetricName="ApproximateNumberOfMessagesVisible",
-            Dimensions=[
-                {
-                    "Name": "QueueName",
-                    "Value": {"Fn::GetAtt": ["RetrainDeadLetterQueue", "QueueName"]},
-                }
-            ],
-            Statistic="Maximum",
-            Period=300,
-            **_ON_ANY,
+            "RetrainDeadLetterQueue",
         ),
         # An object it fails to add is handed back and retried (partial batch response), and
         # the monitor reads it itself meanwhile; these are the invocations that crashed, ran
         # out of memory or out of time, and the objects that failed every attempt.
-        "AggregateErrorsAlarm": alarm(
+        "AggregateErrorsAlarm": function_errors(
             "aggregate-errors: the aggregating function failed, ran out of memory or time",
-            Namespace="AWS/Lambda",
-            MetricName="Errors",
-            Dimensions=[{"Name": "FunctionName", "Value": ref(AGGREGATE_FUNCTION)}],
-            Statistic="Sum",
-            Period=3600,
-            **_ON_ANY,
+            AGGREGATE_FUNCTION,
         ),
-        "AggregateDeadLetterAlarm": alarm(
+        "AggregateDeadLetterAlarm": dead_letters(
             "aggregate-dlq-not-empty: a landed object failed every aggregation; see the DLQ",
-            Namespace="AWS/SQS",
-            MetricName="ApproximateNumberOfMessagesVisible",
-            Dimensions=[
-                {
-                    "Name": "QueueName",
-                    "Value": {"Fn::GetAtt": ["AggregateDeadLetterQueue", "QueueName"]},
-                }
-            ],
-            Statistic="Maximum",
-            Period=300,
-            **_ON_ANY,
+            "AggregateDeadLetterQueue",
         ),
     }
 
