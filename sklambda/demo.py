@@ -81,6 +81,44 @@ def _records(frame: Any) -> list[dict[str, Any]]:
     return json.loads(frame.to_json(orient="records"))  # NaN → null, numpy → plain
 
 
+def _monitor_until_flagged(
+    clients: Any, registry: Any, version: int, needed: int
+) -> dict[str, Any] | None:
+    """Run the monitor until the demo's version is flagged (at most `needed` runs, each a
+    distinct event, as the schedule's would be), saying what each run saw; the last report."""
+    from chalicelib.monitoring import MonitorRun
+    from chalicelib.services import monitor
+
+    service = monitor(clients, registry)
+    report = None
+    for number in range(1, needed + 1):
+        outcome = service.run([MODEL], MonitorRun.on_demand(clients.settings.monitor_window_hours))
+        if outcome["models"][MODEL]["status"] != "done":
+            print(f"  the monitor did not finish: {outcome['models'][MODEL].get('reason')}")
+            return None
+        report = service.latest_report(MODEL, missing_ok=True)
+        if report is None:
+            return None
+        entry = next(v for v in report["versions"] if v["version"] == version)
+        breached = [f["name"] for f in entry["features"] if f["breached"]]
+        quality = entry["quality"]["metrics"]
+        in_a_row = max((int(f.get("consecutive") or 0) for f in entry["features"]), default=0)
+        verdict = (
+            "drift flagged"
+            if entry["drift_detected"]
+            else f"{in_a_row} of {needed} breaching runs in a row"
+        )
+        print(
+            f"  run {number}: version {version}: {entry['traffic']['total']:,} records, "
+            f"over a drift threshold: {', '.join(breached) or 'none'} ({verdict}); "
+            f"accuracy on {entry['quality']['labelled']} labels: "
+            f"{quality.get('accuracy', float('nan')):.3f}"
+        )
+        if entry["drift_detected"]:
+            break
+    return report
+
+
 def run_demo(api: str, api_port: int, aws_port: int) -> dict[str, Any]:
     """Run the tour; a summary of what was made."""
     from chalicelib.batch import BatchLayout
@@ -125,9 +163,12 @@ def run_demo(api: str, api_port: int, aws_port: int) -> dict[str, Any]:
         "promoted to champion"
     )
 
-    _step(3, "scoring three customers over HTTP")
+    # Requests name the version: the API caches aliases for 30 s, so "the champion" could
+    # still mean the previous one for a while after a promotion.
+    predict = f"{api}/models/{MODEL}/predict?version={version}"
+    _step(3, f"scoring three customers over HTTP (version {version})")
     customers = churn_frame(3, seed=23, with_target=False)
-    answer = _post(f"{api}/models/{MODEL}/predict", {"records": _records(customers[FEATURES])})
+    answer = _post(predict, {"records": _records(customers[FEATURES])})
     for cid, proba in zip(customers[ID_COLUMN], answer["probabilities"], strict=True):
         print(f"  {cid}: churn probability {proba['1']:.2f}")
 
@@ -135,10 +176,12 @@ def run_demo(api: str, api_port: int, aws_port: int) -> dict[str, Any]:
     settings = clients.settings
     layout = BatchLayout.from_settings(settings)
     batch = BatchClient(clients.s3, settings.require_data_bucket(), layout)
-    with tempfile.TemporaryDirectory() as folder:
-        path = Path(folder) / "customers.csv"
-        churn_frame(5000, seed=24, with_target=False).to_csv(path, index=False)
-        uploaded = batch.upload(path, incoming_key(layout, MODEL, "demo/customers.csv", None))
+    path = Path("customers.csv")  # left here for the README's `aws s3 cp customers.csv ...`
+    if path.exists():
+        print(f"  {path} exists; leaving it as it is and uploading a copy of the demo's")
+        path = Path(tempfile.mkdtemp()) / "customers.csv"
+    churn_frame(5000, seed=24, with_target=False).to_csv(path, index=False)
+    uploaded = batch.upload(path, incoming_key(layout, MODEL, "demo/customers.csv", None))
     bar = ProgressBar(out=sys.stdout)
     manifest = batch.wait(
         uploaded,
@@ -160,7 +203,7 @@ def run_demo(api: str, api_port: int, aws_port: int) -> dict[str, Any]:
     feedback = []
     for start in range(0, len(drifted), 100):
         rows = drifted.iloc[start : start + 100]
-        scored = _post(f"{api}/models/{MODEL}/predict", {"records": _records(rows[FEATURES])})
+        scored = _post(predict, {"records": _records(rows[FEATURES])})
         feedback += [
             {"prediction_id": pid, "actual": int(actual)}
             for pid, actual in zip(scored["prediction_ids"], rows[TARGET], strict=True)
@@ -168,38 +211,43 @@ def run_demo(api: str, api_port: int, aws_port: int) -> dict[str, Any]:
     _post(f"{api}/models/{MODEL}/feedback", feedback)
     print(f"  {len(drifted):,} drifted records scored and captured, {len(feedback):,} labels sent")
 
-    _step(6, "running the monitor now (it also runs on its schedule): drift, accuracy, report")
-    from chalicelib.monitoring import MonitorRun
-    from chalicelib.services import monitor
+    from chalicelib.stats import DriftThresholds
 
-    service = monitor(clients, registry)
-    outcome = service.run([MODEL], MonitorRun.on_demand(settings.monitor_window_hours))
-    report = service.latest_report(MODEL) if outcome["models"][MODEL]["status"] == "done" else None
-    if report is None:
-        print(f"  the monitor did not finish: {outcome['models'][MODEL].get('reason')}")
-    else:
-        for entry in report["versions"]:
-            breached = [f["name"] for f in entry["features"] if f["breached"]]
-            quality = entry["quality"]["metrics"]
-            print(
-                f"  version {entry['version']}: {entry['traffic']['total']:,} records, "
-                f"over a drift threshold: {', '.join(breached) or 'none'}; "
-                f"accuracy on {entry['quality']['labelled']} labels: "
-                f"{quality.get('accuracy', float('nan')):.3f}"
-            )
+    needed = DriftThresholds.from_dict(
+        registry.get_config(MODEL).drift_thresholds
+    ).consecutive_breaches
+    _step(
+        6,
+        f"running the monitor {needed} times, as {needed} scheduled runs would: a feature "
+        f"counts as drifted once it breaches its threshold {needed} runs in a row (on its "
+        f"own, `sklambda up` runs it every --monitor-every, 60 s by default: about "
+        f"{needed} minutes)",
+    )
+    report = _monitor_until_flagged(clients, registry, version, needed)
+    if report is not None:
         print(f"  report: {api}/models/{MODEL}/report  (open it in a browser)")
 
     _step(7, "done")
     endpoint = os.environ["AWS_ENDPOINT_URL"]
+    # A canary is another version than the champion (which the demo's version now is).
+    canary_tip = (
+        f"sklambda promote {MODEL} {version - 1} --alias canary --weight 0.2   "
+        f"# version {version - 1} takes 20 % beside champion {version}"
+        if version > 1
+        else f"sklambda register {MODEL} ... then: sklambda promote {MODEL} 2 --alias canary"
+    )
     print(f"""
 Open and try next:
   {api}/models/{MODEL}/report   (in a browser: the monitor's report)
   curl -s {api}/models/{MODEL}   (metadata, input schema, aliases)
   sklambda monitor {MODEL} --output table
   sklambda history {MODEL} --output table
-  sklambda promote {MODEL} {version} --alias canary --weight 0.2
-  aws --endpoint-url {endpoint} s3 ls s3://{settings.data_bucket}/ --recursive
-  aws --endpoint-url {endpoint} cloudwatch list-metrics --namespace sklambda""")
+  {canary_tip}
+  eval "$(sklambda up --env --aws-port {aws_port})"   # then the AWS CLI talks to this stack:
+  aws s3 cp customers.csv s3://{settings.data_bucket}/batch/incoming/{MODEL}/
+  aws s3 ls s3://{settings.data_bucket}/ --recursive
+  aws cloudwatch list-metrics --namespace sklambda
+(AWS CLI: installed with sklambda's local extra; endpoint {endpoint})""")
     if started:
         print(
             f"\nThe local stack keeps running in the background (log: {started}); "

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import click
+
 from sklambda.cli.command import command
 from sklambda.cli.factory import CliFactory
 from sklambda.cli.params import option
@@ -18,11 +20,29 @@ from sklambda.cli.params import option
     help="how often scheduled functions fire: 90, 60s, 5m, 1h (60s)",
 )
 @option("--no-demo", is_flag=True, help="do not register the demo model")
+@option(
+    "--env",
+    "print_env",
+    is_flag=True,
+    help='print the export lines for a stack on --aws-port and exit: eval "$(sklambda up --env)"',
+)
 def up(
-    factory: CliFactory, api_port: int, aws_port: int, host: str, monitor_every: str, no_demo: bool
+    factory: CliFactory,
+    api_port: int,
+    aws_port: int,
+    host: str,
+    monitor_every: str,
+    no_demo: bool,
+    print_env: bool,
 ) -> None:
     from chalicelib.core import InvalidInputError
     from sklambda.local.events import parse_interval
+
+    if print_env:
+        from sklambda.local.stack import shell_environment
+
+        click.echo(shell_environment(aws_port))
+        return
 
     # moto, Chalice's local server and the app load here, for this command only.
     from sklambda.local.stack import run_local_stack

@@ -391,23 +391,30 @@ def _start_http(app: Any, host: str, port: int) -> Any:
     return server
 
 
+def shell_environment(aws_port: int) -> str:
+    """`export` lines that point a shell (sklambda, the AWS CLI, boto3) at the embedded AWS:
+    what `eval "$(sklambda up --env)"` runs."""
+    import shlex
+
+    return "\n".join(f"export {k}={shlex.quote(v)}" for k, v in local_environment(aws_port).items())
+
+
 def _banner(host: str, api_port: int, aws_port: int) -> str:
     api = f"http://{host}:{api_port}"
     env = local_environment(aws_port)
-    exports = "\n".join(f"  export {k}={v}" for k, v in env.items())
+    ports = "" if aws_port == 4566 else f" --aws-port {aws_port}"
     return f"""
 sklambda is up.
   HTTP API       {api}          (no auth locally)
   embedded AWS   {env["AWS_ENDPOINT_URL"]}
   data bucket    s3://{LOCAL_DATA_BUCKET}   models bucket  s3://{LOCAL_MODELS_BUCKET}
 
-In another shell:
-{exports}
-
+In another shell (the first line points sklambda and the AWS CLI here):
+  eval "$(sklambda up --env{ports})"
   curl -s {api}/models/{DEMO_MODEL}
   sklambda models --output table
   sklambda demo                                   # the whole tour against this stack
   aws s3 cp customers.csv s3://{LOCAL_DATA_BUCKET}/batch/incoming/{DEMO_MODEL}/
-  aws --endpoint-url {env["AWS_ENDPOINT_URL"]} cloudwatch list-metrics --namespace sklambda
+  aws cloudwatch list-metrics --namespace sklambda
 
 Press Ctrl-C to stop."""

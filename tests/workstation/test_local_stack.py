@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
@@ -50,10 +49,11 @@ class Stack:
             aws_secret_access_key="local",
         )
 
-    def cli(self, *argv: str) -> subprocess.CompletedProcess[str]:
+    def cli(self, *argv: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [sys.executable, "-m", "sklambda.cli", *argv],
             env=self.env,
+            cwd=cwd,
             capture_output=True,
             text=True,
             timeout=120,
@@ -340,27 +340,42 @@ def test_the_whole_system_runs_locally_and_stops_cleanly(stack: Stack, tmp_path:
     )
     assert len(scored) == 150 and "proba_1" in scored.columns
 
-    if shutil.which("aws"):
-        csv_file = tmp_path / "by-cli.csv"
-        frame.to_csv(csv_file, index=False)
-        copied = subprocess.run(
-            ["aws", "s3", "cp", str(csv_file), "s3://sklambda-data-local/batch/incoming/churn/"],
-            env=stack.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
-        assert copied.returncode == 0, copied.stderr
-        assert wait_for(lambda: manifest_of(s3, "batch/scored/churn/by-cli.csv.manifest.json"))
-
     port = stack.api.rsplit(":", 1)[1]
     aws_port = stack.env["AWS_ENDPOINT_URL"].rsplit(":", 1)[1]
-    demo = stack.cli("demo", "--api-port", port, "--aws-port", aws_port)
+    # The README's first hour, in order: the demo, then the AWS CLI pointed here by `--env`.
+    demo = stack.cli("demo", "--api-port", port, "--aws-port", aws_port, cwd=tmp_path)
     assert demo.returncode == 0, demo.stderr
     assert "[7/7] done" in demo.stdout and "rows scored" in demo.stdout
     assert "churn probability" in demo.stdout
     assert "over a drift threshold: " in demo.stdout and "/models/churn/report" in demo.stdout
+    assert "version 2:" in demo.stdout and "(drift flagged)" in demo.stdout
+    assert "promote churn 1 --alias canary" in demo.stdout  # another version than champion 2
+    with urllib.request.urlopen(f"{stack.api}/models/churn/report?format=json") as answer:
+        latest = json.loads(answer.read())
+    assert [v["drift_detected"] for v in latest["versions"] if v["version"] == 2] == [True]
+    customers = pd.read_csv(tmp_path / "customers.csv")
+    assert len(customers) == 5000 and "churned" not in customers.columns
+
+    exported = stack.cli("up", "--env", "--aws-port", aws_port)
+    assert exported.returncode == 0, exported.stderr
+    env = dict(os.environ)
+    for line in exported.stdout.splitlines():
+        name, _, value = line.removeprefix("export ").partition("=")
+        env[name] = value
+    assert env["AWS_ENDPOINT_URL"] == stack.env["AWS_ENDPOINT_URL"]
+    aws = Path(sys.executable).with_name("aws")  # the local extra's AWS CLI
+    copied = subprocess.run(
+        [str(aws), "s3", "cp", "customers.csv", "s3://sklambda-data-local/batch/incoming/churn/"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert copied.returncode == 0, copied.stderr
+    copied_manifest = "batch/scored/churn/customers.csv.manifest.json"
+    assert wait_for(lambda: manifest_of(s3, copied_manifest))["rows"]["scored"] == 5000
 
     # The scheduled monitor runs on its own too, and its report is served over HTTP.
     with urllib.request.urlopen(f"{stack.api}/models/churn/report", timeout=30) as response:
@@ -437,3 +452,17 @@ def test_up_refuses_a_port_that_is_taken_and_names_the_option(capsys) -> None:
     assert code == 2
     err = capsys.readouterr().err
     assert f"port {port}" in err and "--api-port" in err
+
+
+def test_up_env_prints_the_exports_a_shell_evals_without_starting_anything(capsys) -> None:
+    from sklambda.cli import main
+
+    code = main(["up", "--env", "--aws-port", "4999"])
+
+    assert code in (0, None)
+    lines = capsys.readouterr().out.splitlines()
+    assert all(line.startswith("export ") for line in lines)
+    exported = dict(line.removeprefix("export ").split("=", 1) for line in lines)
+    assert exported["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4999"
+    assert exported["SKLAMBDA_DATA_BUCKET"] == "sklambda-data-local"
+    assert exported["SKLAMBDA_SIGNING_KEY"] == "alias/sklambda-signing"
