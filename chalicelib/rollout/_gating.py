@@ -78,6 +78,26 @@ def gate(
     return Verdict(passed, primary, ours, theirs, reasons)
 
 
+# Under this many milliseconds of difference a p99 ratio is the machine's noise, not the
+# model: 0.1 ms against 0.2 ms is 2x and nothing a caller of the API would notice.
+BENCHMARK_NOISE_MS = 1.0
+
+
+def judge_benchmark(policy: RetrainPolicy, figures: Mapping[str, Any]) -> tuple[bool, str]:
+    """(passed, reason) of a candidate's benchmark against the champion's (stored form):
+    its single-record p99 latency may be at most `max_latency_ratio` times the champion's."""
+    ours, theirs = float(figures["p99_ms"]), float(figures["baseline"]["p99_ms"])
+    limit = policy.max_latency_ratio
+    ratio = ours / theirs if theirs else float("inf")
+    measured = (
+        f"benchmark p99 latency {ours:.2f} ms vs {theirs:.2f} ms for the champion "
+        f"(version {figures['against_version']}): {ratio:.2f}×"
+    )
+    if ratio > limit and ours - theirs >= BENCHMARK_NOISE_MS:
+        return False, f"{measured}, over the limit of {limit:g}×"
+    return True, f"{measured}, within the limit of {limit:g}×"
+
+
 @dataclass(frozen=True)
 class VersionStats:
     """What the monitor saw of one version in its window."""
