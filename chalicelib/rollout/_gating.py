@@ -79,8 +79,8 @@ def gate(
 
 
 # Under this many milliseconds of difference a p99 ratio is the machine's noise, not the
-# model: 0.1 ms against 0.2 ms is 2x and nothing a caller of the API would notice.
-BENCHMARK_NOISE_MS = 1.0
+# model: 0.02 ms against 0.05 ms is 2.5x, and a timer's jitter.
+BENCHMARK_NOISE_MS = 0.1
 
 
 def judge_benchmark(policy: RetrainPolicy, figures: Mapping[str, Any]) -> tuple[bool, str]:
@@ -93,9 +93,14 @@ def judge_benchmark(policy: RetrainPolicy, figures: Mapping[str, Any]) -> tuple[
         f"benchmark p99 latency {ours:.2f} ms vs {theirs:.2f} ms for the champion "
         f"(version {figures['against_version']}): {ratio:.2f}×"
     )
-    if ratio > limit and ours - theirs >= BENCHMARK_NOISE_MS:
-        return False, f"{measured}, over the limit of {limit:g}×"
-    return True, f"{measured}, within the limit of {limit:g}×"
+    if ratio <= limit:
+        return True, f"{measured}, within the limit of {limit:g}×"
+    if ours - theirs < BENCHMARK_NOISE_MS:
+        return True, (
+            f"{measured}, over {limit:g}× but {ours - theirs:.3f} ms slower: under the "
+            f"{BENCHMARK_NOISE_MS:g} ms that a timer's noise makes"
+        )
+    return False, f"{measured}, over the limit of {limit:g}×"
 
 
 @dataclass(frozen=True)
