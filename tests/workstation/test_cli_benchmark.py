@@ -12,6 +12,7 @@ from pathlib import Path
 import joblib
 import pytest
 
+from chalicelib.registry import ModelCache
 from sklambda.sample_data import FEATURES, TARGET
 from tests.models import fitted_logreg, training_frame
 from tests.trainers import big_forest
@@ -19,8 +20,11 @@ from tests.workstation.test_cli import run
 
 
 @pytest.fixture
-def two_versions(aws, tmp_path: Path, capsys) -> Path:
+def two_versions(aws, tmp_path: Path, capsys, monkeypatch: pytest.MonkeyPatch) -> Path:
     """churn: version 1 a logistic regression (champion), version 2 a large forest."""
+    # The CLI's registries share the process's model cache: other tests loaded other
+    # models as churn version 2 in a bucket of the same name.
+    monkeypatch.setattr("chalicelib.registry._versions._model_cache", ModelCache())
     frame = training_frame()
     csv = tmp_path / "train.csv"
     frame.to_csv(csv, index=False)
