@@ -86,6 +86,8 @@ class VersionReport(TypedDict):
     # The metrics recorded when the version was registered (its metadata's "metrics", numbers
     # only), so the measured `quality.metrics` can be read against what the model promised.
     registered_metrics: NotRequired[dict[str, float]]
+    # The version's latest `sklambda benchmark` figures (registry benchmark.json), when any.
+    benchmark: NotRequired[dict[str, Any]]
 
 
 class FeedbackSummary(TypedDict):

@@ -80,6 +80,7 @@ class _Job:
     # quality tally over the predictions of the label lookback.
     feedback: dict[str, int] = field(default_factory=dict)
     tallies: dict[int, QualityTally | None] = field(default_factory=dict)
+    benchmarks: dict[int, dict[str, Any]] = field(default_factory=dict)  # the latest of each
 
     def roles(self, version: int) -> list[str]:
         return sorted(a for a, e in self.aliases.items() if e.get("version") == version)
@@ -187,15 +188,21 @@ class Monitor:
         try:
             windows = {}
             registered = {}
+            benchmarks = {}
             for version in sorted({int(e["version"]) for e in aliases.values()}):
                 metadata = self.registry.get_metadata(name, version)
                 profile = self.registry.get_profile(name, version)
                 windows[version] = VersionWindow(version, metadata, profile)
                 registered[version] = registered_metrics(metadata)
+                measured = self.registry.get_benchmark(name, version)
+                if measured is not None:
+                    benchmarks[version] = measured
         except Exception:
             self.reports.release(name, run.event_id)
             raise
-        return _Job(name, aliases, revision, thresholds, windows, etag, registered)
+        job = _Job(name, aliases, revision, thresholds, windows, etag, registered)
+        job.benchmarks.update(benchmarks)
+        return job
 
     # -- step 2: read the window ----------------------------------------------------------
     def _scan_capture(self, jobs: Mapping[str, _Job], run: MonitorRun) -> None:
@@ -333,7 +340,7 @@ class Monitor:
             status = "drift" if detected else "ok"
         tally = job.tallies.get(window.version)
         attempts = window.requests + window.errors
-        return {
+        entry: VersionReport = {
             "version": window.version,
             "roles": job.roles(window.version),
             "traffic": traffic_summary(window.traffic),
@@ -361,6 +368,9 @@ class Monitor:
             ),
             "registered_metrics": job.registered.get(window.version, {}),
         }
+        if window.version in job.benchmarks:
+            entry["benchmark"] = job.benchmarks[window.version]
+        return entry
 
     # -- reading reports ------------------------------------------------------------------
     def latest_report(self, name: str, *, missing_ok: bool = False) -> dict[str, Any] | None:

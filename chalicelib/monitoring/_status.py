@@ -45,6 +45,7 @@ def model_status(
                 "monitor": watched.get("status"),
                 "accuracy": ((watched.get("quality") or {}).get("metrics") or {}).get("accuracy"),
                 "error_rate": (watched.get("serving") or {}).get("error_rate"),
+                "benchmark": benchmark_summary(registry.get_benchmark(name, version)),
             }
         )
     policy = registry.get_policy(name)
@@ -88,3 +89,15 @@ def _triggers(policy: RetrainPolicy) -> str:
     if policy.accuracy_floor is not None:
         found.append(f"accuracy < {policy.accuracy_floor:g}")
     return " or ".join(found) or "asked (sklambda retrain)"
+
+
+def benchmark_summary(figures: dict[str, Any] | None) -> str | None:
+    """A version's latest benchmark in one cell: p99 and throughput against its baseline."""
+    if not figures:
+        return None
+    ratios = figures.get("ratios") or {}
+    return (
+        f"p99 {figures['p99_ms']:.2f} ms ({ratios.get('p99_ms') or 0:.2f}× "
+        f"v{figures['against_version']}), {figures['records_per_s']:,.0f} rec/s "
+        f"({ratios.get('records_per_s') or 0:.2f}×)"
+    )

@@ -46,7 +46,7 @@ class RetrainPolicy:
     bake_hours: float = 24.0
     min_requests: int = 100  # canary requests in the window before it can be judged
     max_error_rate: float = 0.01  # share of canary requests failing with a server error
-    max_latency_ratio: float = 1.5  # canary p95 latency over the champion's
+    max_latency_ratio: float = 1.5  # benchmark p99 before rollout, canary p95 live, vs champion
     max_quality_drop: float = 0.02  # primary metric, on labelled traffic, vs the champion
     min_labels: int = 100  # labelled rows each version needs before quality is compared
 

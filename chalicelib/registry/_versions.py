@@ -8,6 +8,7 @@ Layout under the models prefix (see docs/architecture.md):
     <name>/versions/<n>/code.zip        the user's own modules, when registered with code
     <name>/versions/<n>/signature.json  the signed manifest of every file above and below
     <name>/versions/<n>/metadata.json   written last: a version exists once this exists
+    <name>/versions/<n>/benchmark.json  measured later against other versions; not signed
 """
 
 from __future__ import annotations
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _CLAIM_ATTEMPTS = 50
+BENCHMARK_FILE = "benchmark.json"
 
 # Models loaded in this process, shared by every Registry (one per warm Lambda container).
 _model_cache = ModelCache()
@@ -304,6 +306,36 @@ class VersionStore:
         data = self._read_signed(signed, name, version, "profile.json")
         profile: dict[str, Any] = json.loads(data)
         return profile
+
+    # -- measured after registration ----------------------------------------------------
+    # benchmark.json sits beside the signed files and is not among them: a measure is a
+    # fact about this machine and that baseline, added later, and signing it would need the
+    # key; nothing loads or trusts it to score.
+    def put_benchmark(self, name: str, version: int, figures: Mapping[str, Any]) -> None:
+        """Keep a version's benchmark against `figures["against_version"]` (the latest
+        measure against each baseline)."""
+        self.get_metadata(name, version)  # NotFoundError naming what exists
+        key = self._version_key(name, version, BENCHMARK_FILE)
+        for _ in range(5):
+            document, etag = self._store.read_json(key)
+            runs = dict((document or {}).get("against") or {})
+            runs[str(figures["against_version"])] = dict(figures)
+            try:
+                self._store.replace_json(key, {"format": 1, "against": runs}, etag)
+                return
+            except PreconditionFailed:
+                continue
+        raise ConflictError(f"{what_of(name, version)}: benchmark.json kept changing; try again")
+
+    def get_benchmark(
+        self, name: str, version: int, against: int | None = None
+    ) -> dict[str, Any] | None:
+        """The version's benchmark against `against` (default: the latest measured), or None."""
+        document, _ = self._store.read_json(self._version_key(name, version, BENCHMARK_FILE))
+        runs = list(((document or {}).get("against") or {}).values())
+        if against is not None:
+            runs = [r for r in runs if r.get("against_version") == against]
+        return max(runs, key=lambda r: str(r.get("at", "")), default=None)
 
     def verified_manifest(self, name: str, version: int) -> SignedManifest:
         """The version's signed manifest; SignatureError when its signature does not verify,

@@ -9,7 +9,8 @@ from chalicelib._lazy import lazy_exports
 
 if TYPE_CHECKING:  # what lazy_exports loads on first use
     from chalicelib.rollout._actions import Rollout
-    from chalicelib.rollout._gating import VersionStats, gate, judge_rollout
+    from chalicelib.rollout._benchmarks import benchmark_gate, run_benchmark
+    from chalicelib.rollout._gating import VersionStats, gate, judge_benchmark, judge_rollout
     from chalicelib.rollout._requests import (
         RetrainRequest,
         RetrainRequests,

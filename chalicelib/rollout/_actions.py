@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 from chalicelib.core import ConflictError, logger, parse_time
 from chalicelib.registry import Registry, RetrainPolicy
+from chalicelib.rollout._benchmarks import benchmark_gate
 from chalicelib.rollout._gating import RolloutDecision, VersionStats, judge_rollout
 
 if TYPE_CHECKING:
@@ -84,7 +85,15 @@ class Rollout:
             if decision.action != "wait":
                 if acting:
                     entry.update(
-                        self._apply(name, role, candidate["version"], decision, policy, revision)
+                        self._apply(
+                            name,
+                            role,
+                            candidate["version"],
+                            decision,
+                            policy,
+                            revision,
+                            champion=int(champion["version"]),
+                        )
                     )
                 else:
                     entry["applied"] = False
@@ -133,9 +142,20 @@ class Rollout:
         decision: RolloutDecision,
         policy: RetrainPolicy,
         revision: int,
+        *,
+        champion: int,
     ) -> dict[str, Any]:
         """Roll back, or move the candidate on: canary → champion, shadow → canary."""
         why = "; ".join(decision.reasons)
+        if decision.action == "promote":
+            # The monitor keeps no rows of a version and may not write its files: it judges
+            # the benchmark stored against this champion (by retraining or `sklambda
+            # benchmark`), and without one the live guardrails are the measure.
+            fast_enough, measured, _ = benchmark_gate(
+                self.registry, policy, name, version, champion, None, rows_from=""
+            )
+            if not fast_enough:
+                return {"applied": False, "note": f"not moved on: {measured}"}
         try:
             if decision.action == "rollback":
                 reason = f"{role} rolled back: {why}"

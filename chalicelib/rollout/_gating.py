@@ -78,6 +78,31 @@ def gate(
     return Verdict(passed, primary, ours, theirs, reasons)
 
 
+# Under this many milliseconds of difference a p99 ratio is the machine's noise, not the
+# model: 0.02 ms against 0.05 ms is 2.5x, and a timer's jitter.
+BENCHMARK_NOISE_MS = 0.1
+
+
+def judge_benchmark(policy: RetrainPolicy, figures: Mapping[str, Any]) -> tuple[bool, str]:
+    """(passed, reason) of a candidate's benchmark against the champion's (stored form):
+    its single-record p99 latency may be at most `max_latency_ratio` times the champion's."""
+    ours, theirs = float(figures["p99_ms"]), float(figures["baseline"]["p99_ms"])
+    limit = policy.max_latency_ratio
+    ratio = ours / theirs if theirs else float("inf")
+    measured = (
+        f"benchmark p99 latency {ours:.2f} ms vs {theirs:.2f} ms for the champion "
+        f"(version {figures['against_version']}): {ratio:.2f}×"
+    )
+    if ratio <= limit:
+        return True, f"{measured}, within the limit of {limit:g}×"
+    if ours - theirs < BENCHMARK_NOISE_MS:
+        return True, (
+            f"{measured}, over {limit:g}× but {ours - theirs:.3f} ms slower: under the "
+            f"{BENCHMARK_NOISE_MS:g} ms that a timer's noise makes"
+        )
+    return False, f"{measured}, over the limit of {limit:g}×"
+
+
 @dataclass(frozen=True)
 class VersionStats:
     """What the monitor saw of one version in its window."""

@@ -30,12 +30,15 @@ from chalicelib.core import (
     utc_now,
 )
 from chalicelib.registry import Registry, RetrainPolicy, VersionMetadata, code_activated
+from chalicelib.rollout._benchmarks import benchmark_gate
 from chalicelib.rollout._gating import Verdict, gate
 from chalicelib.rollout._training_data import read_training_file, readable
+from chalicelib.scoring import json_records
 from chalicelib.stats import quality
 from chalicelib.storage import ObjectMissing, ObjectStore
 
 LOCK_LEASE_SECONDS = 20 * 60  # longer than a Lambda can run
+BENCHMARK_ROWS = 1000  # holdout rows the benchmark cycles through
 
 
 class Retrainer:
@@ -199,6 +202,28 @@ class Retrainer:
                 },
             )
         version = int(registered["version"])
+        measured: dict[str, Any] = {}
+        if verdict.passed and policy.action != "register":
+            # Before it goes to canary or champion: measured against the champion on the
+            # same holdout rows, through the path the API takes.
+            fast_enough, why, figures = benchmark_gate(
+                self.registry,
+                policy,
+                name,
+                version,
+                champion,
+                json_records(holdout[features], BENCHMARK_ROWS),
+                rows_from=f"retraining holdout ({len(holdout)} rows)",
+            )
+            measured = {"benchmark": figures} if figures else {}
+            if figures is not None:
+                verdict = Verdict(
+                    fast_enough,
+                    verdict.primary_metric,
+                    verdict.challenger,
+                    verdict.champion,
+                    [*verdict.reasons, why],
+                )
         outcome = self._roll_out(name, policy, version, verdict, revision)
         self.registry.record_decision(
             name,
@@ -211,10 +236,11 @@ class Retrainer:
                 "outcome": outcome,
                 "reason": f"gate {'passed' if verdict.passed else 'failed'}: "
                 f"{verdict.summary()}; {outcome}",
+                **measured,
             },
         )
         logger.info("retrained", extra={"model": name, "version": version, "outcome": outcome})
-        return {"version": version, "gate": verdict.to_dict(), "outcome": outcome}
+        return {"version": version, "gate": verdict.to_dict(), "outcome": outcome, **measured}
 
     def _roll_out(
         self, name: str, policy: RetrainPolicy, version: int, verdict: Verdict, revision: int

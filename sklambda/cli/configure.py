@@ -229,7 +229,8 @@ _POLICY_FIELDS = (
     "--max-latency-ratio",
     type=float,
     section=ROLLOUT,
-    help="canary p95 over the champion's (1.5)",
+    help="how many times slower than the champion a candidate may be: a challenger's "
+    "benchmark p99 before it goes to canary or champion, a canary's live p95 (1.5)",
 )
 @option(
     "--max-quality-drop",

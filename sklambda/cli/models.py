@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from sklambda.cli.benchmark import benchmark_line
 from sklambda.cli.command import command
 from sklambda.cli.factory import CliFactory
 from sklambda.cli.output import Result
@@ -233,6 +234,7 @@ def describe(factory: CliFactory, name: str, version: int | None, alias: str | N
         chosen = registry.list_versions(name)[-1]
     metadata = registry.get_metadata(name, chosen)
     signature = registry.signature_status(name, chosen)
+    measured = registry.get_benchmark(name, chosen)
     pointing = sorted(a for a, e in document["aliases"].items() if e["version"] == chosen)
 
     def table() -> dict[str, Any]:
@@ -242,10 +244,12 @@ def describe(factory: CliFactory, name: str, version: int | None, alias: str | N
         summary["description"] = metadata["description"] or None
         summary["tags"] = metadata["tags"] or None
         summary["parent_version"] = metadata["parent_version"]
+        summary["benchmark"] = benchmark_line(measured)
         summary["inputs"] = ", ".join(f"{f['name']}:{f['type']}" for f in metadata["features"])
         return summary
 
-    return Result({**metadata, "aliases": pointing, "signature": signature}, table=table)
+    described = {**metadata, "aliases": pointing, "signature": signature, "benchmark": measured}
+    return Result(described, table=table)
 
 
 def signature_summary(status: SignatureStatus) -> str:

@@ -590,3 +590,16 @@ def test_serving_and_rollout_decisions_are_shown_and_escaped() -> None:
     assert "canary version 4" in page and "rolled back" in page
     assert "&lt;b&gt;36&lt;/b&gt;" in page and "<b>36</b>" not in page
     assert "not better: roc_auc 0.7000" in page
+
+
+def test_a_version_card_shows_its_benchmark_against_the_champion() -> None:
+    report = sample_report()
+    canary = next(v for v in report["versions"] if "canary" in v["roles"])
+    canary["benchmark"] = {
+        "against_version": report["versions"][0]["version"],
+        "p99_ms": 4.25,
+        "records_per_s": 12000.0,
+        "ratios": {"p99_ms": 2.5, "records_per_s": 0.4},
+    }
+    page = render_report_html(report)
+    assert "p99 4.250 ms (2.500×), 12,000 records/s (0.400×)" in page

@@ -98,3 +98,20 @@ def test_policy_round_trips_and_defaults_pick_a_metric_per_task() -> None:
     assert RetrainPolicy().primary_for("classification", [0, 1]) == "roc_auc"
     assert RetrainPolicy().primary_for("classification", ["a", "b", "c"]) == "accuracy"
     assert RetrainPolicy().primary_for("regression", []) == "rmse"
+
+
+def test_benchmark_judged_on_p99_ratio_with_a_noise_floor() -> None:
+    from chalicelib.registry import RetrainPolicy
+    from chalicelib.rollout import judge_benchmark
+
+    policy = RetrainPolicy(max_latency_ratio=1.5)
+
+    def figures(ours: float, theirs: float) -> dict:
+        return {"p99_ms": ours, "against_version": 3, "baseline": {"p99_ms": theirs}}
+
+    passed, reason = judge_benchmark(policy, figures(3.0, 1.0))
+    assert not passed and reason.endswith("3.00×, over the limit of 1.5×")
+    assert "version 3" in reason
+    assert judge_benchmark(policy, figures(1.4, 1.0))[0] is True
+    passed, reason = judge_benchmark(policy, figures(0.05, 0.02))  # 2.5×, 0.03 ms: noise
+    assert passed and "under the 0.1 ms" in reason

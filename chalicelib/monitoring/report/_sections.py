@@ -196,6 +196,9 @@ def overview(
         if shown:
             facts.append(f"{metric_name(shown[0])}: {compared(version, shown[0])}")
         facts.append(f"{fmt_count(num(quality.get('labelled')) or 0)} labelled records")
+        measured = as_dict(version.get("benchmark"))
+        if num(measured.get("p99_ms")) is not None:
+            facts.append(_benchmark_fact(measured))
         estimated = as_dict(version.get("estimated"))
         if num(estimated.get("accuracy")) is not None:
             facts.append(
@@ -363,3 +366,14 @@ def _decision(entry: dict[str, Any]) -> Decision:
 def _add_new(names: list[Any], found: dict[Any, Any]) -> None:
     """Append the keys of `found` not in `names` yet, keeping first-seen order."""
     names.extend(k for k in found if k not in names)
+
+
+def _benchmark_fact(measured: dict[str, Any]) -> str:
+    """The stored benchmark in a card: p99 and throughput against the version it was run on."""
+    ratios = as_dict(measured.get("ratios"))
+    against = text(measured.get("against_version"))
+    return (
+        f"benchmark vs version {against}: p99 {fmt_metric(measured.get('p99_ms'))} ms "
+        f"({fmt_metric(ratios.get('p99_ms'))}×), {fmt_count(measured.get('records_per_s'))} "
+        f"records/s ({fmt_metric(ratios.get('records_per_s'))}×)"
+    )
