@@ -10,7 +10,7 @@ daily sums over the period.
 from __future__ import annotations
 
 from collections import defaultdict
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
 from chalicelib.core import NAMESPACE, RECORDS_SCORED, REQUEST_COUNT
@@ -48,6 +48,9 @@ class UsageMetrics:
         series = self._series()
         if not series:
             return {}
+        # Whole minutes, CloudWatch's resolution here: the current minute's data counts too.
+        start = start.replace(second=0, microsecond=0)
+        end = end.replace(second=0, microsecond=0) + timedelta(minutes=1)
         sums: dict[tuple[str, str, str, str], float] = {}
         queries = [(metric, dims) for dims in series for metric in (REQUEST_COUNT, RECORDS_SCORED)]
         for first in range(0, len(queries), _MAX_QUERIES):

@@ -57,10 +57,10 @@ def organised(world: MonitorWorld, aws: AwsClients) -> MonitorWorld:
     pricing: registered, owned, never served."""
     registry = world.registry
     world.register()
-    registry.promote(MODEL, 2, alias="canary", weight=0.2)
     registry.configure(MODEL, {"tags": {"owner": "alice", "team": "risk"}})
     world.traffic(churn_frame(400, seed=3))
     world.run()
+    registry.promote(MODEL, 2, alias="canary", weight=0.2)  # after the run: all on v1 there
     score_batch_file(aws, f"batch/incoming/{MODEL}/march.csv", churn_frame(60, seed=5))
     put_usage(aws, MODEL, 1, "checkout", 30, 2400)
     put_usage(aws, MODEL, 1, "checkout", 10, 600, days_ago=2)
