@@ -227,3 +227,34 @@ def aggregate_arrivals(event: Any) -> dict[str, Any]:
     from chalicelib.monitoring import handle_arrivals_event
 
     return handle_arrivals_event(arrivals(), event.to_dict())
+
+
+@app.route("/catalog", methods=["GET"], **AUTH)
+@api
+def catalog(request: RequestInfo) -> Any:
+    """Every model: owner and team, live versions, last verdict, usage and batch files of the
+    last 7 days, a link to each report. An HTML page, or its JSON with ?format=json."""
+    from chalicelib.services import catalog_sources
+
+    query: Mapping[str, str] = current_request().query_params or {}
+    wanted = query.get("format", "html")
+    if wanted not in ("html", "json"):
+        from chalicelib.core import InvalidInputError
+
+        raise InvalidInputError(f"format must be html or json, got {wanted!r}")
+    document = catalog_sources(default_clients(), server().registry).catalog()
+    if wanted == "json":
+        return document
+    from chalicelib.monitoring.report import render_catalog_html
+
+    return Response(
+        body=render_catalog_html(document),
+        status_code=200,
+        headers={
+            "Content-Type": "text/html; charset=utf-8",
+            # As the report's: the page is self-contained, anything else is forbidden.
+            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
+            "img-src data:",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )

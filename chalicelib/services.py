@@ -19,7 +19,7 @@ from chalicelib.storage import AwsClients, ObjectStore
 
 if TYPE_CHECKING:
     from chalicelib.batch import BatchScorer
-    from chalicelib.monitoring import Arrivals, Monitor, MonitorSources
+    from chalicelib.monitoring import Arrivals, CatalogSources, Monitor, MonitorSources
     from chalicelib.rollout import Retrainer, RetrainRequests
 
 
@@ -174,4 +174,19 @@ def retrainer(clients: AwsClients, registry: Registry | None = None) -> Retraine
         registry or open_registry(clients),
         data_store(clients),
         training_prefix=clients.settings.training_prefix,
+    )
+
+
+def catalog_sources(clients: AwsClients, registry: Registry | None = None) -> CatalogSources:
+    """What the catalog reads: registry, reports, batch manifests and the usage metrics."""
+    from chalicelib.batch import BatchLayout
+    from chalicelib.monitoring import CatalogSources, UsageMetrics
+
+    settings = clients.settings
+    return CatalogSources(
+        registry or open_registry(clients),
+        data_store(clients),
+        reports_prefix=settings.reports_prefix,
+        scored_prefix=BatchLayout.from_settings(settings).scored,
+        usage=lambda start, end: UsageMetrics(clients.client("cloudwatch")).by_model(start, end),
     )

@@ -1,6 +1,6 @@
 """The scheduled monitor: per model, drift, accuracy and traffic of the recent window, read
 from capture, batch files and feedback; its report, metrics and run claims; and the status of
-a model for operators.
+a model for operators, and the catalog of every model.
 """
 
 from typing import TYPE_CHECKING
@@ -9,6 +9,8 @@ from chalicelib._lazy import lazy_exports
 
 if TYPE_CHECKING:  # what lazy_exports loads on first use
     from chalicelib.monitoring._arrivals import Arrivals, handle_arrivals_event
+    from chalicelib.monitoring._catalog import Catalog, CatalogEntry
+    from chalicelib.monitoring._catalog_sources import CatalogSources
     from chalicelib.monitoring._document import MonitorReport
     from chalicelib.monitoring._labels import LabelJoiner
     from chalicelib.monitoring._metrics import put_metrics
@@ -17,5 +19,6 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
     from chalicelib.monitoring._run import MonitorRun
     from chalicelib.monitoring._sources import MonitorSources
     from chalicelib.monitoring._status import model_status
+    from chalicelib.monitoring._usage import UsageMetrics
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, __file__)

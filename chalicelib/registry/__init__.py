@@ -25,6 +25,7 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
         RESTORE_DEFAULT,
         ModelConfig,
         merge_drift_overrides,
+        merge_tags,
     )
     from chalicelib.registry._policy import RetrainPolicy, better, merge_max_regression
     from chalicelib.registry._registry import Registry, open_registry

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields, replace
 from typing import Any, Final
 
 from chalicelib.core import InvalidInputError
 from chalicelib.scoring import UNKNOWN_CATEGORY_POLICIES
+
+# Tag names: short, lowercase, safe in a URL and a table ("owner", "team", "cost-center").
+_TAG_NAME = re.compile(r"^[a-z][a-z0-9_.-]{0,63}$")
+MAX_TAG_VALUE = 256
 
 
 @dataclass(frozen=True)
@@ -25,6 +30,8 @@ class ModelConfig:
     id_columns: tuple[str, ...] = ()
     # Drift thresholds that differ from the defaults (see stats.DriftThresholds).
     drift_thresholds: Mapping[str, Any] = field(default_factory=dict)
+    # Who answers for the model: {"owner": "alice", "team": "risk"}, shown by the catalog.
+    tags: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_dict(cls, document: Mapping[str, Any]) -> ModelConfig:
@@ -40,6 +47,7 @@ class ModelConfig:
         document = asdict(self)
         document["id_columns"] = list(self.id_columns)
         document["drift_thresholds"] = dict(self.drift_thresholds)
+        document["tags"] = dict(self.tags)
         return document
 
     def with_changes(self, changes: Mapping[str, Any]) -> ModelConfig:
@@ -68,7 +76,36 @@ class ModelConfig:
         # Stored as given (only what differs from the defaults), checked in full here.
         drift = dict(changed.drift_thresholds or {})
         DriftThresholds().with_changes(drift)
-        return replace(changed, capture_sample_rate=float(rate), drift_thresholds=drift)
+        tags = check_tags(changed.tags)
+        return replace(changed, capture_sample_rate=float(rate), drift_thresholds=drift, tags=tags)
+
+
+def check_tags(tags: Any) -> dict[str, str]:
+    """The tags as a plain dict, each name and value checked."""
+    if not isinstance(tags, Mapping):
+        raise InvalidInputError(f"tags must be names and values, got {tags!r}")
+    for name, value in tags.items():
+        if not isinstance(name, str) or not _TAG_NAME.match(name):
+            raise InvalidInputError(
+                f"invalid tag name {name!r}: use lowercase letters, digits, '_', '.' and '-', "
+                "starting with a letter (e.g. owner, team)"
+            )
+        if not isinstance(value, str) or not value.strip() or len(value) > MAX_TAG_VALUE:
+            raise InvalidInputError(
+                f"tag {name!r} needs a value of 1 to {MAX_TAG_VALUE} characters, got {value!r}"
+            )
+    return {name: tags[name] for name in sorted(tags)}
+
+
+def merge_tags(current: Mapping[str, str], changes: Mapping[str, str | None]) -> dict[str, str]:
+    """The stored tags with `changes` applied: a value sets the tag, None removes it."""
+    merged = dict(current)
+    for name, value in changes.items():
+        if value is None:
+            merged.pop(name, None)
+        else:
+            merged[name] = value
+    return merged
 
 
 class _RestoreDefault:

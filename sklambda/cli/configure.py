@@ -13,6 +13,7 @@ from sklambda.cli.factory import CliFactory
 from sklambda.cli.params import (
     OFF,
     DriftThreshold,
+    KeyValue,
     MetricTolerance,
     OffOrNumber,
     argument,
@@ -52,6 +53,14 @@ from sklambda.cli.params import (
     type=int,
     help="runs in a row over a threshold before a feature counts as drifted (3)",
 )
+@option(
+    "--tag",
+    type=KeyValue(),
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="who answers for the model, shown by the catalog: owner=alice, team=risk "
+    "(NAME= removes the tag); repeatable",
+)
 def configure(
     factory: CliFactory,
     name: str,
@@ -62,6 +71,7 @@ def configure(
     drift_threshold: tuple[tuple[str, str, Any], ...],
     drift_min_samples: int | None,
     drift_consecutive_breaches: int | None,
+    tag: tuple[tuple[str, str], ...],
 ) -> Any:
     registry = factory.create_registry()
     changes: dict[str, Any] = {}
@@ -74,18 +84,21 @@ def configure(
     if id_columns is not None:
         changes["id_columns"] = tuple(c.strip() for c in id_columns.split(",") if c.strip())
     drift = _drift_changes(drift_threshold, drift_min_samples, drift_consecutive_breaches)
-    if not changes and not drift:
+    tags = {key: value or None for key, value in tag}
+    if not changes and not drift and not tags:
         registry.list_versions(name)  # NotFoundError naming the model
         return registry.get_config(name).to_dict()
-    if not drift:
+    if not drift and not tags:
         return registry.configure(name, changes).to_dict()
-    from chalicelib.registry import ModelConfig, merge_drift_overrides
+    from chalicelib.registry import ModelConfig, merge_drift_overrides, merge_tags
 
     def merged(current: ModelConfig) -> dict[str, Any]:
-        return {
-            **changes,
-            "drift_thresholds": merge_drift_overrides(current.drift_thresholds, drift),
-        }
+        merges: dict[str, Any] = {}
+        if drift:
+            merges["drift_thresholds"] = merge_drift_overrides(current.drift_thresholds, drift)
+        if tags:
+            merges["tags"] = merge_tags(current.tags, tags)
+        return {**changes, **merges}
 
     return registry.configure(name, merged).to_dict()
 

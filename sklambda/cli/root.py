@@ -8,7 +8,17 @@ from typing import Any
 
 import click
 
-from sklambda.cli import aliases, batch, benchmark, configure, deploy, local, models, monitoring
+from sklambda.cli import (
+    aliases,
+    batch,
+    benchmark,
+    catalog,
+    configure,
+    deploy,
+    local,
+    models,
+    monitoring,
+)
 from sklambda.cli.command import EXIT_ERROR, RootGroup
 from sklambda.cli.params import global_options
 
@@ -30,7 +40,7 @@ def cli(ctx: click.Context, **_: Any) -> int | None:
     return None
 
 
-for _module in (models, aliases, configure, benchmark, monitoring, batch, local, deploy):
+for _module in (models, aliases, configure, benchmark, monitoring, catalog, batch, local, deploy):
     for _command in _module.COMMANDS:
         cli.add_command(_command)
 

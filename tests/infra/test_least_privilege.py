@@ -11,8 +11,9 @@ moto 5.2 evaluates IAM loosely in places, so the policies are adapted for it (`f
 
 - S3 and SQS: actions and resources are enforced (SQS by queue ARN, except GetQueueUrl).
 - CloudWatch: moto names the action after the signing name, `monitoring:PutMetricData`, so it
-  never matches the correct `cloudwatch:PutMetricData`; and conditions are not evaluated at all,
-  so the `cloudwatch:namespace` condition is NOT checked here.
+  never matches the correct `cloudwatch:PutMetricData` (nor GetMetricData, ListMetrics); and
+  conditions are not evaluated at all, so the `cloudwatch:namespace` condition (the monitor's)
+  and the `aws:RequestedRegion` one (the API's metric reads) are NOT checked here.
 - Firehose, CloudWatch Logs, KMS and sqs:GetQueueUrl: moto checks the action against resource
   "*", so a grant scoped to the stream, log group, key or queue ARN never matches. Only the
   action is checked for them here.
@@ -98,6 +99,8 @@ def resolve_policy(
 _MOTO_RESOURCE_STAR = ("firehose:", "logs:", "sqs:GetQueueUrl", "kms:")
 _MOTO_ALIASES = {
     "cloudwatch:PutMetricData": "monitoring:PutMetricData",
+    "cloudwatch:GetMetricData": "monitoring:GetMetricData",
+    "cloudwatch:ListMetrics": "monitoring:ListMetrics",
     "sqs:SendMessage": "sqs:SendMessageBatch",
     "sqs:DeleteMessage": "sqs:DeleteMessageBatch",
     "sqs:ChangeMessageVisibility": "sqs:ChangeMessageVisibilityBatch",
@@ -429,6 +432,43 @@ def test_api_predicts_takes_feedback_and_says_there_is_no_report_yet(
     report = api.http.get(f"/models/{MODEL}/report")
     assert report.status_code == 404, report.json_body
     assert f"sklambda monitor {MODEL}" in report.json_body["message"]
+
+
+def test_api_serves_the_catalog_from_reports_manifests_and_usage_metrics(
+    stack: Stack, champion: Registry, api: Client
+) -> None:
+    import app as app_module
+
+    stack.drop(f"batch/incoming/{MODEL}/week.csv", csv_bytes(churn_frame(50, seed=3)[FEATURES]))
+    stack.run_batch()
+    dimensions = [
+        {"Name": "Model", "Value": MODEL},
+        {"Name": "Version", "Value": "1"},
+        {"Name": "Consumer", "Value": "checkout"},
+    ]
+    stack.admin.client("cloudwatch").put_metric_data(
+        Namespace="sklambda",
+        MetricData=[
+            {"MetricName": "RequestCount", "Dimensions": dimensions, "Value": 3.0},
+            {"MetricName": "RecordsScored", "Dimensions": dimensions, "Value": 120.0},
+        ],
+    )
+    stack.act_as("api")
+    app_module.reset()
+
+    page = api.http.get("/catalog")
+    document = api.http.get("/catalog?format=json")
+
+    assert page.status_code == 200 and "text/html" in page.headers["Content-Type"]
+    assert document.status_code == 200, document.json_body
+    (entry,) = document.json_body["models"]
+    assert entry["batch"]["files"] == 1 and entry["batch"]["rows_scored"] == 50
+    assert entry["usage"]["consumers"] == [{"consumer": "checkout", "requests": 3, "records": 120}]
+    # Manifests only: the scored rows themselves stay out of the API's reach.
+    data = ObjectStore(stack.clients("api").s3, DATA_BUCKET)
+    data.get_json(f"batch/scored/{MODEL}/week.csv.manifest.json")
+    with pytest.raises(AwsAccessError, match="access denied"):
+        data.get_bytes(f"batch/scored/{MODEL}/week.csv")
 
 
 def test_api_capture_reaches_the_data_bucket_through_firehose(

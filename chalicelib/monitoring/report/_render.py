@@ -27,6 +27,7 @@ if TYPE_CHECKING:
 # so a plain copy of chalicelib/ (what Chalice zips) renders without installed metadata.
 HERE = Path(__file__).resolve().parent
 PAGE_TEMPLATE = "templates/report.html.j2"
+CATALOG_TEMPLATE = "templates/catalog.html.j2"
 
 
 def render_report_html(report: Mapping[str, Any]) -> str:
@@ -34,6 +35,14 @@ def render_report_html(report: Mapping[str, Any]) -> str:
     from chalicelib.monitoring.report._page import build_page
 
     return environment().get_template(PAGE_TEMPLATE).render(page=build_page(report))
+
+
+def render_catalog_html(catalog: Mapping[str, Any]) -> str:
+    """One self-contained HTML page for the catalog (monitoring/_catalog), same stylesheet,
+    helpers and escaping as the report."""
+    from chalicelib.monitoring.report._catalog_page import build_catalog_page
+
+    return environment().get_template(CATALOG_TEMPLATE).render(page=build_catalog_page(catalog))
 
 
 @cache

@@ -43,6 +43,7 @@ API_ROUTES = (
     "POST /models/{name}/predict",
     "POST /models/{name}/feedback",
     "GET /models/{name}/report",
+    "GET /catalog",
 )
 DEFAULT_TIMEOUT = 60  # Chalice's default lambda_timeout
 
