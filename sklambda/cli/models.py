@@ -12,7 +12,7 @@ from sklambda.cli.factory import CliFactory
 from sklambda.cli.output import Result
 
 if TYPE_CHECKING:
-    from chalicelib.registry import SignatureStatus, VersionMetadata
+    from chalicelib.registry import AliasesDocument, SignatureStatus, VersionMetadata
 
 from sklambda.cli.params import JsonObject, KeyValue, PathType, argument, option
 
@@ -166,7 +166,8 @@ def models(factory: CliFactory) -> Result:
         versions = registry.list_versions(name, missing_ok=True)
         if not versions:
             continue
-        aliases = registry.get_aliases(name)["aliases"]
+        document = registry.get_aliases(name)
+        aliases = document["aliases"]
         rows.append(
             {
                 "name": name,
@@ -175,9 +176,21 @@ def models(factory: CliFactory) -> Result:
                 "champion": _alias_version(aliases, "champion"),
                 "canary": _alias_version(aliases, "canary"),
                 "shadow": _alias_version(aliases, "shadow"),
+                "retired": _retired_summary(document),
             }
         )
-    return Result(rows, columns=["name", "versions", "latest", "champion", "canary", "shadow"])
+    columns = ["name", "versions", "latest", "champion", "canary", "shadow", "retired"]
+    return Result(rows, columns=columns)
+
+
+def _retired_summary(document: AliasesDocument) -> str | None:
+    """'model', 'versions 2,3', or None: what of a model is retired."""
+    from chalicelib.registry import model_retirement, retired_versions
+
+    if model_retirement(document) is not None:
+        return "model"
+    numbers = retired_versions(document)
+    return f"versions {','.join(map(str, numbers))}" if numbers else None
 
 
 def _alias_version(aliases: dict[str, Any], alias: str) -> Any:
@@ -190,17 +203,22 @@ def _alias_version(aliases: dict[str, Any], alias: str) -> Any:
 @command("versions", help="List the versions of a model.")
 @argument("name", help="model name")
 def versions(factory: CliFactory, name: str) -> Result:
+    from chalicelib.registry import version_retirement
+
     registry = factory.create_registry()
+    document = registry.get_aliases(name)
     by_version: dict[int, list[str]] = {}
-    for alias, entry in registry.get_aliases(name)["aliases"].items():
+    for alias, entry in document["aliases"].items():
         by_version.setdefault(entry["version"], []).append(alias)
     rows = []
     for version in registry.list_versions(name):
         metadata = registry.get_metadata(name, version)
+        retired = version_retirement(document, version)
         rows.append(
             {
                 "version": version,
                 "aliases": ",".join(sorted(by_version.get(version, []))) or None,
+                "retired": f"retired: {retired['reason']}" if retired else None,
                 "created_at": metadata["created_at"],
                 "created_by": metadata["created_by"],
                 "sha256": metadata["artifact"]["sha256"][:12],
@@ -208,7 +226,16 @@ def versions(factory: CliFactory, name: str) -> Result:
                 "description": metadata["description"] or None,
             }
         )
-    columns = ["version", "aliases", "created_at", "created_by", "sha256", "metrics", "description"]
+    columns = [
+        "version",
+        "aliases",
+        "retired",
+        "created_at",
+        "created_by",
+        "sha256",
+        "metrics",
+        "description",
+    ]
     return Result(rows, columns=columns)
 
 
@@ -221,6 +248,8 @@ def versions(factory: CliFactory, name: str) -> Result:
 @option("--version", type=int, help="default: the champion, else the latest")
 @option("--alias", help="describe the version this alias points to")
 def describe(factory: CliFactory, name: str, version: int | None, alias: str | None) -> Result:
+    from chalicelib.registry import version_retirement
+
     registry = factory.create_registry()
     document = registry.get_aliases(name)
     if version is not None:
@@ -234,18 +263,27 @@ def describe(factory: CliFactory, name: str, version: int | None, alias: str | N
     metadata = registry.get_metadata(name, chosen)
     signature = registry.signature_status(name, chosen)
     pointing = sorted(a for a, e in document["aliases"].items() if e["version"] == chosen)
+    retired = version_retirement(document, chosen)
 
     def table() -> dict[str, Any]:
         summary = version_summary(metadata, registry.artifact_uri(name, chosen))
         summary["signature"] = signature_summary(signature)
         summary["aliases"] = ",".join(pointing) or None
+        summary["retired"] = (
+            f"retired by {retired['by']} at {retired['at']}: {retired['reason']}"
+            if retired
+            else None
+        )
         summary["description"] = metadata["description"] or None
         summary["tags"] = metadata["tags"] or None
         summary["parent_version"] = metadata["parent_version"]
         summary["inputs"] = ", ".join(f"{f['name']}:{f['type']}" for f in metadata["features"])
         return summary
 
-    return Result({**metadata, "aliases": pointing, "signature": signature}, table=table)
+    return Result(
+        {**metadata, "aliases": pointing, "retired": retired, "signature": signature},
+        table=table,
+    )
 
 
 def signature_summary(status: SignatureStatus) -> str:
