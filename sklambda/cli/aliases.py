@@ -66,9 +66,11 @@ def demote(factory: CliFactory, name: str, alias: str, reason: str) -> Result:
 
 @command(
     "retire",
-    help="Retire a version (--version N) or the whole model: it serves nothing (HTTP 410), "
-    "cannot be promoted, is not monitored, and its artifacts move to a cheaper storage class "
-    "after the stack's RetiredArtifactsDays. Undo with `sklambda restore`.",
+    help="Retire a version, or the whole model, with a reason.\n\n"
+    "A retired version (--version N) or model serves nothing (HTTP 410), cannot be promoted "
+    "and is not monitored; its artifacts move to Glacier Instant Retrieval after the stack's "
+    "RetiredArtifactsDays (30). What holds an alias cannot be retired. Undo with "
+    "`sklambda restore`.",
 )
 @argument("name", help="model name")
 @option("--version", type=int, help="the version to retire (default: the whole model)")
@@ -80,9 +82,10 @@ def retire(factory: CliFactory, name: str, version: int | None, reason: str) -> 
 
 @command(
     "restore",
-    help="Put a retired version (--version N) or the whole model back in service: it can "
-    "serve and be promoted again. Its artifacts lose the retired tag; those already moved to "
-    "Glacier Instant Retrieval stay there and still load at once.",
+    help="Put a retired version, or the whole model, back in service.\n\n"
+    "It serves and can be promoted again (a model comes back with its champion). Its "
+    "artifacts lose the retired tag; those already moved to Glacier Instant Retrieval stay "
+    "there and still load at once.",
 )
 @argument("name", help="model name")
 @option("--version", type=int, help="the version to restore (default: the whole model)")
