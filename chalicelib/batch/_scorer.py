@@ -58,6 +58,7 @@ class FileScorer:
         """The model the target asks for (or that `version` of it), loaded."""
         if version is None:
             version = self._registry.resolve(target.model, target.version, target.alias)
+            self._registry.check_servable(target.model, version)  # retired: 410, not scored
         model, number = target.model, version
 
         def load_pipeline() -> LoadedModel:

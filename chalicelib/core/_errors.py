@@ -61,6 +61,14 @@ class ConflictError(SklambdaError):
     retryable = True
 
 
+class GoneError(SklambdaError):
+    """A model or version that was retired: it exists, but serves nothing until restored."""
+
+    status_code = 410
+    code = "Gone"
+    public = True
+
+
 class PayloadTooLargeError(SklambdaError):
     """A body or record count over the configured limits."""
 

@@ -29,6 +29,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.core import (
+    GoneError,
     InvalidInputError,
     NotFoundError,
     SklambdaError,
@@ -54,7 +55,7 @@ from chalicelib.monitoring._reports import ReportStore
 from chalicelib.monitoring._run import MonitorRun
 from chalicelib.monitoring._sources import MonitorSources
 from chalicelib.monitoring._window import VersionWindow, traffic_summary
-from chalicelib.registry import Registry
+from chalicelib.registry import Registry, model_retirement
 from chalicelib.rollout import Rollout
 from chalicelib.stats import DriftThresholds, QualityTally, judge
 from chalicelib.storage import ObjectStore
@@ -118,11 +119,12 @@ class Monitor:
 
     # -- entry points ---------------------------------------------------------------------
     def monitored_models(self) -> list[str]:
-        """Every model with a champion (the ones serving traffic)."""
+        """Every model with a champion (the ones serving traffic), unless retired."""
         names = []
         for name in self.registry.list_models():
             try:
-                if "champion" in self.registry.get_aliases(name).get("aliases", {}):
+                document = self.registry.get_aliases(name)
+                if "champion" in document.get("aliases", {}) and not model_retirement(document):
                     names.append(name)
             except NotFoundError:
                 continue
@@ -170,7 +172,15 @@ class Monitor:
     def check_monitored(self, name: str) -> dict[str, Any]:
         """The model's aliases; NotFoundError or InvalidInputError saying what to fix."""
         self.registry.list_versions(name)  # NotFoundError naming the model
-        aliases: dict[str, Any] = self.registry.get_aliases(name).get("aliases", {})
+        document = self.registry.get_aliases(name)
+        retired = model_retirement(document)
+        if retired is not None:
+            raise GoneError(
+                f"model {name!r} is retired (by {retired['by']} at {retired['at']}: "
+                f"{retired['reason']}), so it is not monitored; restore it with "
+                f"`sklambda restore {name}` to monitor it again"
+            )
+        aliases: dict[str, Any] = document.get("aliases", {})
         if "champion" not in aliases:
             raise InvalidInputError(
                 f"model {name!r} has no champion, so it serves nothing to monitor; "

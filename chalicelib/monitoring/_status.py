@@ -17,8 +17,11 @@ def model_status(
     registry: Registry, monitor: Monitor, name: str, *, decisions: int = 10
 ) -> dict[str, Any]:
     """Everything an operator asks first about one model; the last `decisions` decisions."""
+    from chalicelib.registry import model_retirement, retired_versions, version_retirement
+
     registry.list_versions(name)  # NotFoundError naming the model
-    aliases = registry.get_aliases(name).get("aliases", {})
+    document = registry.get_aliases(name)
+    aliases = document.get("aliases", {})
     report = monitor.latest_report(name, missing_ok=True)
     seen = {e["version"]: e for e in (report or {}).get("versions", [])}
     live = []
@@ -52,6 +55,13 @@ def model_status(
     retrain = registry.retrain_state(name)
     return {
         "model": name,
+        # A retired model serves nothing: its champion stays recorded for `sklambda restore`.
+        "retired": {
+            "model": model_retirement(document),
+            "versions": {
+                str(v): version_retirement(document, v) for v in retired_versions(document)
+            },
+        },
         "live": live,
         "last_report": (report or {}).get("run", {}).get("at"),
         "policy": {

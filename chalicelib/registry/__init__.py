@@ -15,6 +15,9 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
         AliasEntry,
         AliasesDocument,
         AliasEvent,
+        RetiredState,
+        Retirement,
+        empty_document,
     )
     from chalicelib.registry._artifacts import ModelCache
     from chalicelib.registry._code_bundle import CodeArchive, build_code_archive
@@ -29,6 +32,15 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
     )
     from chalicelib.registry._policy import RetrainPolicy, better, merge_max_regression
     from chalicelib.registry._registry import Registry, open_registry
+    from chalicelib.registry._retirement import (
+        ARCHIVED_FILES,
+        RETIRED_TAG_KEY,
+        RETIRED_TAG_VALUE,
+        gone,
+        model_retirement,
+        retired_versions,
+        version_retirement,
+    )
     from chalicelib.registry._user_code import UserCode, code_activated
     from chalicelib.registry._versions import LoadedModel, check_model_name
 

@@ -1,6 +1,6 @@
 """Aliases of a model (champion, canary, shadow), their history, and rollout decisions.
 
-<name>/aliases.json                 champion / canary / shadow (If-Match on the ETag)
+<name>/aliases.json                 champion / canary / shadow, what is retired (If-Match)
 <name>/history/<revision>.json      one object per alias move
 <name>/decisions/<time>-<id>.json   retraining and rollout decisions, with reasons
 """
@@ -14,6 +14,7 @@ from typing import Any
 
 from chalicelib.core import ConflictError, NotFoundError, iso
 from chalicelib.registry import _aliases as alias_state
+from chalicelib.registry import _retirement as retirement
 from chalicelib.registry._aliases import AliasesDocument, AliasEvent
 from chalicelib.registry._versions import VersionStore, check_model_name
 from chalicelib.storage import ObjectMissing, PreconditionFailed
@@ -64,31 +65,89 @@ class AliasBook(VersionStore):
         automated decision was based on), so two racing decisions cannot both land.
         """
         self.get_metadata(name, version)
-        return self._change_aliases(
-            name,
-            lambda doc, actor, at: alias_state.promote(
+
+        def change(doc: AliasesDocument, actor: str, at: str) -> AliasesDocument | None:
+            retirement.refuse_retired(name, doc, alias, version)
+            return alias_state.promote(
                 doc,
+                model=name,
                 alias=alias,
                 version=version,
                 weight=weight,
                 actor=actor,
                 at=at,
                 reason=reason,
-            ),
-            expected_revision,
-        )
+            )
+
+        return self._change_aliases(name, change, expected_revision)
 
     def rollback(
         self, name: str, *, alias: str = alias_state.CHAMPION, reason: str = ""
     ) -> AliasesDocument:
         """Move `alias` back to the version it pointed to before its last promotion."""
         self.list_versions(name)
-        return self._change_aliases(
-            name,
-            lambda doc, actor, at: alias_state.rollback(
+
+        def change(doc: AliasesDocument, actor: str, at: str) -> AliasesDocument:
+            changed = alias_state.rollback(
                 doc, model=name, alias=alias, actor=actor, at=at, reason=reason
+            )
+            retirement.refuse_retired(name, doc, alias, changed["aliases"][alias]["version"])
+            return changed
+
+        return self._change_aliases(name, change)
+
+    # -- retiring -----------------------------------------------------------------------
+    def retire(self, name: str, version: int | None = None, *, reason: str) -> AliasesDocument:
+        """Retire `version` (None: the whole model): it serves nothing, cannot be promoted,
+        and its large files are tagged for a cheaper storage class. Kept in the history."""
+        self._check_target(name, version)
+        document = self._change_aliases(
+            name,
+            lambda doc, actor, at: retirement.retire(
+                doc, model=name, version=version, actor=actor, at=at, reason=reason
             ),
         )
+        self._tag_archived(name, document, version)
+        return document
+
+    def restore(
+        self, name: str, version: int | None = None, *, reason: str = ""
+    ) -> AliasesDocument:
+        """Put a retired `version` (None: the whole model) back in service."""
+        self._check_target(name, version)
+        document = self._change_aliases(
+            name,
+            lambda doc, actor, at: retirement.restore(
+                doc, model=name, version=version, actor=actor, at=at, reason=reason
+            ),
+        )
+        self._tag_archived(name, document, version)
+        return document
+
+    def check_servable(self, name: str, version: int) -> None:
+        """GoneError when `version` (or its whole model) is retired."""
+        error = retirement.gone(name, self.get_aliases(name), version)
+        if error is not None:
+            raise error
+
+    def _check_target(self, name: str, version: int | None) -> None:
+        if version is None:
+            self.list_versions(name)  # NotFoundError naming the model
+        else:
+            self.get_metadata(name, version)  # ... or naming the versions that exist
+
+    def _tag_archived(self, name: str, document: AliasesDocument, version: int | None) -> None:
+        # After the document's write: running retire or restore again (a no-op on the
+        # document) finishes tags a failure left half done.
+        numbers = self.list_versions(name) if version is None else [version]
+        for number in numbers:
+            archived = retirement.version_retirement(document, number) is not None
+            value = retirement.RETIRED_TAG_VALUE if archived else None
+            folder = self._version_key(name, number, "")
+            for key in self._store.list_keys(folder):
+                if key[len(folder) :] in retirement.ARCHIVED_FILES:
+                    with contextlib.suppress(ObjectMissing):
+                        self._store.set_tag(key, retirement.RETIRED_TAG_KEY, value)
 
     def remove_alias(
         self,

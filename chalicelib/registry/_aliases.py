@@ -44,8 +44,8 @@ class AliasEntry(TypedDict):
 class AliasEvent(TypedDict):
     """One alias move: what, who, when and why (also stored as history/<revision>.json)."""
 
-    action: str  # promote | rollback | remove
-    alias: str
+    action: str  # promote | rollback | remove | retire | restore
+    alias: str | None  # None for retire and restore
     from_version: int | None
     to_version: int | None
     actor: str
@@ -55,12 +55,29 @@ class AliasEvent(TypedDict):
     revision: NotRequired[int]
 
 
+class Retirement(TypedDict):
+    """Why a model or version was retired, when and by whom."""
+
+    reason: str
+    at: str
+    by: str
+
+
+class RetiredState(TypedDict):
+    """What of a model is retired: the whole model (when `model` is set) and/or versions."""
+
+    model: NotRequired[Retirement]
+    versions: dict[str, Retirement]  # by version number, as text (JSON keys)
+
+
 class AliasesDocument(TypedDict):
-    """aliases.json: every alias of one model, its revision and its last move."""
+    """aliases.json: every alias of one model, its revision and its last move, and what of
+    the model is retired (kept here so one conditional write checks both)."""
 
     revision: int
     aliases: dict[str, AliasEntry]
     last_event: AliasEvent | None
+    retired: NotRequired[RetiredState]
 
 
 def empty_document() -> AliasesDocument:
@@ -98,6 +115,7 @@ def check_weight(alias: str, weight: float | None) -> float | None:
 def promote(
     document: AliasesDocument,
     *,
+    model: str,
     alias: str,
     version: int,
     weight: float | None,
@@ -111,6 +129,12 @@ def promote(
     current = document["aliases"].get(alias)
     if current and current["version"] == version and current.get("weight") == weight:
         return None
+    champion = document["aliases"].get(CHAMPION)
+    if alias in (CANARY, SHADOW) and champion is not None and champion["version"] == version:
+        raise InvalidInputError(
+            f"version {version} is already the champion of {model!r}; a {alias} must be "
+            "another version (it is compared with the champion)"
+        )
     previous = list(current["previous"]) if current else []
     if current and current["version"] != version:
         previous.append(current["version"])
@@ -184,17 +208,23 @@ def _entry(
     return entry
 
 
-def _with_change(
-    document: AliasesDocument, *, alias: str, entry: AliasEntry | None, event: AliasEvent
-) -> AliasesDocument:
+def with_event(document: AliasesDocument, event: AliasEvent) -> AliasesDocument:
+    """A copy of `document` one revision on, with `event` as its last move."""
     changed = copy.deepcopy(document)
     changed["revision"] = document["revision"] + 1
     event["revision"] = changed["revision"]
+    changed["last_event"] = event
+    return changed
+
+
+def _with_change(
+    document: AliasesDocument, *, alias: str, entry: AliasEntry | None, event: AliasEvent
+) -> AliasesDocument:
+    changed = with_event(document, event)
     if entry is None:
         changed["aliases"].pop(alias, None)
     else:
         changed["aliases"][alias] = entry
-    changed["last_event"] = event
     return changed
 
 

@@ -26,7 +26,15 @@ from chalicelib.core import (
     now_iso,
     publish,
 )
-from chalicelib.registry import LoadedModel, ModelCache, ModelConfig, Registry
+from chalicelib.registry import (
+    AliasesDocument,
+    LoadedModel,
+    ModelCache,
+    ModelConfig,
+    Registry,
+    empty_document,
+    gone,
+)
 from chalicelib.scoring import Scorer, Scores
 from chalicelib.serving._capture import Capturer
 from chalicelib.serving._deferred_imports import needs_pandas, pandas_deferred
@@ -54,6 +62,13 @@ class ModelState:
 
     aliases: Mapping[str, Any]
     config: ModelConfig
+    document: AliasesDocument = field(default_factory=lambda: empty_document())
+
+    def refuse_retired(self, name: str, version: int | None) -> None:
+        """410 Gone for a retired model, or for a request naming a retired version."""
+        error = gone(name, self.document, version)
+        if error is not None:
+            raise error
 
 
 UNKNOWN_MODEL_TTL = 2.0  # seconds an unknown model name stays cached as unknown
@@ -106,14 +121,17 @@ class ModelServer:
         return state
 
     def _read_state(self, name: str) -> ModelState | NotFoundError:
-        aliases = self._registry.get_aliases(name)["aliases"]
+        document = self._registry.get_aliases(name)
+        aliases = document["aliases"]
         if not aliases:
             # No alias: either an unknown model (404) or one never promoted (503 later).
             try:
                 self._registry.list_versions(name)
             except NotFoundError as exc:
                 return exc
-        return ModelState(aliases=aliases, config=self._registry.get_config(name))
+        # The document also says what is retired: it follows the same TTL as the aliases.
+        config = self._registry.get_config(name)
+        return ModelState(aliases=aliases, config=config, document=document)
 
     def scorer(self, name: str, version: int) -> Scorer:
         """The scorer of a version: verified and loaded once per container, from its plan
@@ -152,6 +170,7 @@ class ModelServer:
             body, content_type, max_records=self._max_records, max_bytes=self._max_bytes
         )
         state = self.state(name)
+        state.refuse_retired(name, version)
         route = choose_route(name, state.aliases, version=version, alias=alias)
         try:
             return self._predict(name, checked, version, alias, state, route, request)

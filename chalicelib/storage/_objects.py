@@ -312,6 +312,28 @@ class ObjectStore:
                     names.append(common["Prefix"][len(prefix) :].rstrip("/"))
         return names
 
+    def set_tag(self, key: str, tag: str, value: str | None) -> None:
+        """Set (or, with None, remove) one S3 tag of `key`'s current version, keeping its
+        other tags; ObjectMissing when absent."""
+        from botocore.exceptions import ClientError
+
+        with translate_aws_errors(f"tag {key}", self.bucket):
+            try:
+                found = self._s3.get_object_tagging(Bucket=self.bucket, Key=key)["TagSet"]
+            except ClientError as exc:
+                if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+                    raise ObjectMissing(key) from None
+                raise
+            wanted: list[Any] = [t for t in found if t["Key"] != tag]
+            if value is not None:
+                wanted.append({"Key": tag, "Value": value})
+            if sorted(map(str, wanted)) == sorted(map(str, found)):
+                return
+            if wanted:
+                self._s3.put_object_tagging(Bucket=self.bucket, Key=key, Tagging={"TagSet": wanted})
+            else:  # an empty TagSet is the same, but not every S3 look-alike takes it
+                self._s3.delete_object_tagging(Bucket=self.bucket, Key=key)
+
     def delete(self, key: str) -> None:
         """Delete `key` (no error when it is already gone)."""
         with translate_aws_errors(f"delete {key}", self.bucket):

@@ -1,5 +1,5 @@
 """Registry commands that move aliases, and their history: promote, rollback, demote,
-history.
+history; and retire, restore (what may hold an alias and serve).
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ HISTORY_COLUMNS = [
     "reason",
 ]
 REASON_HELP = "recorded in the history"
+RETIRED_COLUMNS = ["retired", "reason", "at", "by"]
 
 
 @command("promote", help="Point an alias (default champion) at a version.")
@@ -61,6 +62,57 @@ def rollback(factory: CliFactory, name: str, alias: str, reason: str) -> Result:
 def demote(factory: CliFactory, name: str, alias: str, reason: str) -> Result:
     document = factory.create_registry().remove_alias(name, alias=alias, reason=reason)
     return alias_result(name, document)
+
+
+@command(
+    "retire",
+    help="Retire a version, or the whole model, with a reason.\n\n"
+    "A retired version (--version N) or model serves nothing (HTTP 410), cannot be promoted "
+    "and is not monitored; its artifacts move to Glacier Instant Retrieval after the stack's "
+    "RetiredArtifactsDays (30). What holds an alias cannot be retired. Undo with "
+    "`sklambda restore`.",
+)
+@argument("name", help="model name")
+@option("--version", type=int, help="the version to retire (default: the whole model)")
+@option("--reason", required=True, help="why; recorded in the history")
+def retire(factory: CliFactory, name: str, version: int | None, reason: str) -> Result:
+    document = factory.create_registry().retire(name, version, reason=reason)
+    return retired_result(name, document)
+
+
+@command(
+    "restore",
+    help="Put a retired version, or the whole model, back in service.\n\n"
+    "It serves and can be promoted again (a model comes back with its champion). Its "
+    "artifacts lose the retired tag; those already moved to Glacier Instant Retrieval stay "
+    "there and still load at once.",
+)
+@argument("name", help="model name")
+@option("--version", type=int, help="the version to restore (default: the whole model)")
+@option("--reason", default="", help=REASON_HELP)
+def restore(factory: CliFactory, name: str, version: int | None, reason: str) -> Result:
+    document = factory.create_registry().restore(name, version, reason=reason)
+    return retired_result(name, document)
+
+
+def retired_result(name: str, document: AliasesDocument) -> Result:
+    """What of a model is retired after a retire or restore: one row per retirement."""
+    from chalicelib.registry import model_retirement
+
+    state = document.get("retired") or {"versions": {}}
+    rows = []
+    whole = model_retirement(document)
+    if whole is not None:
+        rows.append({"retired": "the whole model", **whole})
+    for number, entry in sorted(state["versions"].items(), key=lambda item: int(item[0])):
+        rows.append({"retired": f"version {number}", **entry})
+    data = {
+        "model": name,
+        "revision": document["revision"],
+        "retired": rows,
+        "last_event": document["last_event"],
+    }
+    return Result(data, table=lambda: rows or [{"retired": "nothing"}], columns=RETIRED_COLUMNS)
 
 
 def alias_result(name: str, document: AliasesDocument) -> Result:
@@ -101,4 +153,4 @@ def history(factory: CliFactory, name: str, moves_only: bool) -> Result:
     return Result(events, columns=HISTORY_COLUMNS)
 
 
-COMMANDS = [promote, rollback, demote, history]
+COMMANDS = [promote, rollback, demote, history, retire, restore]

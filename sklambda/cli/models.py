@@ -13,7 +13,7 @@ from sklambda.cli.factory import CliFactory
 from sklambda.cli.output import Result
 
 if TYPE_CHECKING:
-    from chalicelib.registry import SignatureStatus, VersionMetadata
+    from chalicelib.registry import AliasesDocument, SignatureStatus, VersionMetadata
 
 from sklambda.cli.params import JsonObject, KeyValue, PathType, argument, option
 
@@ -167,7 +167,8 @@ def models(factory: CliFactory) -> Result:
         versions = registry.list_versions(name, missing_ok=True)
         if not versions:
             continue
-        aliases = registry.get_aliases(name)["aliases"]
+        document = registry.get_aliases(name)
+        aliases = document["aliases"]
         rows.append(
             {
                 "name": name,
@@ -176,9 +177,21 @@ def models(factory: CliFactory) -> Result:
                 "champion": _alias_version(aliases, "champion"),
                 "canary": _alias_version(aliases, "canary"),
                 "shadow": _alias_version(aliases, "shadow"),
+                "retired": _retired_summary(document),
             }
         )
-    return Result(rows, columns=["name", "versions", "latest", "champion", "canary", "shadow"])
+    columns = ["name", "versions", "latest", "champion", "canary", "shadow", "retired"]
+    return Result(rows, columns=columns)
+
+
+def _retired_summary(document: AliasesDocument) -> str | None:
+    """'model', 'versions 2,3', or None: what of a model is retired."""
+    from chalicelib.registry import model_retirement, retired_versions
+
+    if model_retirement(document) is not None:
+        return "model"
+    numbers = retired_versions(document)
+    return f"versions {','.join(map(str, numbers))}" if numbers else None
 
 
 def _alias_version(aliases: dict[str, Any], alias: str) -> Any:
@@ -191,17 +204,22 @@ def _alias_version(aliases: dict[str, Any], alias: str) -> Any:
 @command("versions", help="List the versions of a model.")
 @argument("name", help="model name")
 def versions(factory: CliFactory, name: str) -> Result:
+    from chalicelib.registry import version_retirement
+
     registry = factory.create_registry()
+    document = registry.get_aliases(name)
     by_version: dict[int, list[str]] = {}
-    for alias, entry in registry.get_aliases(name)["aliases"].items():
+    for alias, entry in document["aliases"].items():
         by_version.setdefault(entry["version"], []).append(alias)
     rows = []
     for version in registry.list_versions(name):
         metadata = registry.get_metadata(name, version)
+        retired = version_retirement(document, version)
         rows.append(
             {
                 "version": version,
                 "aliases": ",".join(sorted(by_version.get(version, []))) or None,
+                "retired": f"retired: {retired['reason']}" if retired else None,
                 "created_at": metadata["created_at"],
                 "created_by": metadata["created_by"],
                 "sha256": metadata["artifact"]["sha256"][:12],
@@ -209,7 +227,16 @@ def versions(factory: CliFactory, name: str) -> Result:
                 "description": metadata["description"] or None,
             }
         )
-    columns = ["version", "aliases", "created_at", "created_by", "sha256", "metrics", "description"]
+    columns = [
+        "version",
+        "aliases",
+        "retired",
+        "created_at",
+        "created_by",
+        "sha256",
+        "metrics",
+        "description",
+    ]
     return Result(rows, columns=columns)
 
 
@@ -222,6 +249,8 @@ def versions(factory: CliFactory, name: str) -> Result:
 @option("--version", type=int, help="default: the champion, else the latest")
 @option("--alias", help="describe the version this alias points to")
 def describe(factory: CliFactory, name: str, version: int | None, alias: str | None) -> Result:
+    from chalicelib.registry import version_retirement
+
     registry = factory.create_registry()
     document = registry.get_aliases(name)
     if version is not None:
@@ -236,11 +265,17 @@ def describe(factory: CliFactory, name: str, version: int | None, alias: str | N
     signature = registry.signature_status(name, chosen)
     measured = registry.get_benchmark(name, chosen)
     pointing = sorted(a for a, e in document["aliases"].items() if e["version"] == chosen)
+    retired = version_retirement(document, chosen)
 
     def table() -> dict[str, Any]:
         summary = version_summary(metadata, registry.artifact_uri(name, chosen))
         summary["signature"] = signature_summary(signature)
         summary["aliases"] = ",".join(pointing) or None
+        summary["retired"] = (
+            f"retired by {retired['by']} at {retired['at']}: {retired['reason']}"
+            if retired
+            else None
+        )
         summary["description"] = metadata["description"] or None
         summary["tags"] = metadata["tags"] or None
         summary["parent_version"] = metadata["parent_version"]
@@ -248,7 +283,13 @@ def describe(factory: CliFactory, name: str, version: int | None, alias: str | N
         summary["inputs"] = ", ".join(f"{f['name']}:{f['type']}" for f in metadata["features"])
         return summary
 
-    described = {**metadata, "aliases": pointing, "signature": signature, "benchmark": measured}
+    described = {
+        **metadata,
+        "aliases": pointing,
+        "retired": retired,
+        "signature": signature,
+        "benchmark": measured,
+    }
     return Result(described, table=table)
 
 

@@ -110,8 +110,16 @@ def status(factory: CliFactory, name: str, decisions: int) -> Result:
 def status_text(status: dict[str, Any]) -> str:
     """The status as a few titled tables, for --output table."""
     policy, retrain = status["policy"], status["retrain"]
+    retired = status.get("retired") or {}
+    whole, versions = retired.get("model"), retired.get("versions") or {}
     parts = [
         f"{status['model']}: last monitor report {status['last_report'] or 'none yet'}",
+        *(
+            [f"RETIRED by {whole['by']} at {whole['at']}: {whole['reason']} (serves nothing)"]
+            if whole
+            else []
+        ),
+        *([f"retired versions: {', '.join(sorted(versions, key=int))}"] if versions else []),
         "",
         render(status["live"], "table"),
         "",

@@ -241,7 +241,15 @@ def test_unexpected_failure_is_500_without_internals(client, champion) -> None:
 
 def test_models_and_model_routes_show_metadata_schema_and_aliases(client, champion) -> None:
     listed = client.http.get("/models").json_body["models"]
-    assert listed == [{"name": "churn", "latest_version": 1, "aliases": {"champion": mock.ANY}}]
+    assert listed == [
+        {
+            "name": "churn",
+            "latest_version": 1,
+            "aliases": {"champion": mock.ANY},
+            "retired": False,
+            "retired_versions": [],
+        }
+    ]
     described = client.http.get("/models/churn").json_body
     assert described["version"] == 1
     assert described["aliases"]["champion"]["version"] == 1

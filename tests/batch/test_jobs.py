@@ -162,6 +162,20 @@ def test_version_folder_picks_the_version(world: BatchWorld) -> None:
     assert world.manifest("pinned.csv")["model"]["version"] == 2
 
 
+def test_a_retired_version_is_not_scored_and_the_manifest_says_how_to_restore(
+    world: BatchWorld,
+) -> None:
+    world.registry.register("churn", fitted_logreg(), training_frame(), TARGET)
+    world.registry.retire("churn", 2, reason="superseded")
+    world.drop("batch/incoming/churn@2/pinned.csv", csv_bytes(customers(10)))
+    world.run()
+    manifest = world.manifest("pinned.csv")
+    assert manifest["status"] == "failed"
+    assert "version 2 of 'churn' is retired" in manifest["reason"]
+    assert "sklambda restore churn --version 2" in manifest["reason"]
+    assert "Messages" not in world.sqs.receive_message(QueueUrl=world.dlq_url)
+
+
 @pytest.mark.parametrize("fmt", ["csv.gz", "parquet", "jsonl"])
 def test_every_format_round_trips(world: BatchWorld, fmt: str) -> None:
     frame = customers(60)

@@ -84,6 +84,25 @@ def test_buckets_are_private_encrypted_versioned_tls_only_and_kept(
     assert template["Parameters"]["EncryptionMode"]["AllowedValues"] == ["SSE-S3", "KMS"]
 
 
+def test_retired_artifacts_move_to_glacier_ir_after_the_parameters_days(
+    template: dict[str, Any],
+) -> None:
+    rules = template["Resources"]["ModelsBucket"]["Properties"]["LifecycleConfiguration"]["Rules"]
+    (rule,) = [r for r in rules if r["Id"] == "ArchiveRetiredArtifacts"]
+    assert rule["Status"] == "Enabled" and rule["Prefix"] == "models/"
+    assert rule["TagFilters"] == [{"Key": "sklambda-retired", "Value": "true"}]
+    assert rule["Transitions"] == [
+        {"StorageClass": "GLACIER_IR", "TransitionInDays": {"Ref": "RetiredArtifactsDays"}}
+    ]
+    days = template["Parameters"]["RetiredArtifactsDays"]
+    assert days["Type"] == "Number" and days["Default"] == 30
+    # Only the people who retire may tag: no function's role gains tagging rights.
+    for role in ROLES.values():
+        for statement in _statements(template, role):
+            actions = _as_list(statement["Action"])
+            assert not any("Tagging" in action for action in actions), role
+
+
 def test_incoming_files_notify_the_batch_queue_which_has_a_dead_letter_queue(
     template: dict[str, Any],
 ) -> None:
@@ -495,6 +514,10 @@ def test_the_registrar_policy_covers_the_registry_commands_and_is_an_output(
             "s3:GetObjectVersion",
             "s3:PutObject",
             "s3:DeleteObject",
+            # retire / restore tag a version's artifacts (no function may)
+            "s3:GetObjectTagging",
+            "s3:PutObjectTagging",
+            "s3:DeleteObjectTagging",
         },
         "${DataBucket}/reports/*": {"s3:GetObject"},
         "SigningKey.Arn": {"kms:Sign", "kms:GetPublicKey"},

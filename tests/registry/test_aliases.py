@@ -10,7 +10,14 @@ AT = "2026-01-01T00:00:00.000Z"
 
 def promote(doc, version, alias="champion", weight=None):
     return aliases.promote(
-        doc, alias=alias, version=version, weight=weight, actor="alice", at=AT, reason="r"
+        doc,
+        model="churn",
+        alias=alias,
+        version=version,
+        weight=weight,
+        actor="alice",
+        at=AT,
+        reason="r",
     )
 
 

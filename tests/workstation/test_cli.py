@@ -107,7 +107,7 @@ def test_models_versions_and_describe_tables(aws, files, capsys) -> None:
 
     code, out, _ = run(capsys, "models", "--output", "table")
     assert code == 0
-    assert out.splitlines()[1].split() == ["churn", "2", "2", "1", "2@0.25", "-"]
+    assert out.splitlines()[1].split() == ["churn", "2", "2", "1", "2@0.25", "-", "-"]
 
     code, out, _ = run(capsys, "versions", "churn", "--output", "table")
     rows = out.splitlines()[1:]

@@ -43,11 +43,11 @@ def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
 def test_text_output_is_tab_separated_in_the_aws_clis_layout(two_versions, capsys) -> None:
     code, out, _ = run(capsys, "models", "--output", "text")
     # One line per model, its values in the alphabetical order of their keys:
-    # canary, champion, latest, name, shadow, versions.
+    # canary, champion, latest, name, retired, shadow, versions.
     assert code == 0
-    assert out == "2@0.25\t1\t2\tchurn\tNone\t2\n"
+    assert out == "2@0.25\t1\t2\tchurn\tNone\tNone\t2\n"
 
-    code, out, _ = run(capsys, "promote", "churn", "1", "--alias", "shadow", "--output", "text")
+    code, out, _ = run(capsys, "promote", "churn", "2", "--alias", "shadow", "--output", "text")
     lines = [line.split("\t") for line in out.splitlines()]
     assert lines[0] == ["churn", "3"]  # model, revision
     assert [line[:3] for line in lines if line[0] == "ALIASES"] == [
@@ -99,7 +99,7 @@ def test_global_options_after_the_command_win_over_those_before(two_versions, ca
 
 def test_the_default_output_comes_from_the_environment(two_versions, capsys, monkeypatch) -> None:
     monkeypatch.setenv("SKLAMBDA_DEFAULT_OUTPUT", "text")
-    assert run(capsys, "models")[1] == "2@0.25\t1\t2\tchurn\tNone\t2\n"
+    assert run(capsys, "models")[1] == "2@0.25\t1\t2\tchurn\tNone\tNone\t2\n"
     assert run(capsys, "models", "--output", "json")[1].startswith("[")
 
     monkeypatch.setenv("SKLAMBDA_DEFAULT_OUTPUT", "yaml")
@@ -147,7 +147,7 @@ def test_no_command_shows_the_help_and_exits_2(capsys) -> None:
 def test_every_argument_and_option_of_every_command_has_help(capsys) -> None:
     root = click.Context(cli, info_name="sklambda")
     commands = {name: cli.get_command(root, name) for name in cli.list_commands(root)}
-    assert len(commands) == 21
+    assert len(commands) == 23
     for name, command in commands.items():
         assert command is not None and command.help, name
         ctx = click.Context(command, info_name=name, parent=root)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.monitoring._sources import MANIFEST_SUFFIX
+from chalicelib.registry import RETIRED_TAG_KEY, RETIRED_TAG_VALUE
 from sklambda.infra.resources._chalice import StageConfig
 from sklambda.infra.resources._intrinsics import arn_of, ref, sub, tls_only_statement
 
@@ -113,13 +114,24 @@ def _bucket_encryption() -> dict[str, Any]:
 def buckets(config: StageConfig) -> dict[str, Any]:
     """Private, encrypted, versioned buckets, TLS only; data is kept when the stack goes."""
     batch = config.batch_prefix
-    models_rules = [
+    models_rules: list[dict[str, Any]] = [
         {
             "Id": "ExpireOldVersions",
             "Status": "Enabled",
             "NoncurrentVersionExpiration": {"NoncurrentDays": 90},
             "AbortIncompleteMultipartUpload": {"DaysAfterInitiation": 7},
-        }
+        },
+        {
+            # `sklambda retire` tags a version's artifacts (never metadata, history or
+            # aliases); Glacier Instant Retrieval still reads them at once after a restore.
+            "Id": "ArchiveRetiredArtifacts",
+            "Status": "Enabled",
+            "Prefix": config.models_prefix,
+            "TagFilters": [{"Key": RETIRED_TAG_KEY, "Value": RETIRED_TAG_VALUE}],
+            "Transitions": [
+                {"StorageClass": "GLACIER_IR", "TransitionInDays": ref("RetiredArtifactsDays")}
+            ],
+        },
     ]
     data_rules = [
         {

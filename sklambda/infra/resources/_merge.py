@@ -94,6 +94,13 @@ def parameters() -> dict[str, Any]:
             "MinValue": 1,
             "Description": "Days captured requests are kept (the monitor reads the last 14)",
         },
+        "RetiredArtifactsDays": {
+            "Type": "Number",
+            "Default": 30,
+            "MinValue": 0,
+            "Description": "Days after which a retired version's artifacts move to Glacier "
+            "Instant Retrieval (sklambda retire tags them)",
+        },
         "TemporaryRetentionDays": {
             "Type": "Number",
             "Default": 7,

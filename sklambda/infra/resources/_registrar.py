@@ -1,9 +1,9 @@
 """The managed policy for the people who register models (attached to their role by hand).
 
 `sklambda register`, `promote`, `rollback` and the other registry commands read and write the
-models prefix and sign each version's manifest with the stack's key; `sklambda status` reads
-the monitor's reports. Nothing else: scoring data, captures and feedback stay with the
-functions.
+models prefix (`retire` and `restore` also tag a version's artifacts) and sign each version's
+manifest with the stack's key; `sklambda status` reads the monitor's reports. Nothing else:
+scoring data, captures and feedback stay with the functions.
 """
 
 from __future__ import annotations
@@ -52,7 +52,17 @@ def _statements(config: StageConfig) -> list[dict[str, Any]]:
             "Sid": "ManageRegistry",
             "Effect": "Allow",
             # GetObjectVersion: a signed manifest names each file by its S3 version id.
-            "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:PutObject", "s3:DeleteObject"],
+            # Tagging: `sklambda retire` / `restore` tag a version's artifacts for the
+            # bucket's lifecycle rule (no function needs it).
+            "Action": [
+                "s3:GetObject",
+                "s3:GetObjectVersion",
+                "s3:PutObject",
+                "s3:DeleteObject",
+                "s3:GetObjectTagging",
+                "s3:PutObjectTagging",
+                "s3:DeleteObjectTagging",
+            ],
             "Resource": [sub(f"{_MODELS_BUCKET_ARN}/{config.models_prefix}*")],
         },
         {
