@@ -62,6 +62,8 @@ class CatalogEntry(TypedDict):
     tags: dict[str, str]
     versions: int
     latest_version: int | None
+    retired: bool  # the whole model: it serves nothing and is not monitored
+    retired_versions: list[int]
     live: list[LiveVersion]
     monitoring: Monitoring
     usage: ModelUsage
@@ -97,6 +99,8 @@ def catalog_entry(
     report: Mapping[str, Any] | None,
     usage: ModelUsage | None,
     batch: BatchSummary,
+    retired: bool = False,
+    retired_versions: Iterable[int] = (),
 ) -> CatalogEntry:
     """One model's entry from its registry documents, latest report, usage and batch files."""
     return {
@@ -106,7 +110,9 @@ def catalog_entry(
         "tags": dict(tags),
         "versions": len(versions),
         "latest_version": versions[-1] if versions else None,
-        "live": live_versions(aliases),
+        "retired": retired,
+        "retired_versions": sorted(retired_versions),
+        "live": [] if retired else live_versions(aliases),
         "monitoring": monitoring(report),
         "usage": usage or {"requests": 0, "records": 0, "consumers": [], "versions": {}},
         "batch": batch,

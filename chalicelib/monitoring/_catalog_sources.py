@@ -22,7 +22,7 @@ from chalicelib.monitoring._catalog import (
 )
 from chalicelib.monitoring._reports import ReportStore
 from chalicelib.monitoring._usage import ModelUsage
-from chalicelib.registry import Registry
+from chalicelib.registry import Registry, model_retirement, retired_versions
 from chalicelib.storage import ObjectMissing, ObjectStore
 
 MAX_MANIFESTS = 200  # per model; beyond it files are counted from the listing alone
@@ -65,13 +65,15 @@ class CatalogSources:
         if not versions:
             return None
         try:
-            aliases = self.registry.get_aliases(name).get("aliases", {})
+            document = self.registry.get_aliases(name)
         except NotFoundError:
-            aliases = {}
+            document = None
         return catalog_entry(
             name,
             versions=versions,
-            aliases=aliases,
+            aliases=document.get("aliases", {}) if document else {},
+            retired=document is not None and model_retirement(document) is not None,
+            retired_versions=retired_versions(document) if document else [],
             tags=self.registry.get_config(name).tags,
             report=self.reports.latest_report(name, missing_ok=True),
             usage=usage,

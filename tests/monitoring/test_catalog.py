@@ -13,7 +13,8 @@ import pytest
 from chalicelib.services import catalog_sources
 from chalicelib.storage import AwsClients
 from sklambda.cli import main
-from sklambda.sample_data import churn_frame
+from sklambda.sample_data import TARGET, churn_frame
+from tests.models import fitted_logreg, training_frame
 from tests.monitoring.world import MODEL, MonitorWorld, score_batch_file
 
 OTHER = "pricing"
@@ -190,6 +191,27 @@ def test_the_catalog_route_serves_the_page_and_its_json(organised: MonitorWorld,
     assert [m["name"] for m in as_json.json_body["models"]] == [MODEL, OTHER]
     bad = api.http.get("/catalog?format=pdf")
     assert bad.status_code == 400 and "html or json" in bad.json_body["message"]
+
+
+def test_retired_models_and_versions_read_as_retired(organised: MonitorWorld, aws) -> None:
+    from chalicelib.monitoring.report import render_catalog_html
+
+    registry = organised.registry
+    registry.promote(OTHER, 1)
+    registry.register(OTHER, fitted_logreg(), training_frame(), TARGET)
+    registry.retire(OTHER, 2, reason="superseded")
+    document = catalog_sources(aws, registry).catalog()
+    assert entry(document, OTHER)["retired_versions"] == [2]
+    assert entry(document, OTHER)["retired"] is False
+
+    registry.retire(OTHER, reason="product discontinued")
+    document = catalog_sources(aws, registry).catalog()
+
+    pricing = entry(document, OTHER)
+    assert pricing["retired"] is True and pricing["live"] == []  # it serves nothing
+    assert entry(document, MODEL)["retired"] is False
+    html = render_catalog_html(document)
+    assert "retired: serves nothing, not monitored" in html and "(retired: 2)" in html
 
 
 # -- the CLI -------------------------------------------------------------------------------

@@ -116,10 +116,14 @@ def _card(entry: Mapping[str, Any], days: int) -> ModelCard:
         owner=fmt_text(entry.get("owner"), UNASSIGNED),
         team=fmt_text(entry.get("team"), UNASSIGNED),
         tags=[f"{k}={text(v)}" for k, v in sorted(tags.items()) if k not in ("owner", "team")],
-        versions=fmt_count(entry.get("versions"), "none"),
+        versions=_versions(entry),
         live=live or [NOT_LIVE],
         live_short=" · ".join(_live_short(item) for item in dicts(entry.get("live"))) or NOT_LIVE,
-        badge=_badge(monitoring.get("status"), reported),
+        badge=(
+            Badge("retired: serves nothing, not monitored", "b-nodata")
+            if entry.get("retired")
+            else _badge(monitoring.get("status"), reported)
+        ),
         monitored_at=fmt_time(monitoring.get("at")) if reported else NO_REPORT,
         drifted=[text(n) for n in monitoring.get("drifted") or []],
         breached=[text(n) for n in monitoring.get("breached") or []],
@@ -134,6 +138,13 @@ def _card(entry: Mapping[str, Any], days: int) -> ModelCard:
         batch_detail=_batch_detail(as_dict(entry.get("batch"))),
         report=text(entry.get("report")) or None,
     )
+
+
+def _versions(entry: Mapping[str, Any]) -> str:
+    """How many versions, and which are retired."""
+    count = fmt_count(entry.get("versions"), "none")
+    retired = [fmt_count(v) for v in entry.get("retired_versions") or []]
+    return f"{count} (retired: {', '.join(retired)})" if retired else count
 
 
 def _live(item: Mapping[str, Any]) -> str:
