@@ -169,20 +169,29 @@ def feedback(request: RequestInfo, name: str) -> dict[str, Any]:
 def report(request: RequestInfo, name: str) -> Any:
     """The latest monitor report: an HTML page, or its JSON with ?format=json."""
     server().state(name)  # 404 for unknown models
+    if _page_format() == "json":
+        return monitor().latest_report(name)
+    return _html_page(monitor().latest_html(name))
+
+
+def _page_format() -> str:
+    """The `format` query parameter of a page route: html (the default) or json."""
     query: Mapping[str, str] = current_request().query_params or {}
     wanted = query.get("format", "html")
-    if wanted == "json":
-        return monitor().latest_report(name)
-    if wanted != "html":
+    if wanted not in ("html", "json"):
         from chalicelib.core import InvalidInputError
 
         raise InvalidInputError(f"format must be html or json, got {wanted!r}")
+    return wanted
+
+
+def _html_page(body: str) -> Response:
     return Response(
-        body=monitor().latest_html(name),
+        body=body,
         status_code=200,
         headers={
             "Content-Type": "text/html; charset=utf-8",
-            # The page is self-contained: forbid anything it does not carry itself.
+            # The pages are self-contained: forbid anything they do not carry themselves.
             "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
             "img-src data:",
             "X-Content-Type-Options": "nosniff",
@@ -236,25 +245,10 @@ def catalog(request: RequestInfo) -> Any:
     last 7 days, a link to each report. An HTML page, or its JSON with ?format=json."""
     from chalicelib.services import catalog_sources
 
-    query: Mapping[str, str] = current_request().query_params or {}
-    wanted = query.get("format", "html")
-    if wanted not in ("html", "json"):
-        from chalicelib.core import InvalidInputError
-
-        raise InvalidInputError(f"format must be html or json, got {wanted!r}")
+    wanted = _page_format()
     document = catalog_sources(default_clients(), server().registry).catalog()
     if wanted == "json":
         return document
     from chalicelib.monitoring.report import render_catalog_html
 
-    return Response(
-        body=render_catalog_html(document),
-        status_code=200,
-        headers={
-            "Content-Type": "text/html; charset=utf-8",
-            # As the report's: the page is self-contained, anything else is forbidden.
-            "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; "
-            "img-src data:",
-            "X-Content-Type-Options": "nosniff",
-        },
-    )
+    return _html_page(render_catalog_html(document))

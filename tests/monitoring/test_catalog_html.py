@@ -13,6 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from chalicelib.monitoring._catalog import monitoring
 from chalicelib.monitoring.report import render_catalog_html
 from tests.monitoring.test_report_html import (
     HOSTILE,
@@ -42,18 +43,7 @@ def _entry(name: str, owner: str | None, team: str | None, **fields: Any) -> dic
         "versions": 1,
         "latest_version": 1,
         "live": [],
-        "monitoring": {
-            "at": None,
-            "status": None,
-            "flagged": False,
-            "drifted": [],
-            "breached": [],
-            "metric": None,
-            "value": None,
-            "trend": [],
-            "change": None,
-            "window_consumers": {},
-        },
+        "monitoring": dict(monitoring(None)),
         "usage": {"requests": 0, "records": 0, "consumers": [], "versions": {}},
         "batch": {
             "files": 0,
