@@ -14,10 +14,12 @@ from chalicelib._lazy import lazy_exports
 
 if TYPE_CHECKING:  # what lazy_exports loads on first use
     from chalicelib.scoring.plans._format import (
+        ExplainedHead,
         Head,
         PlanReader,
         PlanWriter,
         Spec,
+        Unexplainable,
         Unplannable,
     )
     from chalicelib.scoring.plans._plan import (

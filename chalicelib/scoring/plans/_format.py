@@ -26,6 +26,11 @@ class Unplannable(Exception):
     which and why, for `describe`."""
 
 
+class Unexplainable(Exception):
+    """A head (or a plan written before explanations) whose contributions cannot be computed
+    exactly; the message says which and why, for a 400 and for `describe`."""
+
+
 class Head(Protocol):
     """A planned estimator, evaluated in numpy on the float64 matrix its pipeline gives it.
 
@@ -37,6 +42,20 @@ class Head(Protocol):
     classes: np.ndarray | None
 
     def predict(self, X: np.ndarray) -> np.ndarray: ...
+
+
+class ExplainedHead(Protocol):
+    """A head that explains its raw output exactly (SHAP values): `explain(X)` gives
+    (base of shape (k,), contributions of shape (rows, n_features, k)) such that
+    base + contributions.sum(axis=1) equals `raw_output(X)` of shape (rows, k).
+    `raw_scale` names what is explained ("log-odds", "probability", "value", "raw"):
+    a classifier's k outputs are its classes (k=1: the log-odds or score of classes[1])."""
+
+    raw_scale: str
+
+    def raw_output(self, X: np.ndarray) -> np.ndarray: ...
+
+    def explain(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]: ...
 
 
 class PlanWriter:
