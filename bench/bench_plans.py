@@ -226,7 +226,7 @@ def batch_rows(sizes: list[int]) -> list[dict[str, Any]]:
         signature = infer_signature(model, frame, TARGET)
         features = signature["features"]
         order = matrix_order(model, frame, features) or "C"
-        files, info = make_plan(model, frame, features, order)
+        files, info, _ = make_plan(model, frame, features, order)
         assert info["state"] == "planned", info
         plan = load_plan(files["plan.json"], files["plan.npz"])
         metadata = {**signature, "estimator": {"final_estimator": type(model[-1]).__name__}}

@@ -18,6 +18,7 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
         AwsAccessError,
         ConfigError,
         ConflictError,
+        ExplanationUnavailable,
         GoneError,
         IntegrityError,
         InvalidInputError,

@@ -44,6 +44,12 @@ class InvalidInputError(SklambdaError):
     public = True
 
 
+class ExplanationUnavailable(InvalidInputError):
+    """Explanations asked of a model version that cannot be explained exactly."""
+
+    code = "ExplanationUnavailable"
+
+
 class NotFoundError(SklambdaError):
     """A model, version or alias that does not exist."""
 

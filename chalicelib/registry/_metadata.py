@@ -61,6 +61,19 @@ class TrainingData(TypedDict):
     rows: int
 
 
+class ExplanationInfo(TypedDict):
+    """Whether the version's predictions can be explained exactly, and if so the global
+    importance of each input feature: its mean absolute contribution on the reference
+    sample (mean over the outputs too, for a multiclass model), largest first."""
+
+    state: str  # "available" | "unavailable"
+    reason: NotRequired[str]
+    scale: NotRequired[str]  # what is explained: "log-odds", "probability", "value", ...
+    outputs: NotRequired[list[Any]]  # the classes explained; [None] for one value
+    importance: NotRequired[dict[str, float]]
+    rows: NotRequired[int]  # reference rows the importance was measured on
+
+
 class VersionMetadata(Signature):
     """One registered version (the signature's fields are at the top level too)."""
 
@@ -80,3 +93,4 @@ class VersionMetadata(Signature):
     retraining: NotRequired[dict[str, Any]]  # versions made by retraining: trigger, gate, ...
     code: NotRequired[CodeInfo]  # only versions registered with their own code
     plan: NotRequired[PlanInfo]  # versions registered since serving plans: planned or why not
+    explanations: NotRequired[ExplanationInfo]  # versions registered since explanations

@@ -16,7 +16,8 @@ import numpy as np
 
 from chalicelib.registry._artifacts import sha256_hex
 from chalicelib.registry._code_check import sample_rows
-from chalicelib.registry._metadata import PlanInfo
+from chalicelib.registry._explanations import explanation_facts, unavailable
+from chalicelib.registry._metadata import ExplanationInfo, PlanInfo
 from chalicelib.scoring import Validator, model_frame, replayable
 from chalicelib.stats import BOOLEAN, CATEGORY, NUMBER
 
@@ -27,8 +28,9 @@ _UNSEEN_TEXT = "__never_seen_at_fit__"
 
 def make_plan(
     estimator: Any, frame: Any, features: Sequence[Mapping[str, Any]], order: str
-) -> tuple[dict[str, bytes], PlanInfo]:
-    """The plan's files ({} when there is none) and what the metadata records of it."""
+) -> tuple[dict[str, bytes], PlanInfo, ExplanationInfo]:
+    """The plan's files ({} when there is none), what the metadata records of it, and of
+    the explanations it gives (exact contributions are computed from the plan)."""
     from chalicelib.scoring.plans import Unplannable
     from chalicelib.scoring.plans._plan import (
         PLAN_ARRAYS_FILE,
@@ -36,21 +38,22 @@ def make_plan(
         build_plan,
         compare,
         load_plan,
+        with_background,
     )
 
     if order not in ("C", "F"):
-        return {}, _not_planned("the pipeline hands its estimator a sparse matrix")
+        return _not_planned("the pipeline hands its estimator a sparse matrix")
     if not all(replayable(f) for f in features):
         # As for the compiled path: times, and object columns that held None at fit (their
         # encoders tell None from NaN), reach the model only through the pipeline.
-        return {}, _not_planned(
+        return _not_planned(
             "time columns and text columns that held None at fit are scored by the pipeline"
         )
     try:
         spec, arrays = build_plan(estimator, order)  # type: ignore[arg-type]
         plan = load_plan(spec, arrays)
     except Unplannable as refused:
-        return {}, _not_planned(str(refused))
+        return _not_planned(str(refused))
     validator = Validator(features, unknown_categories="accept")
     rows = validator.validate(sample_rows(_sample(frame), features, limit=PROOF_ROWS)).rows
     reason = compare(plan, estimator, rows, model_frame(rows, features))
@@ -62,10 +65,12 @@ def make_plan(
             reason = _compare_edges(plan, estimator, edges, features)
         checked += len(edges)
     if reason is not None:
-        return {}, _not_planned(f"the plan does not answer as the pipeline does: {reason}")
+        return _not_planned(f"the plan does not answer as the pipeline does: {reason}")
+    spec = with_background(spec, plan.transform(rows))
+    explained = explanation_facts(load_plan(spec, arrays), rows)
     files = {PLAN_SPEC_FILE: spec, PLAN_ARRAYS_FILE: arrays}
     digests = {filename: sha256_hex(body) for filename, body in files.items()}
-    return files, {"state": "planned", "rows_checked": checked, "sha256": digests}
+    return files, {"state": "planned", "rows_checked": checked, "sha256": digests}, explained
 
 
 def edge_rows(
@@ -139,5 +144,6 @@ def _sample(frame: Any) -> Any:
     return frame.sample(PROOF_ROWS, random_state=0)
 
 
-def _not_planned(reason: str) -> PlanInfo:
-    return {"state": "not planned", "reason": reason}
+def _not_planned(reason: str) -> tuple[dict[str, bytes], PlanInfo, ExplanationInfo]:
+    why = f"explanations are computed from a serving plan, and this version has none: {reason}"
+    return {}, {"state": "not planned", "reason": reason}, unavailable(why)

@@ -192,7 +192,7 @@ class VersionStore:
             metadata["retraining"] = dict(retraining)
         if archive is not None:
             metadata["code"] = archive.info
-        plan_files, metadata["plan"] = make_plan(
+        plan_files, metadata["plan"], metadata["explanations"] = make_plan(
             estimator,
             training_frame,
             signature["features"],

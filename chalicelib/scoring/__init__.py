@@ -8,6 +8,11 @@ from chalicelib._lazy import lazy_exports
 
 if TYPE_CHECKING:  # what lazy_exports loads on first use
     from chalicelib.scoring._benchmark import Benchmark, Figures, json_records, measure
+    from chalicelib.scoring._explanations import (
+        CONTRIBUTION_PREFIX,
+        explanation_columns,
+        explanation_records,
+    )
     from chalicelib.scoring._frames import model_frame, model_series
     from chalicelib.scoring._scorer import Scorer, Scores, matrix_order, replayable
     from chalicelib.scoring._validation import (

@@ -15,7 +15,12 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from chalicelib.core import InvalidInputError, ModelCodeMissing, VersionSkewError
+from chalicelib.core import (
+    ExplanationUnavailable,
+    InvalidInputError,
+    ModelCodeMissing,
+    VersionSkewError,
+)
 from chalicelib.scoring._frames import frame_records, model_frame
 from chalicelib.scoring._validation import Validator
 from chalicelib.scoring.compiled import compile_model
@@ -183,6 +188,37 @@ class Scorer:
         else:
             predictions = [_plain(p) for p in model.predict(inputs).tolist()]
         return Scores(predictions, probabilities)
+
+    def explain(self, rows: Sequence[Mapping[str, Any]]) -> Any:
+        """Each input feature's exact contribution to the raw output of each validated row
+        (a `PlanExplanation`); ExplanationUnavailable, a 400, where the version has none."""
+        from chalicelib.scoring.plans import Unexplainable
+
+        reason = self.unexplained()
+        if reason is not None:
+            raise ExplanationUnavailable(reason)
+        try:
+            return self._plan.explain(rows)
+        except Unexplainable as refused:
+            raise ExplanationUnavailable(self._unavailable(str(refused))) from None
+        except (ValueError, TypeError) as exc:
+            raise _refused(exc) from None
+
+    def unexplained(self) -> str | None:
+        """Why this version's predictions cannot be explained, for the user; None if they can."""
+        if self._plan is None:
+            info = self.metadata.get("explanations") or {}
+            why = info.get("reason") or (
+                "explanations are computed from a serving plan, and this version has none"
+            )
+            return self._unavailable(str(why))
+        reason = self._plan.explainable()
+        return None if reason is None else self._unavailable(reason)
+
+    def _unavailable(self, why: str) -> str:
+        final = self.metadata.get("estimator", {}).get("final_estimator") or "its model"
+        version = f"{self.name} version {self.version}"
+        return f"explanations are not available for {version} ({final}): {why}"
 
     def score_frame(self, frame: Any) -> tuple[Any, Any]:
         """(predictions, probabilities or None) as arrays for a validated feature frame.

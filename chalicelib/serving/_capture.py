@@ -38,6 +38,9 @@ CAPTURE_FIELDS: dict[str, str] = {
     "request_id": "string",
     "captured_at": "string",  # ISO 8601, UTC
     "error": "string",  # failed requests only: the error code, and no prediction
+    # Requests with ?explain=true: the record's explanation object (base, value, each
+    # feature's contribution), read as JSON text by SQL.
+    "explanation": "string",
 }
 
 

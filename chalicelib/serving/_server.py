@@ -35,7 +35,7 @@ from chalicelib.registry import (
     empty_document,
     gone,
 )
-from chalicelib.scoring import Scorer, Scores
+from chalicelib.scoring import Scorer, Scores, explanation_records
 from chalicelib.serving._capture import Capturer
 from chalicelib.serving._deferred_imports import needs_pandas, pandas_deferred
 from chalicelib.serving._payloads import RequestBody, read_body
@@ -164,6 +164,7 @@ class ModelServer:
         """Score the records in a request body; the response body as a dict."""
         request.model = name
         version, alias = _version_and_alias(query)
+        explain = _flag(query, "explain")
         # The body first: a request refused for its size or record count must not cost an S3
         # read or, on a cold container, a model load.
         checked = read_body(
@@ -173,7 +174,7 @@ class ModelServer:
         state.refuse_retired(name, version)
         route = choose_route(name, state.aliases, version=version, alias=alias)
         try:
-            return self._predict(name, checked, version, alias, state, route, request)
+            return self._predict(name, checked, version, alias, state, route, request, explain)
         except Exception as exc:
             if not isinstance(exc, SklambdaError) or exc.status_code >= 500:
                 # A version that fails on the server is what canary guardrails watch for.
@@ -210,6 +211,7 @@ class ModelServer:
         state: ModelState,
         route: Route,
         request: RequestInfo,
+        explain: bool = False,
     ) -> dict[str, Any]:
         request.version = route.version
         scorer = self.scorer(name, route.version)
@@ -226,6 +228,7 @@ class ModelServer:
             payload.records, strings=payload.strings
         )
         scores = scorer.score(validated.rows)
+        explanations = explanation_records(scorer.explain(validated.rows)) if explain else None
         ids = [new_prediction_id() for _ in validated.rows]
         response: dict[str, Any] = {
             "model": {"name": name, "version": route.version, "alias": route.alias},
@@ -233,6 +236,8 @@ class ModelServer:
         }
         if scores.probabilities is not None:
             response["probabilities"] = scores.probabilities
+        if explanations is not None:
+            response["explanations"] = explanations
         response["prediction_ids"] = ids
         response["warnings"] = validated.warnings
 
@@ -249,6 +254,7 @@ class ModelServer:
                 scores,
                 latency_ms,
                 request,
+                explanations,
             )
             capture_failures += not self._capturer.capture(records)
         if route.shadow_version is not None:
@@ -369,10 +375,11 @@ def _capture_records(
     scores: Scores,
     latency_ms: float,
     request: RequestInfo,
+    explanations: list[dict[str, Any]] | None = None,
 ) -> list[dict[str, Any]]:
     at = now_iso()
     probabilities: list[Any] = scores.probabilities or [None] * len(ids)
-    return [
+    records = [
         {
             "model": name,
             "version": version,
@@ -392,3 +399,17 @@ def _capture_records(
             ids, rows, scores.predictions, probabilities, strict=True
         )
     ]
+    for record, explanation in zip(records, explanations or (), strict=False):
+        record["explanation"] = explanation
+    return records
+
+
+def _flag(query: Mapping[str, str], name: str) -> bool:
+    """A true/false query parameter (absent: false); anything else is the caller's mistake."""
+    raw = query.get(name)
+    if raw is None:
+        return False
+    value = raw.strip().lower()
+    if value not in ("true", "false", "1", "0"):
+        raise InvalidInputError(f"{name} must be true or false, got {raw!r}")
+    return value in ("true", "1")

@@ -36,6 +36,11 @@ class _Step(Protocol):
 
     def __call__(self, rows: Rows) -> Rows: ...
 
+    def trace(self, origins: list[int]) -> list[int]:
+        """Where each output column comes from: given the user's input feature of each input
+        column, that of each output column (a one-hot block all names its one feature)."""
+        ...
+
     def to_spec(self, writer: PlanWriter) -> Spec:
         """This step as plan data; Unplannable when it cannot be data."""
         ...

@@ -87,6 +87,14 @@ class _OneHot:
             out.append(hot)
         return out
 
+    def trace(self, origins: list[int]) -> list[int]:
+        made = [-1] * self.width
+        for k, (table, missing, unknown, _) in enumerate(self._lookups):
+            for j in (*table.values(), missing, unknown):
+                if j is not None and j >= 0:
+                    made[j] = origins[k]
+        return made
+
     def to_spec(self, writer: PlanWriter) -> Spec:
         lookups = _lookups_to_plan(self._lookups, writer, np.int64, "OneHotEncoder")
         return {"kind": "one_hot", "width": self.width, "lookups": lookups}
@@ -118,6 +126,9 @@ class _Ordinal:
                 codes.append(code)
             out.append(codes)
         return out
+
+    def trace(self, origins: list[int]) -> list[int]:
+        return list(origins)  # column for column
 
     def to_spec(self, writer: PlanWriter) -> Spec:
         return {

@@ -115,6 +115,15 @@ class _Columns:
             out.append(row)
         return out
 
+    def trace(self, origins: list[int]) -> list[int]:
+        made: list[int] = []
+        for selection, (_, steps) in zip(self._selections, self._branches, strict=True):
+            sub = list(origins) if selection is None else [origins[i] for i in selection]
+            for step in steps:
+                sub = step.trace(sub)
+            made += sub
+        return made
+
     def to_spec(self, writer: PlanWriter) -> Spec:
         branches = [
             {

@@ -46,6 +46,11 @@ class _Function:
     def __call__(self, rows: Rows) -> Rows:
         return self.block(rows).tolist()
 
+    def trace(self, origins: list[int]) -> list[int]:
+        if self.width != len(origins):
+            raise ValueError("this function does not keep its columns apart")
+        return list(origins)  # a plan's functions are all elementwise
+
     def to_spec(self, writer: PlanWriter) -> Spec:
         if self._check is not None:
             raise Unplannable(

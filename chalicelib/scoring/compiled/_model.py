@@ -54,6 +54,14 @@ class CompiledPreprocessing:
             f"{self.n_features_out} features)"
         )
 
+    def origins(self) -> list[int]:
+        """The input feature (its index in `feature_names`) each matrix column is made from:
+        explanations fold the columns of a one-hot block back into their feature."""
+        origins = list(range(len(self.feature_names)))
+        for step in self.steps:
+            origins = step.trace(origins)
+        return origins
+
     def transform(self, records: Records) -> np.ndarray:
         """The float matrix the final estimator sees, one row per record."""
         if not records:

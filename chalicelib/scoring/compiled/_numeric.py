@@ -88,6 +88,9 @@ class _CenterScale:
         low, high = self._clip
         return [[min(max(v, low), high) for v in row] for row in out]  # NaN stays NaN
 
+    def trace(self, origins: list[int]) -> list[int]:
+        return list(origins)  # column for column
+
     def to_spec(self, writer: PlanWriter) -> Spec:
         return {
             "kind": "center_scale",
@@ -128,6 +131,9 @@ class _MulAdd:
             return out
         low, high = self._clip
         return [[min(max(v, low), high) for v in row] for row in out]
+
+    def trace(self, origins: list[int]) -> list[int]:
+        return list(origins)  # column for column
 
     def to_spec(self, writer: PlanWriter) -> Spec:
         scales, offsets = zip(*self._params, strict=True) if self._params else ((), ())
@@ -206,6 +212,10 @@ class _Impute:
             [*imputed, *[1.0 if row[j] != row[j] else 0.0 for j in ind]]
             for imputed, row in zip(out, rows, strict=True)
         ]
+
+    def trace(self, origins: list[int]) -> list[int]:
+        kept = [origins[i] for i, _ in self._fills]
+        return kept + [origins[i] for i in self._indicator]  # an indicator: its column's
 
     def to_spec(self, writer: PlanWriter) -> Spec:
         columns = [i for i, _ in self._fills]

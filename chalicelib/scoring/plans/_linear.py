@@ -21,6 +21,7 @@ from chalicelib.scoring.plans._format import (
     PlanReader,
     PlanWriter,
     Spec,
+    Unexplainable,
     Unplannable,
 )
 from chalicelib.scoring.plans._labels import add_classes, load_classes
@@ -129,7 +130,17 @@ def read_in_memory_order(spec: Spec, reader: PlanReader) -> np.ndarray:
 
 
 class LinearRegressorHead:
-    """`X @ coef_.T + intercept_` (coef_.T is coef_ itself when 1-D), then the link."""
+    """`X @ coef_.T + intercept_` (coef_.T is coef_ itself when 1-D), then the link.
+
+    Explained exactly in closed form: with `background` the mean matrix row of the reference
+    sample, feature j contributes coef_j * (x_j - mean_j) to the scores, and the base is the
+    scores of the mean row (what shap's LinearExplainer gives with that sample).
+    """
+
+    raw_scale = "value"
+    # The reference sample's mean matrix row, set by `load_plan` from the plan (None in a
+    # plan written before explanations).
+    background: np.ndarray | None = None
 
     def __init__(self, spec: Spec, reader: PlanReader) -> None:
         self.classes: np.ndarray | None = None
@@ -137,10 +148,27 @@ class LinearRegressorHead:
         self._coef_T = read_in_memory_order(spec["coef"], reader).T
         self._intercept = _read_array_or_value(spec["intercept"], reader)
         self._exp = spec.get("link") == "exp"
+        if self._exp:
+            self.raw_scale = "log"  # the linear predictor, before the exp
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
         check_matrix(X, self._n_features)
         return X @ self._coef_T + self._intercept
+
+    def raw_output(self, X: np.ndarray) -> np.ndarray:
+        """The scores before any link or probability: (rows, k)."""
+        return self._scores(X).reshape(X.shape[0], -1)
+
+    def explain(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        if self.background is None:
+            raise Unexplainable(
+                "this version was registered before explanations; register it again"
+            )
+        check_matrix(X, self._n_features)
+        coef = self._coef_T.reshape(self._n_features, -1)  # (features, k)
+        base = np.reshape(self.background @ coef + self._intercept, -1)
+        contributions = (X - self.background)[:, :, None] * coef[None, :, :]
+        return base, contributions
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         scores = self._scores(X)
@@ -155,6 +183,8 @@ class LinearClassifierHead(LinearRegressorHead):
         super().__init__(spec, reader)
         self._labels = load_classes(spec["classes"], reader)
         self.classes = self._labels
+        # Logistic outputs are log-odds (multinomial ones: logits before the softmax).
+        self.raw_scale = {"ovr": "log-odds", "softmax": "raw"}.get(spec["proba"], "decision")
 
     def decision_function(self, X: np.ndarray) -> np.ndarray:
         scores = self._scores(X)

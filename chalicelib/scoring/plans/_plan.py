@@ -10,11 +10,18 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
 
-from chalicelib.scoring.plans._format import Head, PlanReader, PlanWriter, Unplannable
+from chalicelib.scoring.plans._format import (
+    Head,
+    PlanReader,
+    PlanWriter,
+    Unexplainable,
+    Unplannable,
+)
 from chalicelib.scoring.plans._heads import checks_input_in_parts, load_head, plan_head
 from chalicelib.scoring.plans._preprocessing import load_preprocessing, plan_preprocessing
 
@@ -26,6 +33,24 @@ RTOL = 1e-9  # the proof's bar for probabilities, decision values and regressed 
 Records = Sequence[Mapping[str, Any]]
 
 
+@dataclass(frozen=True)
+class PlanExplanation:
+    """Exact contributions of each input feature to a plan's raw output, for some records.
+
+    `contributions` has shape (rows, features, outputs) and `base` (outputs,); per record,
+    base + its contributions summed over the features equals `raw` (rows, outputs). Outputs
+    are `outputs`: the classes explained (a binary classifier: its positive class alone), or
+    [None] for one regressed value. `scale` is what the raw output is ("log-odds", ...).
+    """
+
+    features: tuple[str, ...]
+    outputs: list[Any]
+    scale: str
+    base: np.ndarray
+    contributions: np.ndarray
+    raw: np.ndarray
+
+
 class ServingPlan:
     """A planned version: records → the final estimator's matrix → its answers, in numpy."""
 
@@ -34,6 +59,48 @@ class ServingPlan:
         self._head = head
         self._allow_nan = allow_nan
         self.feature_names: tuple[str, ...] = tuple(preprocessing.feature_names)
+        self._fold: np.ndarray | None = None
+
+    def explainable(self) -> str | None:
+        """None when `explain` can answer; else why not, in words for the user."""
+        if not hasattr(self._head, "explain"):
+            return (
+                "exact explanations exist for linear and logistic models, decision trees and "
+                "tree ensembles; this model is none of those"
+            )
+        if getattr(self._head, "background", False) is None:
+            return "this version was registered before explanations; register it again"
+        return None
+
+    def explain(self, records: Records) -> PlanExplanation:
+        """Each input feature's exact contribution to the raw output of each record; the
+        columns one feature became (a one-hot block) are summed back into it."""
+        reason = self.explainable()
+        if reason is not None:
+            raise Unexplainable(reason)
+        head: Any = self._head
+        matrix = self.transform(records)
+        base, contributions = head.explain(matrix)
+        raw = head.raw_output(matrix)
+        outputs: list[Any] = [None] * raw.shape[1]
+        if head.classes is not None:
+            classes = head.classes.tolist()
+            outputs = classes[-raw.shape[1] :]  # one output of two classes: the positive
+            if raw.shape[1] == 2 == len(classes):
+                # Class fractions of a binary tree: the positive class's says it all.
+                base, contributions, raw = base[1:], contributions[..., 1:], raw[:, 1:]
+                outputs = outputs[1:]
+        folded = np.einsum("rck,cf->rfk", contributions, self._folding())
+        return PlanExplanation(self.feature_names, outputs, head.raw_scale, base, folded, raw)
+
+    def _folding(self) -> np.ndarray:
+        """(matrix columns, features): 1 where a column is made from a feature."""
+        if self._fold is None:
+            origins = self._preprocessing.origins()
+            fold = np.zeros((len(origins), len(self.feature_names)))
+            fold[np.arange(len(origins)), origins] = 1.0
+            self._fold = fold
+        return self._fold
 
     @property
     def classes_(self) -> np.ndarray:
@@ -98,7 +165,21 @@ def load_plan(spec_file: bytes, arrays_file: bytes) -> ServingPlan:
     preprocessing = load_preprocessing(spec["preprocessing"], reader)
     preprocessing.order = spec.get("order", "C")
     head = load_head(spec["head"], reader)
+    background = spec.get("background")
+    if background is not None and hasattr(head, "background"):
+        head.background = np.asarray(background["mean"], dtype=np.float64)
     return ServingPlan(preprocessing, head, allow_nan=bool(spec.get("allow_nan", False)))
+
+
+def with_background(spec_file: bytes, matrix: np.ndarray) -> bytes:
+    """plan.json with the mean row of the reference sample's matrix, the base a linear
+    head's contributions are measured from (exact in JSON: floats keep their repr)."""
+    mean = np.mean(matrix, axis=0)
+    if not np.isfinite(mean).all():
+        return spec_file
+    spec = json.loads(spec_file)
+    spec["background"] = {"mean": mean.tolist(), "rows": int(matrix.shape[0])}
+    return json.dumps(spec, sort_keys=True).encode()
 
 
 def _allows_nan(estimator: Any) -> bool:

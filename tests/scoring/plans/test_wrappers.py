@@ -159,7 +159,7 @@ def test_a_pipeline_ending_in_a_wrapper_is_planned_and_proven_at_register(final:
     order = matrix_order(model, frame, signature)
     with warnings.catch_warnings(), np.errstate(all="ignore"):
         warnings.simplefilter("ignore")  # extreme edge rows overflow, on both sides alike
-        files, info = make_plan(model, frame, signature, str(order))
+        files, info, _ = make_plan(model, frame, signature, str(order))
     assert info["state"] == "planned", info
     assert info["rows_checked"] > len(frame)  # the training rows and the edge rows
     assert files
@@ -202,5 +202,5 @@ def test_missing_values_reach_the_parts_as_in_scikit_learn(final: str) -> None:
     signature = infer_signature(model, frame, "y")["features"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        _, info = make_plan(model, frame, signature, str(matrix_order(model, frame, signature)))
+        _, info, _ = make_plan(model, frame, signature, str(matrix_order(model, frame, signature)))
     assert info["state"] == "planned", info

@@ -1,0 +1,59 @@
+"""Explanations as users read them: a JSON object per record (HTTP, capture) and one column
+per feature (scored batch files), from a plan's exact contributions.
+
+One output (a regressed value, or a binary classifier's positive class) reads
+`{"scale", "class"?, "base", "value", "contributions": {feature: contribution}}`, where
+base + the contributions = value, the model's raw output on that scale. A multiclass model
+gives the same per class: `{"scale", "classes": {class: {"base", "value", "contributions"}}}`.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+CONTRIBUTION_PREFIX = "contrib_"
+
+
+def explanation_records(explained: Any) -> list[dict[str, Any]]:
+    """One JSON-ready object per record of a `PlanExplanation`."""
+    features = list(explained.features)
+    outputs = list(explained.outputs)
+    base = explained.base.tolist()
+    raw = explained.raw.tolist()
+    contributions = explained.contributions.tolist()  # (rows, features, outputs)
+    records: list[dict[str, Any]] = []
+    for row, values in zip(contributions, raw, strict=True):
+        per_output = [
+            {
+                "base": base[k],
+                "value": values[k],
+                "contributions": {f: c[k] for f, c in zip(features, row, strict=True)},
+            }
+            for k in range(len(outputs))
+        ]
+        record: dict[str, Any] = {"scale": explained.scale}
+        if len(outputs) == 1:
+            if outputs[0] is not None:
+                record["class"] = outputs[0]
+            record.update(per_output[0])
+        else:
+            record["classes"] = {str(c): o for c, o in zip(outputs, per_output, strict=True)}
+        records.append(record)
+    return records
+
+
+def explanation_columns(explained: Any) -> dict[str, np.ndarray]:
+    """`contrib_<feature>` per feature and `contrib_base` (per class, `contrib_<feature>_<class>`
+    and `contrib_base_<class>`, for a multiclass model): each row's columns add up to the
+    model's raw output."""
+    outputs = list(explained.outputs)
+    rows = explained.contributions.shape[0]
+    columns: dict[str, np.ndarray] = {}
+    for k, output in enumerate(outputs):
+        suffix = "" if len(outputs) == 1 else f"_{output}"
+        for j, feature in enumerate(explained.features):
+            columns[f"{CONTRIBUTION_PREFIX}{feature}{suffix}"] = explained.contributions[:, j, k]
+        columns[f"{CONTRIBUTION_PREFIX}base{suffix}"] = np.full(rows, explained.base[k])
+    return columns
