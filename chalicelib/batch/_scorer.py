@@ -24,7 +24,7 @@ from chalicelib.batch._validation import check_columns, check_frame, number_colu
 from chalicelib.batch.formats import read_chunks
 from chalicelib.core import InvalidInputError, ModelCodeMissing, logger, new_prediction_ids
 from chalicelib.registry import LoadedModel, Registry
-from chalicelib.scoring import Scorer
+from chalicelib.scoring import Scorer, explanation_columns
 from chalicelib.storage import ObjectMissing, ObjectStore, PreconditionFailed
 
 
@@ -161,6 +161,13 @@ class FileScorer:
         OutOfTime before a chunk when the invocation is nearly over."""
         config = self._registry.get_config(target.model)
         keep = list(config.id_columns) or None
+        explain = config.explain_batch
+        unexplained = scorer.unexplained() if explain else None
+        if unexplained is not None:
+            raise InvalidInputError(
+                f"{unexplained}; score the file without them after `sklambda configure "
+                f"{target.model} --no-explain-batch`"
+            )
         counts = Counts()
         classes = [str(c) for c in scorer.classes or []]
         first = True
@@ -191,7 +198,7 @@ class FileScorer:
             for row, column, reason in checked.rejected:
                 outputs.reject(row, column, reason, counts)
             counts.unknown_categories += checked.unknown_categories
-            results, refused = _results_or_refusals(scorer, checked.model_input, classes)
+            results, refused = _results_or_refusals(scorer, checked.model_input, classes, explain)
             for row, reason in refused:
                 outputs.reject(row, None, reason, counts)
             if refused:
@@ -249,7 +256,7 @@ _MAX_REFUSED_ROWS = 100
 
 
 def _results_or_refusals(
-    scorer: Scorer, frame: Any, classes: list[str]
+    scorer: Scorer, frame: Any, classes: list[str], explain: bool = False
 ) -> tuple[Any, list[tuple[int, str]]]:
     """Results of the rows the model scores, and (row, reason) for those it refuses.
 
@@ -258,14 +265,14 @@ def _results_or_refusals(
     among others): halving only finds the refused ones.
     """
     try:
-        return _results(scorer, frame, classes), []
+        return _results(scorer, frame, classes, explain), []
     except InvalidInputError:
         pass
     refused: list[tuple[int, str]] = []
 
     def find(part: Any) -> None:
         try:
-            _results(scorer, part, classes)
+            _results(scorer, part, classes)  # scoring alone finds the refused rows
         except InvalidInputError as exc:
             if len(part) > 1:
                 half = len(part) // 2
@@ -281,21 +288,26 @@ def _results_or_refusals(
 
     find(frame)
     kept = frame.drop(index=[row for row, _ in refused])
-    return _results(scorer, kept, classes), refused
+    return _results(scorer, kept, classes, explain), refused
 
 
-def _results(scorer: Scorer, frame: Any, classes: list[str]) -> Any:
+def _results(scorer: Scorer, frame: Any, classes: list[str], explain: bool = False) -> Any:
+    """Predictions, probabilities and the version per row; with `explain`, each feature's
+    contribution after them (`contrib_<feature>`, adding up to the raw output)."""
     import pandas as pd
 
     if len(frame) == 0:
         columns = ["prediction", *[f"proba_{c}" for c in classes], "model_version"]
-        return pd.DataFrame(columns=columns)
+        return pd.DataFrame(columns=columns + (scorer.contribution_names() if explain else []))
     predictions, proba = scorer.score_frame(frame)
     results = pd.DataFrame({"prediction": predictions}, index=frame.index)
     if proba is not None:
         for i, name in enumerate(classes):
             results[f"proba_{name}"] = proba[:, i]
     results["model_version"] = scorer.version
+    if explain:
+        contributions = explanation_columns(scorer.explain_frame(frame))
+        results = pd.concat([results, pd.DataFrame(contributions, index=frame.index)], axis=1)
     return results
 
 

@@ -32,6 +32,8 @@ class ModelConfig:
     drift_thresholds: Mapping[str, Any] = field(default_factory=dict)
     # Who answers for the model: {"owner": "alice", "team": "risk"}, shown by the catalog.
     tags: Mapping[str, str] = field(default_factory=dict)
+    # Scored batch files carry each feature's contribution (contrib_<feature> columns).
+    explain_batch: bool = False
 
     @classmethod
     def from_dict(cls, document: Mapping[str, Any]) -> ModelConfig:
@@ -68,6 +70,10 @@ class ModelConfig:
         if isinstance(rate, bool) or not isinstance(rate, int | float) or not 0.0 <= rate <= 1.0:
             raise InvalidInputError(
                 f"capture_sample_rate must be a share between 0 and 1, got {rate!r}"
+            )
+        if not isinstance(changed.explain_batch, bool):
+            raise InvalidInputError(
+                f"explain_batch must be true or false, got {changed.explain_batch!r}"
             )
         if changed.entity_id_field is not None and not str(changed.entity_id_field).strip():
             raise InvalidInputError("entity_id_field must be a field name or unset")

@@ -10,6 +10,7 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
     from chalicelib.scoring._benchmark import Benchmark, Figures, json_records, measure
     from chalicelib.scoring._explanations import (
         CONTRIBUTION_PREFIX,
+        contribution_names,
         explanation_columns,
         explanation_records,
     )

@@ -9,6 +9,7 @@ gives the same per class: `{"scale", "classes": {class: {"base", "value", "contr
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -45,15 +46,26 @@ def explanation_records(explained: Any) -> list[dict[str, Any]]:
 
 
 def explanation_columns(explained: Any) -> dict[str, np.ndarray]:
-    """`contrib_<feature>` per feature and `contrib_base` (per class, `contrib_<feature>_<class>`
+    """`contrib_<feature>` per feature, then `contrib_base` (per class, `contrib_<feature>_<class>`
     and `contrib_base_<class>`, for a multiclass model): each row's columns add up to the
     model's raw output."""
-    outputs = list(explained.outputs)
-    rows = explained.contributions.shape[0]
-    columns: dict[str, np.ndarray] = {}
-    for k, output in enumerate(outputs):
+    names = contribution_names(explained.features, explained.outputs)
+    rows, n_features, n_outputs = explained.contributions.shape
+    values = [
+        column
+        for k in range(n_outputs)
+        for column in (
+            *(explained.contributions[:, j, k] for j in range(n_features)),
+            np.full(rows, explained.base[k]),
+        )
+    ]
+    return dict(zip(names, values, strict=True))
+
+
+def contribution_names(features: Sequence[str], outputs: Sequence[Any]) -> list[str]:
+    """The contribution columns of a scored file, in order (also when no row was scored)."""
+    names = []
+    for output in outputs:
         suffix = "" if len(outputs) == 1 else f"_{output}"
-        for j, feature in enumerate(explained.features):
-            columns[f"{CONTRIBUTION_PREFIX}{feature}{suffix}"] = explained.contributions[:, j, k]
-        columns[f"{CONTRIBUTION_PREFIX}base{suffix}"] = np.full(rows, explained.base[k])
-    return columns
+        names += [f"{CONTRIBUTION_PREFIX}{feature}{suffix}" for feature in (*features, "base")]
+    return names

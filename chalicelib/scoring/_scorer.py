@@ -21,6 +21,7 @@ from chalicelib.core import (
     ModelCodeMissing,
     VersionSkewError,
 )
+from chalicelib.scoring._explanations import contribution_names
 from chalicelib.scoring._frames import frame_records, model_frame
 from chalicelib.scoring._validation import Validator
 from chalicelib.scoring.compiled import compile_model
@@ -203,6 +204,15 @@ class Scorer:
             raise ExplanationUnavailable(self._unavailable(str(refused))) from None
         except (ValueError, TypeError) as exc:
             raise _refused(exc) from None
+
+    def explain_frame(self, frame: Any) -> Any:
+        """`explain` for the rows of a validated feature frame (batch scoring)."""
+        return self.explain(frame_records(frame))
+
+    def contribution_names(self) -> list[str]:
+        """The contribution columns this version's scored files carry when explained."""
+        outputs = (self.metadata.get("explanations") or {}).get("outputs") or [None]
+        return contribution_names(self.feature_names, outputs)
 
     def unexplained(self) -> str | None:
         """Why this version's predictions cannot be explained, for the user; None if they can."""

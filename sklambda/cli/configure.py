@@ -61,6 +61,12 @@ from sklambda.cli.params import (
     help="who answers for the model, shown by the catalog: owner=alice, team=risk "
     "(NAME= removes the tag); repeatable",
 )
+@option(
+    "--explain-batch/--no-explain-batch",
+    default=None,
+    help="scored batch files carry each feature's contribution to the prediction, "
+    "contrib_<feature> columns (off by default)",
+)
 def configure(
     factory: CliFactory,
     name: str,
@@ -72,6 +78,7 @@ def configure(
     drift_min_samples: int | None,
     drift_consecutive_breaches: int | None,
     tag: tuple[tuple[str, str], ...],
+    explain_batch: bool | None,
 ) -> Any:
     registry = factory.create_registry()
     changes: dict[str, Any] = {}
@@ -81,6 +88,8 @@ def configure(
         changes["capture_sample_rate"] = capture_sample_rate
     if entity_id_field is not None:
         changes["entity_id_field"] = entity_id_field or None
+    if explain_batch is not None:
+        changes["explain_batch"] = explain_batch
     if id_columns is not None:
         changes["id_columns"] = tuple(c.strip() for c in id_columns.split(",") if c.strip())
     drift = _drift_changes(drift_threshold, drift_min_samples, drift_consecutive_breaches)

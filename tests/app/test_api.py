@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from typing import Any
 from unittest import mock
 
@@ -27,29 +26,6 @@ def records(n: int = 2, start: int = 0) -> list[dict[str, Any]]:
     return [
         {k: (float(v) if isinstance(v, int | float) else v) for k, v in r.items()} for r in rows
     ]
-
-
-@pytest.fixture
-def champion(registry: Registry) -> Registry:
-    registry.register("churn", fitted_logreg(), training_frame(), TARGET)
-    registry.promote("churn", 1)
-    return registry
-
-
-@pytest.fixture
-def client(aws: AwsClients, tmp_path) -> Iterator[Client]:
-    import app as app_module
-
-    # A project without stage variables: the tests' environment (moto's buckets) applies, not
-    # the dev stage's bucket names from .chalice/config.json.
-    (tmp_path / ".chalice").mkdir()
-    (tmp_path / ".chalice" / "config.json").write_text('{"version": "2.0", "app_name": "t"}')
-    reset_settings()
-    app_module.reset()
-    with Client(app_module.app, project_dir=str(tmp_path)) as test_client:
-        yield test_client
-    reset_settings()
-    app_module.reset()
 
 
 def post(client: Client, path: str, body: Any, content_type: str = "application/json"):

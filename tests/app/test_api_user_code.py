@@ -12,7 +12,7 @@ from chalice.test import Client
 
 from chalicelib.registry import Registry
 from sklambda.sample_data import TARGET
-from tests.app.test_api import client, post, records  # noqa: F401 - the client fixture
+from tests.app.test_api import post, records
 from tests.models import training_frame
 from tests.user_code import UserModel, clear_loaded_models, fit_user_model
 
@@ -35,7 +35,7 @@ def probabilities(response) -> np.ndarray:
 
 
 def test_two_versions_with_conflicting_code_are_both_served_correctly(
-    client: Client,  # noqa: F811 - the fixture imported above
+    client: Client,
     registry: Registry,
     tmp_path: Path,
 ) -> None:
@@ -61,7 +61,7 @@ def test_two_versions_with_conflicting_code_are_both_served_correctly(
 
 
 def test_describe_shows_the_code_a_version_ships(
-    client: Client,  # noqa: F811 - the fixture imported above
+    client: Client,
     registry: Registry,
     tmp_path: Path,
 ) -> None:

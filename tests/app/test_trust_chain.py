@@ -21,7 +21,7 @@ from chalicelib.services import retrainer
 from chalicelib.storage import AwsClients, ObjectStore
 from sklambda.local.events import drain, scheduled_event
 from sklambda.sample_data import TARGET
-from tests.app.test_api import client, post, records  # noqa: F401 - the client fixture
+from tests.app.test_api import post, records
 from tests.batch.world import BatchWorld, csv_bytes, customers
 from tests.conftest import DATA_BUCKET, MODELS_BUCKET, REGION, create_signing_key
 from tests.models import fitted_logreg, training_frame
@@ -104,7 +104,7 @@ def test_an_artifact_swapped_alone_is_refused_too(
 
 def test_http_refuses_it_and_describe_says_why(
     swapped: Registry,
-    client: Client,  # noqa: F811 - the fixture imported above
+    client: Client,
     sentinel: Path,
 ) -> None:
     response = post(client, f"/models/{MODEL}/predict", {"records": records(2)})
