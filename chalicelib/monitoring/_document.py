@@ -88,6 +88,9 @@ class VersionReport(TypedDict):
     registered_metrics: NotRequired[dict[str, float]]
     # The version's latest `sklambda benchmark` figures (registry benchmark.json), when any.
     benchmark: NotRequired[dict[str, Any]]
+    # Each input feature's importance (mean absolute contribution on the reference sample at
+    # register, largest first), for versions that are explained.
+    importance: NotRequired[dict[str, float]]
 
 
 class FeedbackSummary(TypedDict):

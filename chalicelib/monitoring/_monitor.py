@@ -380,6 +380,8 @@ class Monitor:
         }
         if window.version in job.benchmarks:
             entry["benchmark"] = job.benchmarks[window.version]
+        if window.importance:
+            entry["importance"] = window.importance
         return entry
 
     # -- reading reports ------------------------------------------------------------------

@@ -33,6 +33,10 @@ class VersionWindow:
         self.task: str = metadata.get("task") or "classification"
         self.classes: list[Any] = list(metadata.get("classes") or [])
         self.descriptions = list(metadata["features"])
+        # Each feature's mean absolute contribution at register, when the version is explained:
+        # the report ranks drifted features by how much they move the answers.
+        explanations: Mapping[str, Any] = metadata.get("explanations") or {}
+        self.importance: dict[str, float] = dict(explanations.get("importance") or {})
         self.feature_names = [f["name"] for f in self.descriptions]
         profiled = profile.get("features", {})
         # Times drift as numbers: seconds since the epoch, as their profile was built.

@@ -133,6 +133,7 @@ def version_summary(metadata: VersionMetadata, uri: str) -> dict[str, Any]:
         "training_rows": metadata["training_data"]["rows"],
         "code": _code_summary(metadata),
         "plan": _plan_summary(metadata),
+        "explanations": explanations_summary(metadata),
         "created_at": metadata["created_at"],
         "created_by": metadata["created_by"],
         "artifact": uri,
@@ -146,6 +147,20 @@ def _plan_summary(metadata: VersionMetadata) -> str | None:
     if plan["state"] == "planned":
         return f"planned (proven on {plan.get('rows_checked', 0)} rows)"
     return f"not planned: {plan.get('reason', '')}"
+
+
+def explanations_summary(metadata: VersionMetadata, top: int = 5) -> str | None:
+    """One line: what `?explain=true` explains and the features that matter most (mean
+    absolute contribution on the reference sample), or why the version is not explained."""
+    explanations = metadata.get("explanations")
+    if explanations is None:  # registered before explanations
+        return None
+    if explanations["state"] != "available":
+        return f"unavailable: {explanations.get('reason', '')}"
+    ranked = list((explanations.get("importance") or {}).items())
+    shown = ", ".join(f"{name} {value:.3g}" for name, value in ranked[:top])
+    more = f", +{len(ranked) - top} more" if len(ranked) > top else ""
+    return f"exact, on the {explanations.get('scale')} scale; importance: {shown}{more}"
 
 
 def _code_summary(metadata: VersionMetadata) -> str | None:

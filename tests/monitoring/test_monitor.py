@@ -71,6 +71,10 @@ def test_the_report_counts_records_and_requests_apart_and_keeps_registered_metri
     point = report["trend"][-1]["versions"][str(version)]
     assert point["records"] == 600 and point["samples"] == 600  # the old name stays
     assert entry["registered_metrics"] == {"accuracy": 0.91}
+    # The version is explained: its features' importance at register rides along for drift.
+    metadata = world.registry.get_metadata(MODEL, version)
+    assert entry["importance"] == metadata["explanations"]["importance"]
+    assert set(entry["importance"]) == {f["name"] for f in metadata["features"]}
     assert report["run"]["event_id"] == "0190f3a2-7c4e-7d1b-9a8e-3f2b6c1d4e5f"
     page = world.monitor.latest_html(MODEL)
     assert "Records via the API" in page and "API requests" in page

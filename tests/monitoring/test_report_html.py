@@ -603,3 +603,27 @@ def test_a_version_card_shows_its_benchmark_against_the_champion() -> None:
     }
     page = render_report_html(report)
     assert "p99 4.250 ms (2.500×), 12,000 records/s (0.400×)" in page
+
+
+def test_drifted_features_are_weighed_by_their_importance_to_the_answers() -> None:
+    """An explained version's drift table ranks each feature by its importance at register,
+    and says of each drifted feature whether the model leans on it."""
+    report = sample_report()
+    champion = report["versions"][0]
+    champion["importance"] = {"plan": 0.9, "monthly_charges": 0.5, "has_partner": 0.2, "age": 0.01}
+    checker = parse(render_report_html(report))
+    text = " ".join(checker.text)
+    assert "Importance (rank)" in text
+    assert "0.900 · #1" in text and "0.010 · #4" in text
+    assert "age drifted and is feature #4 of 4 by importance, one the model hardly uses" in text
+
+    champion["importance"] = {"age": 0.9, "plan": 0.5, "monthly_charges": 0.2, "has_partner": 0.1}
+    text = " ".join(parse(render_report_html(report)).text)
+    assert (
+        "age drifted and is feature #1 of 4 by importance, among those the model leans on" in text
+    )
+
+
+def test_a_report_without_importance_has_no_importance_column() -> None:
+    text = " ".join(parse(render_report_html(sample_report())).text)
+    assert "Importance (rank)" not in text and "by importance" not in text

@@ -55,6 +55,8 @@ class DriftTable:
     version: str
     status: str
     rows: list[DriftRow]
+    # What the drifted features weigh in the answers, from their importance at register.
+    notes: list[str]
 
 
 @dataclass(frozen=True)
@@ -104,9 +106,11 @@ def badge(state: Any) -> Badge:
 def drift(versions: list[dict[str, Any]], thresholds: dict[str, Any]) -> Drift:
     """A row per feature (the prediction first) and version: metrics, breaches, state."""
     needed = num(thresholds.get("consecutive_breaches"))
+    explained = any(as_dict(v.get("importance")) for v in versions)
     tables = []
     for version in versions:
         rows = []
+        ranks = importance_ranks(as_dict(version.get("importance")))
         for feature, is_prediction in features_of(version):
             name = text(feature.get("name"))
             breached = {text(b) for b in as_list(feature.get("breached"))}
@@ -114,6 +118,8 @@ def drift(versions: list[dict[str, Any]], thresholds: dict[str, Any]) -> Drift:
                 Value(fmt_count(feature.get("samples"), NOT_MEASURED)),
                 Value(missing_text(feature)),
             ]
+            if explained:
+                values.insert(0, Value(_importance_text(ranks.get(name), is_prediction)))
             for metric in METRIC_LABELS:
                 limit = feature_limit(thresholds, name, metric)
                 own = limit != num(thresholds.get(metric))
@@ -136,16 +142,23 @@ def drift(versions: list[dict[str, Any]], thresholds: dict[str, Any]) -> Drift:
                 )
             )
         status = version.get("status")
+        drifted = [
+            text(f.get("name"))
+            for f, is_prediction in features_of(version)
+            if not is_prediction and text(f.get("state")) == "drifted"
+        ]
         tables.append(
             DriftTable(
                 version=text(version.get("version")),
                 status=fmt_text(STATUS_TEXT.get(text(status), status)),
                 rows=rows,
+                notes=drift_weight_notes(drifted, ranks),
             )
         )
     columns = [
         Column("Feature"),
         Column("Type"),
+        *([Column("Importance (rank)", True)] if explained else []),
         Column("Values", True),
         Column("Missing (training)", True),
         *[Column(limit_text(m, thresholds.get(m)), True) for m in METRIC_LABELS],
@@ -153,6 +166,41 @@ def drift(versions: list[dict[str, Any]], thresholds: dict[str, Any]) -> Drift:
         Column("State"),
     ]
     return Drift(threshold_sentence(thresholds), list(METRIC_HELP.values()), columns, tables)
+
+
+# (importance, rank, of how many features) per feature name.
+Ranks = dict[str, tuple[float, int, int]]
+
+
+def importance_ranks(importance: dict[str, Any]) -> Ranks:
+    """Each feature's importance with its rank, 1 the largest."""
+    known = [(text(name), value) for name, v in importance.items() if (value := num(v)) is not None]
+    ordered = sorted(known, key=lambda pair: -pair[1])
+    return {name: (value, i + 1, len(ordered)) for i, (name, value) in enumerate(ordered)}
+
+
+def _importance_text(rank: tuple[float, int, int] | None, is_prediction: bool) -> str:
+    if is_prediction or rank is None:
+        return ""
+    return f"{fmt_metric(rank[0])} · #{rank[1]}"
+
+
+def drift_weight_notes(drifted: list[str], ranks: Ranks) -> list[str]:
+    """A sentence per drifted feature on how much its drift can move the answers: a drifted
+    feature the model leans on is worse than one it hardly uses."""
+    notes = []
+    for name in sorted(drifted, key=lambda n: ranks[n][1] if n in ranks else len(ranks) + 1):
+        if name not in ranks:
+            continue
+        _, rank, count = ranks[name]
+        if rank <= max(3, count // 4):
+            weight = "among those the model leans on most: expect its answers to move"
+        elif rank > count // 2:
+            weight = "one the model hardly uses: its drift moves the answers little"
+        else:
+            weight = "of middling weight in the answers"
+        notes.append(f"{name} drifted and is feature #{rank} of {count} by importance, {weight}.")
+    return notes
 
 
 def features(
