@@ -56,7 +56,8 @@ class Stack:
             cwd=cwd,
             capture_output=True,
             text=True,
-            timeout=120,
+            # Generous: the demo registers, scores and monitors; a shared machine can be slow.
+            timeout=300,
             check=False,
         )
 
