@@ -89,7 +89,7 @@ class VersionReport(TypedDict):
     # The version's latest `sklambda benchmark` figures (registry benchmark.json), when any.
     benchmark: NotRequired[dict[str, Any]]
     # Each input feature's importance (mean absolute contribution on the reference sample at
-    # register, largest first), for versions that are explained.
+    # register), for versions that are explained.
     importance: NotRequired[dict[str, float]]
 
 

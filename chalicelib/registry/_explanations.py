@@ -37,12 +37,11 @@ def explanation_facts(plan: Any, rows: Sequence[Mapping[str, Any]]) -> Explanati
     if off is not None:
         return unavailable(f"contributions do not add up to the model's output ({off})")
     mean_abs = np.abs(explained.contributions).mean(axis=(0, 2))
-    ranked = sorted(zip(explained.features, mean_abs.tolist(), strict=True), key=lambda p: -p[1])
     return {
         "state": "available",
         "scale": explained.scale,
         "outputs": list(explained.outputs),
-        "importance": dict(ranked),
+        "importance": dict(zip(explained.features, mean_abs.tolist(), strict=True)),
         "rows": len(sample),
     }
 

@@ -64,7 +64,7 @@ class TrainingData(TypedDict):
 class ExplanationInfo(TypedDict):
     """Whether the version's predictions can be explained exactly, and if so the global
     importance of each input feature: its mean absolute contribution on the reference
-    sample (mean over the outputs too, for a multiclass model), largest first."""
+    sample (mean over the outputs too, for a multiclass model)."""
 
     state: str  # "available" | "unavailable"
     reason: NotRequired[str]

@@ -157,7 +157,8 @@ def explanations_summary(metadata: VersionMetadata, top: int = 5) -> str | None:
         return None
     if explanations["state"] != "available":
         return f"unavailable: {explanations.get('reason', '')}"
-    ranked = list((explanations.get("importance") or {}).items())
+    importance = explanations.get("importance") or {}
+    ranked = sorted(importance.items(), key=lambda pair: -pair[1])
     shown = ", ".join(f"{name} {value:.3g}" for name, value in ranked[:top])
     more = f", +{len(ranked) - top} more" if len(ranked) > top else ""
     return f"exact, on the {explanations.get('scale')} scale; importance: {shown}{more}"

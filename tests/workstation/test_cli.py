@@ -120,6 +120,10 @@ def test_models_versions_and_describe_tables(aws, files, capsys) -> None:
     assert code == 0 and "inputs" in out and "contract:category" in out
     assert "planned (proven on" in out  # served from its plan, without scikit-learn
     assert described["plan"]["state"] == "planned"
+    # Explained exactly, with the features that matter most named, largest first.
+    importance = described["explanations"]["importance"]
+    top = max(importance, key=importance.__getitem__)
+    assert f"exact, on the log-odds scale; importance: {top} " in out
 
 
 @pytest.mark.parametrize(
