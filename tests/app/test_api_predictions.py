@@ -13,7 +13,7 @@ from chalice.test import Client
 from chalicelib.core import new_prediction_id, reset_settings
 from chalicelib.registry import Registry
 from chalicelib.storage import AwsClients
-from sklambda.sample_data import TARGET
+from sklambda.sample_data import FEATURES, TARGET
 from tests.app.test_api import firehose_to_data_bucket, post, records
 from tests.conftest import DATA_BUCKET
 from tests.models import fitted_logreg, training_frame
@@ -173,3 +173,25 @@ def test_explain_must_be_true_or_false(client, champion) -> None:
     response = client.http.get(f"/models/churn/predictions/{pid}?explain=yes")
     assert response.status_code == 400
     assert "explain must be true or false" in response.json_body["message"]
+
+
+def test_explain_of_a_version_that_cannot_be_explained_is_400_with_the_reason(
+    client, champion
+) -> None:
+    from sklearn.neighbors import KNeighborsClassifier
+
+    from sklambda.sample_data import reference_pipeline
+
+    pipeline = reference_pipeline("logreg").set_params(model=KNeighborsClassifier())
+    frame = training_frame()
+    champion.register("churn", pipeline.fit(frame[FEATURES], frame[TARGET]), frame, TARGET)
+    pid = predicted(client, records(1), "?version=2")["prediction_ids"][0]
+
+    shown = client.http.get(f"/models/churn/predictions/{pid}")
+    refused = client.http.get(f"/models/churn/predictions/{pid}?explain=true")
+
+    assert shown.status_code == 200 and shown.json_body["version"] == 2
+    assert shown.json_body["explanation"] is None
+    assert refused.status_code == 400, refused.json_body
+    assert refused.json_body["error"] == "ExplanationUnavailable"
+    assert "churn version 2" in refused.json_body["message"]
