@@ -182,16 +182,34 @@ def test_explain_of_a_version_that_cannot_be_explained_is_400_with_the_reason(
 
     from sklambda.sample_data import reference_pipeline
 
+    # Its own name: the container's model cache outlives each test's moto, and knows churn.
     pipeline = reference_pipeline("logreg").set_params(model=KNeighborsClassifier())
     frame = training_frame()
-    champion.register("churn", pipeline.fit(frame[FEATURES], frame[TARGET]), frame, TARGET)
+    champion.register("nearest", pipeline.fit(frame[FEATURES], frame[TARGET]), frame, TARGET)
+    champion.promote("nearest", 1)
+    response = post(client, "/models/nearest/predict", {"records": records(1)})
+    pid = response.json_body["prediction_ids"][0]
+
+    shown = client.http.get(f"/models/nearest/predictions/{pid}")
+    refused = client.http.get(f"/models/nearest/predictions/{pid}?explain=true")
+
+    assert shown.status_code == 200 and shown.json_body["explanation"] is None
+    assert refused.status_code == 400, refused.json_body
+    assert refused.json_body["error"] == "ExplanationUnavailable"
+    assert "nearest version 1" in refused.json_body["message"]
+
+
+def test_a_retired_version_s_prediction_is_shown_but_not_explained_again(client, champion) -> None:
+    import app as app_module
+
+    champion.register("churn", fitted_logreg(), training_frame(), TARGET)
     pid = predicted(client, records(1), "?version=2")["prediction_ids"][0]
+    champion.retire("churn", 2, reason="superseded")
+    app_module.reset()  # past the alias cache
 
     shown = client.http.get(f"/models/churn/predictions/{pid}")
     refused = client.http.get(f"/models/churn/predictions/{pid}?explain=true")
 
     assert shown.status_code == 200 and shown.json_body["version"] == 2
-    assert shown.json_body["explanation"] is None
-    assert refused.status_code == 400, refused.json_body
-    assert refused.json_body["error"] == "ExplanationUnavailable"
-    assert "churn version 2" in refused.json_body["message"]
+    assert refused.status_code == 410, refused.json_body
+    assert "sklambda restore churn --version 2" in refused.json_body["message"]
