@@ -164,6 +164,18 @@ def feedback(request: RequestInfo, name: str) -> dict[str, Any]:
     return {"model": name, "accepted": len(items)}
 
 
+@app.route("/models/{name}/predictions/{prediction_id}", methods=["GET"], **AUTH)
+@api
+def prediction(request: RequestInfo, name: str, prediction_id: str) -> dict[str, Any]:
+    """One past prediction from the capture: inputs, output, and its explanation (the captured
+    one, else with ?explain=true recomputed by the same version)."""
+    from chalicelib.services import prediction_lookup
+    from chalicelib.serving import query_flag
+
+    explain = query_flag(current_request().query_params or {}, "explain")
+    return prediction_lookup(default_clients()).show(server(), name, prediction_id, explain=explain)
+
+
 @app.route("/models/{name}/report", methods=["GET"], **AUTH)
 @api
 def report(request: RequestInfo, name: str) -> Any:

@@ -19,7 +19,13 @@ from chalicelib.storage import AwsClients, ObjectStore
 
 if TYPE_CHECKING:
     from chalicelib.batch import BatchScorer
-    from chalicelib.monitoring import Arrivals, CatalogSources, Monitor, MonitorSources
+    from chalicelib.monitoring import (
+        Arrivals,
+        CatalogSources,
+        Monitor,
+        MonitorSources,
+        PredictionLookup,
+    )
     from chalicelib.rollout import Retrainer, RetrainRequests
 
 
@@ -118,6 +124,13 @@ def monitor_sources(clients: AwsClients) -> MonitorSources:
         scored_prefix=BatchLayout.from_settings(settings).scored,
         batch_rows=settings.monitor_batch_rows,
     )
+
+
+def prediction_lookup(clients: AwsClients) -> PredictionLookup:
+    """Past predictions read back from the capture objects of the data bucket."""
+    from chalicelib.monitoring import PredictionLookup
+
+    return PredictionLookup(monitor_sources(clients))
 
 
 def monitor(clients: AwsClients, registry: Registry | None = None) -> Monitor:

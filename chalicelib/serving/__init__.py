@@ -25,6 +25,12 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
         read_body,
     )
     from chalicelib.serving._routing import Route, choose_route, entity_share
-    from chalicelib.serving._server import UNKNOWN_MODEL_TTL, ModelServer, RequestInfo
+    from chalicelib.serving._server import (
+        UNKNOWN_MODEL_TTL,
+        ModelServer,
+        ModelState,
+        RequestInfo,
+        query_flag,
+    )
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, __file__)

@@ -164,7 +164,7 @@ class ModelServer:
         """Score the records in a request body; the response body as a dict."""
         request.model = name
         version, alias = _version_and_alias(query)
-        explain = _flag(query, "explain")
+        explain = query_flag(query, "explain")
         # The body first: a request refused for its size or record count must not cost an S3
         # read or, on a cold container, a model load.
         checked = read_body(
@@ -404,7 +404,7 @@ def _capture_records(
     return records
 
 
-def _flag(query: Mapping[str, str], name: str) -> bool:
+def query_flag(query: Mapping[str, str], name: str) -> bool:
     """A true/false query parameter (absent: false); anything else is the caller's mistake."""
     raw = query.get(name)
     if raw is None:

@@ -1,4 +1,5 @@
-"""Monitoring commands: run the monitor now, show a model's status, retrain it now."""
+"""Monitoring commands: run the monitor now, show a model's status, retrain it now, show a
+past prediction from the capture."""
 
 from __future__ import annotations
 
@@ -152,4 +153,62 @@ def retrain(factory: CliFactory, name: str, reason: str) -> Any:
     return service.retrain(name, trigger="cli", reason=reason)
 
 
-COMMANDS = [monitor, status, retrain]
+@command(
+    "prediction",
+    help="Show a past prediction from the capture: when it was made, by which version, its "
+    "inputs, output and explanation.",
+)
+@argument("name", help="model name")
+@argument(
+    "prediction_id", help="an id predict returned in prediction_ids (a UUIDv7, 32 hex digits)"
+)
+@option(
+    "--explain",
+    is_flag=True,
+    help="when none was captured, recompute the explanation from the captured inputs with "
+    "the version that made the prediction",
+)
+def prediction(factory: CliFactory, name: str, prediction_id: str, explain: bool) -> Result:
+    from chalicelib.services import prediction_lookup
+    from chalicelib.serving import Capturer, ModelServer, NoCaptureSink
+
+    clients = factory.create_clients()
+    # Read-only: the server here only reads the model's state and loads the version's scorer.
+    server = ModelServer(factory.create_registry(), Capturer(NoCaptureSink()), ttl_seconds=0)
+    shown = prediction_lookup(clients).show(server, name, prediction_id, explain=explain)
+    return Result(shown, table=lambda: prediction_text(shown))
+
+
+def prediction_text(shown: dict[str, Any]) -> str:
+    """The prediction as key/value lines, its inputs, and each output's contributions, largest
+    first, for --output table."""
+    summary = {
+        k: shown.get(k)
+        for k in ("model", "prediction_id", "version", "alias", "made_at", "captured_at")
+    }
+    summary["prediction"] = shown.get("prediction")
+    if "probabilities" in shown:
+        summary["probabilities"] = shown["probabilities"]
+    summary["explanation"] = shown.get("explanation_source") or "none (see --explain)"
+    parts = [render(summary, "table"), "", render(shown.get("inputs") or {}, "table")]
+    explanation = shown.get("explanation")
+    if explanation:
+        outputs = explanation.get("classes") or {explanation.get("class"): explanation}
+        for output, explained in outputs.items():
+            rows = [
+                {"feature": feature, "contribution": contribution}
+                for feature, contribution in sorted(
+                    explained["contributions"].items(), key=lambda item: -abs(item[1])
+                )
+            ]
+            title = f" of class {output}" if output is not None else ""
+            parts += [
+                "",
+                f"contributions{title} ({explanation['scale']}): base {explained['base']:.6g} "
+                f"+ contributions = {explained['value']:.6g}",
+                render(rows, "table", ["feature", "contribution"]),
+            ]
+    return "\n".join(parts)
+
+
+COMMANDS = [monitor, status, retrain, prediction]

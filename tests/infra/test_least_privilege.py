@@ -489,6 +489,31 @@ def test_api_capture_reaches_the_data_bucket_through_firehose(
     )
 
 
+def test_api_shows_a_past_prediction_from_the_capture_and_explains_it_again(
+    stack: Stack, champion: Registry, api: Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SKLAMBDA_CAPTURE_MODE", "firehose")
+    monkeypatch.setenv("SKLAMBDA_CAPTURE_STREAM", STREAM)
+    stack.act_as("api")
+    rows = as_records(churn_frame(2, seed=4))
+    plain = post(api, f"/models/{MODEL}/predict", {"records": rows}).json_body
+    explained = post(api, f"/models/{MODEL}/predict?explain=true", {"records": rows}).json_body
+
+    shown = api.http.get(f"/models/{MODEL}/predictions/{plain['prediction_ids'][1]}?explain=true")
+    captured = api.http.get(f"/models/{MODEL}/predictions/{explained['prediction_ids'][0]}")
+
+    assert shown.status_code == 200, shown.json_body
+    assert shown.json_body["explanation_source"] == "recomputed"
+    assert shown.json_body["explanation"] == explained["explanations"][1]
+    assert captured.status_code == 200, captured.json_body
+    assert captured.json_body["explanation"] == explained["explanations"][0]
+    assert captured.json_body["explanation_source"] == "captured"
+    # Reading the capture is all it gained: it still cannot write there.
+    data = ObjectStore(stack.clients("api").s3, DATA_BUCKET)
+    with pytest.raises(AwsAccessError, match="access denied"):
+        data.put_bytes("capture/2026/12/02/10/forged", b"{}")
+
+
 def test_api_cannot_move_aliases_register_models_or_read_batch_files(
     stack: Stack, champion: Registry
 ) -> None:
@@ -858,6 +883,7 @@ MAY = {
         (M, f"models/{MODEL}/decisions/"): "get version",
         (D, "reports/"): "get",
         (D, "reports/_partials/"): "get",
+        (D, "capture/"): "get",  # one past prediction (GET /models/{name}/predictions/{id})
         (D, "feedback/"): "put",
     },
     "batch": {

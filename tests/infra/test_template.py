@@ -327,6 +327,14 @@ def test_no_role_is_granted_wildcard_actions_and_each_reaches_only_its_prefixes(
     writes = {role: _object_writes(template, role) for role in ROLES.values()}
     # Scoring writes feedback only; batch writes its outputs; the monitor moves aliases.
     assert writes["ApiHandlerRole"] == {"${DataBucket}/feedback/*"}
+    # The API reads the registry, reports, batch manifests (the catalog) and the capture (one
+    # past prediction); never batch files or feedback.
+    assert _object_reads(template, "ApiHandlerRole") == {
+        "${ModelsBucket}/models/*",
+        "${DataBucket}/reports/*",
+        "${DataBucket}/batch/scored/*.manifest.json",
+        "${DataBucket}/capture/*",
+    }
     assert writes["ScoreBatchRole"] == {
         "${DataBucket}/batch/scored/*",
         "${DataBucket}/batch/errors/*",
@@ -867,6 +875,15 @@ def _object_writes(template: dict[str, Any], role: str) -> set[str]:
     found = set()
     for statement in _statements(template, role):
         if "s3:PutObject" in statement["Action"]:
+            for resource in statement["Resource"]:
+                found.add(resource["Fn::Sub"].removeprefix("arn:${AWS::Partition}:s3:::"))
+    return found
+
+
+def _object_reads(template: dict[str, Any], role: str) -> set[str]:
+    found = set()
+    for statement in _statements(template, role):
+        if "s3:GetObject" in statement["Action"]:
             for resource in statement["Resource"]:
                 found.add(resource["Fn::Sub"].removeprefix("arn:${AWS::Partition}:s3:::"))
     return found

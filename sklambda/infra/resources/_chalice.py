@@ -42,6 +42,7 @@ API_ROUTES = (
     "GET /models/{name}",
     "POST /models/{name}/predict",
     "POST /models/{name}/feedback",
+    "GET /models/{name}/predictions/{prediction_id}",
     "GET /models/{name}/report",
     "GET /catalog",
 )
