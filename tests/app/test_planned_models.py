@@ -309,7 +309,11 @@ def test_a_version_without_a_plan_answers_the_same_through_its_pipeline(
     features = [c for c in train.columns if c != TARGET]
     pipeline = make().fit(train[features], train[TARGET])
     name = f"{case[:40]}-{uuid.uuid4().hex[:6]}"
-    not_planned = ({}, {"state": "not planned", "reason": "registered before plans"})
+    not_planned = (
+        {},
+        {"state": "not planned", "reason": "registered before plans"},
+        {"state": "unavailable", "reason": "registered before plans"},
+    )
     monkeypatch.setattr("chalicelib.registry._versions.make_plan", lambda *a: not_planned)
     version = box.registry.register(name, pipeline, train, TARGET)["version"]
 

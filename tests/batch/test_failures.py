@@ -81,7 +81,11 @@ def without_plans() -> Any:
     library versions or modules: see test_a_planned_version_serves_where_its_pipeline_cannot)."""
     from unittest import mock
 
-    not_planned = ({}, {"state": "not planned", "reason": "a test registers it unplanned"})
+    not_planned = (
+        {},
+        {"state": "not planned", "reason": "a test registers it unplanned"},
+        {"state": "unavailable", "reason": "a test registers it unplanned"},
+    )
     return mock.patch("chalicelib.registry._versions.make_plan", return_value=not_planned)
 
 
