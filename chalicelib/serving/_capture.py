@@ -23,6 +23,10 @@ _FIREHOSE_BATCH = 500  # PutRecordBatch takes at most 500 records
 # _capture_table.py). One list, so a new field becomes a column; tests/infra check a record
 # the server really captures has no field missing here. The marker is not a column: it is
 # for the log subscription filter, and is 1 on every line.
+_ONE_OUTPUT = "base:double,value:double,contributions:map<string,double>"
+EXPLANATION_COLUMN = (
+    f"struct<scale:string,class:string,{_ONE_OUTPUT},classes:map<string,struct<{_ONE_OUTPUT}>>>"
+)
 CAPTURE_FIELDS: dict[str, str] = {
     "model": "string",
     "version": "int",
@@ -38,9 +42,9 @@ CAPTURE_FIELDS: dict[str, str] = {
     "request_id": "string",
     "captured_at": "string",  # ISO 8601, UTC
     "error": "string",  # failed requests only: the error code, and no prediction
-    # Requests with ?explain=true: the record's explanation object (base, value, each
-    # feature's contribution), read as JSON text by SQL.
-    "explanation": "string",
+    # Requests with ?explain=true: the record's explanation (scoring/_explanations.py), one
+    # output's or per class.
+    "explanation": EXPLANATION_COLUMN,
 }
 
 

@@ -206,6 +206,8 @@ def served_capture(registry: Registry) -> list[dict[str, Any]]:
     rows = churn_frame(3, seed=11)[FEATURES]
     records = rows.astype(object).where(rows.notna(), None).to_dict("records")
     server.predict("churn", json.dumps({"records": records}), "application/json", {}, info())
+    explain = {"explain": "true"}
+    server.predict("churn", json.dumps({"records": records}), "application/json", explain, info())
     numbers = [{"tenure_months": 12, "age": 40}]
     server.predict("charges", json.dumps({"records": numbers}), "application/json", {}, info())
 
@@ -240,7 +242,28 @@ def fits(value: Any, kind: str) -> bool:
         )
     if kind == "map<string,double>":
         return isinstance(value, dict) and all(isinstance(v, int | float) for v in value.values())
+    if kind.startswith("struct<"):
+        return isinstance(value, dict) and all(
+            fits(v, _struct_fields(kind)[k]) for k, v in value.items()
+        )
+    if kind.startswith("map<string,struct<"):
+        return isinstance(value, dict) and all(
+            fits(v, kind[len("map<string,") : -1]) for v in value.values()
+        )
     raise AssertionError(f"no check for {kind}")
+
+
+def _struct_fields(kind: str) -> dict[str, str]:
+    """The field types of a `struct<name:type,...>` column, nested types kept whole."""
+    fields, depth, start = {}, 0, len("struct<")
+    for i, char in enumerate(kind[start:-1] + ",", start):
+        depth += char == "<"
+        depth -= char == ">"
+        if char == "," and depth == 0:
+            name, _, kind_of = kind[start:i].partition(":")
+            fields[name] = kind_of
+            start = i + 1
+    return fields
 
 
 def test_the_columns_cover_every_field_the_server_captures(registry: Registry) -> None:
