@@ -50,92 +50,152 @@ NO_COVERS = (
 
 @dataclass(frozen=True)
 class _Paths:
-    """Every leaf's path, in slots of unique features, precomputed once per head."""
+    """Every leaf's path as slots (its unique features), precomputed once per head. The
+    arrays are flat and ordered so that each reduction is one `reduceat` over runs."""
 
-    split_nodes: np.ndarray  # intp: the internal nodes, whose routes a row needs
-    step_split: np.ndarray  # (steps, leaves) position in `split_nodes` of the step's node
-    step_right: np.ndarray  # (steps, leaves) bool: the path goes right there (or padding)
-    step_pad: np.ndarray  # (steps, leaves) bool: no node at this step (a shallower leaf)
-    step_slot: np.ndarray  # (steps, leaves) flat slot (leaf * slots + slot) of the feature
-    zero: np.ndarray  # (leaves * slots,) z per slot, 1 for padding
-    slots: int  # D: the most unique features on a path
-    real_slots: np.ndarray  # flat slots holding a feature
-    slot_feature: np.ndarray  # feature of each real slot
-    leaf_tree: np.ndarray  # tree of each leaf
-    leaf_nodes: np.ndarray  # node of each leaf
-    base_weight: np.ndarray  # cover(leaf) / cover(root) per leaf
+    split_nodes: np.ndarray  # the internal nodes, whose routes a row needs
+    step_split: np.ndarray  # per path step, ordered by slot: its node's position in split_nodes
+    step_right: np.ndarray  # per step: the path takes the right child there
+    slot_starts: np.ndarray  # per slot: its first step
+    repeats: list[tuple[np.ndarray, np.ndarray]]  # (steps, their slots): a feature met again
+    slot_leaf: np.ndarray  # per slot: its leaf's position in `leaves` (slots ordered by leaf)
+    slot_feature: np.ndarray  # per slot: its feature
+    zero: np.ndarray  # per slot: z, the product of cover(child) / cover(node) of its steps
+    leaves: np.ndarray  # the leaf nodes, in node (hence tree) order
+    leaf_tree: np.ndarray  # per leaf: its tree
+    base_weight: np.ndarray  # per leaf: cover(leaf) / cover(root)
 
 
 def _leaf_paths(table: NodeTable, covers: np.ndarray, n_features: int) -> _Paths:
-    n_nodes = table.feature.size
-    nodes = np.arange(n_nodes)
+    nodes = np.arange(table.feature.size)
     is_split = table.children[0::2] != nodes
     split_nodes = np.flatnonzero(is_split)
     if (covers[split_nodes] <= 0).any():
         raise Unexplainable("a split node has no cover (zero sample weight): no explanation")
-    parent = np.full(n_nodes, -1, dtype=np.intp)
-    is_right = np.zeros(n_nodes, dtype=bool)
+    parent = np.full(nodes.size, -1, dtype=np.intp)
+    is_right = np.zeros(nodes.size, dtype=bool)
     parent[table.children[2 * split_nodes]] = split_nodes
     parent[table.children[2 * split_nodes + 1]] = split_nodes
     is_right[table.children[2 * split_nodes + 1]] = True
+    position = np.full(nodes.size, -1, dtype=np.intp)
+    position[split_nodes] = np.arange(split_nodes.size)
     leaves = np.flatnonzero(~is_split)
     leaf_tree = np.searchsorted(table.roots, leaves, side="right") - 1
-    position = np.full(n_nodes, -1, dtype=np.intp)
-    position[split_nodes] = np.arange(split_nodes.size)
 
-    # Walk every leaf up to its root, one level per step.
-    step_node, step_right, step_pad, step_zero = [], [], [], []
-    current = leaves.copy()
-    while True:
-        above = parent[current]
-        pad = above < 0
-        if pad.all():
-            break
-        node = np.where(pad, split_nodes[0] if split_nodes.size else 0, above)
-        step_node.append(node)
-        step_right.append(np.where(pad, False, is_right[current]))
-        step_pad.append(pad)
-        step_zero.append(np.where(pad, 1.0, covers[current] / covers[node]))
-        current = np.where(pad, current, above)
-    n_leaves = leaves.size
-    if step_node:
-        node_steps = np.array(step_node)
-        pad_steps = np.array(step_pad)
-    else:  # only stumps: no split anywhere
-        node_steps = np.zeros((0, n_leaves), dtype=np.intp)
-        pad_steps = np.zeros((0, n_leaves), dtype=bool)
-
-    # Unique (leaf, feature) pairs become slots, numbered within each leaf.
-    leaf_index = np.broadcast_to(np.arange(n_leaves), node_steps.shape)
-    feature_steps = table.feature[node_steps]
-    real = ~pad_steps
-    keys = leaf_index[real] * n_features + feature_steps[real]
-    unique, inverse = np.unique(keys, return_inverse=True)
-    unique_leaf = unique // n_features
-    slot_in_leaf = np.arange(unique.size) - np.searchsorted(unique_leaf, unique_leaf)
-    slots = int(slot_in_leaf.max()) + 1 if unique.size else 1
-    flat_unique = unique_leaf * slots + slot_in_leaf
-    step_slot = leaf_index * slots  # padding steps point to their leaf's first slot
-    step_slot = np.array(step_slot, dtype=np.intp)
-    step_slot[real] = flat_unique[inverse.ravel()]
-    zero = np.ones(n_leaves * slots, dtype=np.float64)
-    if step_zero:
-        np.multiply.at(zero, step_slot[real], np.array(step_zero)[real])
-    root_of_leaf = table.roots[leaf_tree]
+    step_leaf, step_node, step_child = _path_steps(leaves, parent)
+    # A slot is a unique (leaf, feature) pair; its steps are made contiguous.
+    keys = step_leaf * n_features + table.feature[step_node]
+    order = np.argsort(keys, kind="stable")
+    keys, step_node, step_child = keys[order], step_node[order], step_child[order]
+    slot_starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]]) if keys.size else keys
+    fractions = covers[step_child] / covers[step_node]
+    zero = np.multiply.reduceat(fractions, slot_starts) if keys.size else fractions
+    slot_keys = keys[slot_starts]
     return _Paths(
         split_nodes=split_nodes,
-        step_split=np.where(pad_steps, 0, position[node_steps]).astype(np.intp),
-        step_right=np.array(step_right, dtype=bool).reshape(node_steps.shape),
-        step_pad=pad_steps,
-        step_slot=step_slot,
+        step_split=position[step_node],
+        step_right=is_right[step_child],
+        slot_starts=slot_starts,
+        repeats=_repeats(slot_starts, keys.size),
+        slot_leaf=slot_keys // n_features,
+        slot_feature=slot_keys % n_features,
         zero=zero,
-        slots=slots,
-        real_slots=flat_unique,
-        slot_feature=unique % n_features,
+        leaves=leaves,
         leaf_tree=leaf_tree,
-        leaf_nodes=leaves,
-        base_weight=covers[leaves] / covers[root_of_leaf],
+        base_weight=covers[leaves] / covers[table.roots[leaf_tree]],
     )
+
+
+def _repeats(slot_starts: np.ndarray, n_steps: int) -> list[tuple[np.ndarray, np.ndarray]]:
+    """The steps beyond each slot's first, by rank within the slot (second, third, ...) with
+    their slots: a slot's one fraction is its first step's and-ed with each of these."""
+    slot = np.repeat(np.arange(slot_starts.size), np.diff(np.r_[slot_starts, n_steps]))
+    rank = np.arange(n_steps) - slot_starts[slot] if n_steps else slot
+    repeats = []
+    for r in range(1, int(rank.max()) + 1 if n_steps else 1):
+        steps = np.flatnonzero(rank == r)
+        repeats.append((steps, slot[steps]))
+    return repeats
+
+
+def _path_steps(leaves: np.ndarray, parent: np.ndarray) -> tuple[np.ndarray, ...]:
+    """(leaf position, node, child on the path) of every step of every leaf's path, found
+    by walking all leaves up one level at a time."""
+    leaf_index, node, child = [], [], []
+    current, index = leaves, np.arange(leaves.size)
+    while current.size:
+        above = parent[current]
+        up = above >= 0
+        current, index, above = current[up], index[up], above[up]
+        leaf_index.append(index)
+        node.append(above)
+        child.append(current)
+        current = above
+    empty = np.zeros(0, dtype=np.intp)
+    return tuple(np.concatenate(parts) if parts else empty for parts in (leaf_index, node, child))
+
+
+@dataclass(frozen=True)
+class _Quadrature:
+    """Per leaf, ceil(D / 2) Gauss-Legendre points on [0, 1] (exact for its degree D - 1
+    integrand), laid out as entries (leaf, point, slot): a leaf's product over its slots at a
+    point is a contiguous run; `by_point` lists, per point index, its entries and their slots
+    (all slots for the first point), for the sum over points."""
+
+    entry_slot: np.ndarray
+    off: np.ndarray  # z (1 - u): the slot's factor when the row does not follow it
+    on: np.ndarray  # z (1 - u) + u: when it does
+    weight: np.ndarray  # the point's weight
+    run_starts: np.ndarray  # first entry of each (leaf, point) run
+    entry_run: np.ndarray  # the run of each entry
+    by_point: list[tuple[np.ndarray, np.ndarray]]  # per point index: (entries, their slots)
+
+
+def _quadrature(paths: _Paths) -> _Quadrature:
+    n_leaves = paths.leaves.size
+    width = np.bincount(paths.slot_leaf, minlength=n_leaves)  # D per leaf
+    points = (width + 1) // 2
+    leaf_start = np.r_[0, np.cumsum(width * points)[:-1]]
+    slot_rank = np.arange(paths.slot_leaf.size) - np.r_[0, np.cumsum(width)[:-1]][paths.slot_leaf]
+    # Each slot once per point of its leaf.
+    slot = np.repeat(np.arange(paths.slot_leaf.size), points[paths.slot_leaf])
+    first_of_slot = np.r_[0, np.cumsum(points[paths.slot_leaf])[:-1]]
+    point = np.arange(slot.size) - first_of_slot[slot] if slot.size else slot
+    leaf = paths.slot_leaf[slot]
+    at = leaf_start[leaf] + point * width[leaf] + slot_rank[slot]
+    entry_slot = np.empty_like(slot)
+    entry_point = np.empty_like(slot)
+    entry_slot[at], entry_point[at] = slot, point
+    u, w = _gauss_legendre(int(points.max()) if points.size else 1)
+    n_points = points[paths.slot_leaf[entry_slot]]
+    u_entry, w_entry = u[n_points, entry_point], w[n_points, entry_point]
+    off = paths.zero[entry_slot] * (1.0 - u_entry)
+    run_lengths = np.repeat(width, points)
+    run_starts = np.r_[0, np.cumsum(run_lengths)[:-1]] if run_lengths.size else run_lengths
+    by_point = []
+    for p in range(int(points.max()) if points.size else 0):
+        entries = np.flatnonzero(entry_point == p)  # leaf, then slot order
+        by_point.append((entries, entry_slot[entries]))
+    return _Quadrature(
+        entry_slot=entry_slot,
+        off=off,
+        on=off + u_entry,
+        weight=w_entry,
+        run_starts=run_starts,
+        entry_run=np.repeat(np.arange(run_lengths.size), run_lengths),
+        by_point=by_point,
+    )
+
+
+def _gauss_legendre(most: int) -> tuple[np.ndarray, np.ndarray]:
+    """Points u and weights on [0, 1] of the n-point rule, row n, for n = 1..most."""
+    u = np.zeros((most + 1, most))
+    w = np.zeros((most + 1, most))
+    for n in range(1, most + 1):
+        x, weights = np.polynomial.legendre.leggauss(n)
+        u[n, :n] = (x + 1.0) / 2.0
+        w[n, :n] = weights / 2.0
+    return u, w
 
 
 class TreeShap:
@@ -144,7 +204,7 @@ class TreeShap:
     `values` is (n_nodes,) with one output column per tree (`tree % n_outputs`: gradient
     boosting's stages) or (n_nodes, n_outputs) with every tree feeding every column (a
     classification tree's class fractions). Contributions and base are sums over trees in
-    tree order, the order the heads sum predictions in; averaging or scaling is the head's.
+    tree order, the order the heads sum predictions in; averaging is the head's.
     """
 
     def __init__(
@@ -159,50 +219,33 @@ class TreeShap:
         self.n_features = n_features
         self.n_outputs = n_outputs
         self.paths = paths = _leaf_paths(table, np.asarray(covers, np.float64), n_features)
-        leaf_values = np.asarray(values, dtype=np.float64)[paths.leaf_nodes]
+        self.quadrature = _quadrature(paths)
+        leaf_values = np.asarray(values, dtype=np.float64)[paths.leaves]
         if leaf_values.ndim == 1:
-            columns = paths.leaf_tree % n_outputs
-            self.outputs = [(leaf_values, columns)]
+            self.outputs = [(leaf_values, paths.leaf_tree % n_outputs)]
         else:
-            every = np.zeros(paths.leaf_nodes.size, dtype=np.intp)
+            every = np.zeros(paths.leaves.size, dtype=np.intp)
             self.outputs = [(leaf_values[:, c], every + c) for c in range(n_outputs)]
-        self._prepare_sums()
-        self._prepare_quadrature()
+        self.sums = [self._sum_order(*output) for output in self.outputs]
 
-    def _prepare_sums(self) -> None:
-        """Per output, the real slots ordered by (feature, column) target, stably (so within a
-        target in leaf, hence tree, order), with where each target's run starts: one gather
-        and one `np.add.reduceat` add a block's slot values into features."""
+    def _sum_order(self, leaf_values: np.ndarray, columns: np.ndarray) -> tuple[np.ndarray, ...]:
+        """The slots ordered by their (feature, column) target, stably (so within a target in
+        leaf, hence tree, order), each slot's leaf value, where each target's run starts and
+        the targets: one gather and one `np.add.reduceat` add slots into features."""
         paths = self.paths
-        leaf_of_slot = paths.real_slots // paths.slots
-        self.sums = []
-        for leaf_values, columns in self.outputs:
-            target = paths.slot_feature * self.n_outputs + columns[leaf_of_slot]
-            order = np.argsort(target, kind="stable")
-            ordered = target[order]
-            starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-            self.sums.append(
-                (paths.real_slots[order], leaf_values[leaf_of_slot[order]], starts, ordered[starts])
-            )
-
-    def _prepare_quadrature(self) -> None:
-        """Each slot's factor z (1 - u) + o u at every Gauss-Legendre point u, for o = 0, 1."""
-        points = max(1, (self.paths.slots + 1) // 2)
-        nodes, weights = np.polynomial.legendre.leggauss(points)
-        u = (nodes + 1.0) / 2.0
-        self.weights = weights / 2.0
-        z = self.paths.zero
-        self.factor_off = z[None, :] * (1.0 - u)[:, None]
-        self.factor_on = self.factor_off + u[:, None]
+        target = paths.slot_feature * self.n_outputs + columns[paths.slot_leaf]
+        order = np.argsort(target, kind="stable")
+        ordered = target[order]
+        starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]]) if order.size else order
+        return order, leaf_values[paths.slot_leaf[order]], starts, ordered[starts]
 
     def expected_value(self) -> np.ndarray:
         """Sum over trees of each tree's cover-weighted mean leaf value: shap's
-        `expected_value` (its `compute_expectations` sets the root's value to that mean)."""
+        `expected_value` (its `compute_expectations` gives the root that mean)."""
         base = np.zeros(self.n_outputs, dtype=np.float64)
         for leaf_values, columns in self.outputs:
-            base += np.bincount(
-                columns, weights=leaf_values * self.paths.base_weight, minlength=self.n_outputs
-            )
+            weighted = leaf_values * self.paths.base_weight
+            base += np.bincount(columns, weights=weighted, minlength=self.n_outputs)
         return base
 
     def contributions(self, X: np.ndarray) -> np.ndarray:
@@ -210,51 +253,51 @@ class TreeShap:
         X = np.ascontiguousarray(X, dtype=np.float64)
         n_rows = X.shape[0]
         result = np.zeros((n_rows, self.n_features * self.n_outputs), dtype=np.float64)
-        per_block = max(1, _BLOCK_ENTRIES // max(self.paths.zero.size, 1))
-        for first in range(0, n_rows, per_block):
-            block = X[first : first + per_block]
-            result[first : first + block.shape[0]] = self._block(block)
+        if self.paths.zero.size:
+            per_block = max(1, _BLOCK_ENTRIES // self.quadrature.entry_slot.size)
+            for first in range(0, n_rows, per_block):
+                block = X[first : first + per_block]
+                result[first : first + block.shape[0]] = self._block(block).T
         return result.reshape(n_rows, self.n_features, self.n_outputs)
 
     def _block(self, X: np.ndarray) -> np.ndarray:
-        paths = self.paths
-        n_rows = X.shape[0]
-        unit = self._unit_values(X, self._one_fractions(X))
-        out = np.zeros((n_rows, self.n_features * self.n_outputs), dtype=np.float64)
-        for slots, leaf_values, starts, targets in self.sums:
-            if not slots.size:
-                continue
-            weighted = unit[:, slots] * leaf_values
-            out[:, targets] += np.add.reduceat(weighted, starts, axis=1)
-        del paths
+        """(n_features * n_outputs, rows): arrays run (slot or entry, row), so every
+        reduction is over contiguous runs of whole rows."""
+        ones = self._one_fractions(X)
+        unit = self._unit_values(ones)
+        out = np.zeros((self.n_features * self.n_outputs, X.shape[0]), dtype=np.float64)
+        for order, leaf_values, starts, targets in self.sums:
+            weighted = unit[order] * leaf_values[:, None]
+            out[targets] += np.add.reduceat(weighted, starts, axis=0)
         return out
 
     def _one_fractions(self, X: np.ndarray) -> np.ndarray:
-        """o per (row, flat slot): whether the row follows every node of the slot's feature."""
+        """o per (slot, row): whether the row follows every node of the slot's feature on the
+        slot's path, each node routed by the prediction's own rule."""
         paths = self.paths
         n_rows, n_features = X.shape
         flat = X.ravel()
         n_split = paths.split_nodes.size
-        starts = np.repeat(np.arange(n_rows, dtype=np.intp) * n_features, n_split)
-        nodes = np.tile(paths.split_nodes, n_rows)
+        starts = np.tile(np.arange(n_rows, dtype=np.intp) * n_features, n_split)
+        nodes = np.repeat(paths.split_nodes, n_rows)
         has_nan = bool(np.isnan(flat).any())
-        right = goes_right_at(self.table, flat, starts, nodes, has_nan).reshape(n_rows, n_split)
-        ones = np.ones((n_rows, paths.zero.size), dtype=bool)
-        for split, goes, pad, slot in zip(
-            paths.step_split, paths.step_right, paths.step_pad, paths.step_slot, strict=True
-        ):
-            follows = (right[:, split] == goes) | pad
-            ones[:, slot] &= follows
+        right = goes_right_at(self.table, flat, starts, nodes, has_nan).reshape(n_split, n_rows)
+        follows = right[paths.step_split] == paths.step_right[:, None]
+        ones = follows[paths.slot_starts]
+        for steps, slots in paths.repeats:
+            ones[slots] &= follows[steps]
         return ones
 
-    def _unit_values(self, X: np.ndarray, ones: np.ndarray) -> np.ndarray:
-        """(o_i - z_i) * integral of prod_{j != i} (z_j (1 - u) + o_j u) per (row, slot):
-        a slot's Shapley value for a leaf of value 1."""
-        n_rows = X.shape[0]
-        shape = (n_rows, self.paths.zero.size // self.paths.slots, self.paths.slots)
-        total = np.zeros(shape, dtype=np.float64)
-        for weight, off, on in zip(self.weights, self.factor_off, self.factor_on, strict=True):
-            factor = np.where(ones, on, off).reshape(shape)
-            product = factor.prod(axis=2, keepdims=True)
-            total += (weight * product) / factor
-        return total.reshape(n_rows, -1) * (ones - self.paths.zero)
+    def _unit_values(self, ones: np.ndarray) -> np.ndarray:
+        """(o_i - z_i) * integral of prod_{j != i} (z_j (1 - u) + o_j u) per (slot, row): the
+        slot's Shapley value for a leaf of value 1."""
+        q = self.quadrature
+        on = ones[q.entry_slot]
+        factor = np.where(on, q.on[:, None], q.off[:, None])
+        products = np.multiply.reduceat(factor, q.run_starts, axis=0)
+        terms = products[q.entry_run] * q.weight[:, None] / factor
+        first, *others = q.by_point  # every slot has a first point
+        integral = terms[first[0]]
+        for entries, slots in others:
+            integral[slots] += terms[entries]
+        return integral * (ones - self.paths.zero[:, None])
