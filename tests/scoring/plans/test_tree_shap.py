@@ -363,6 +363,17 @@ def test_the_shapley_formula_agrees_with_shap_where_both_apply() -> None:
     assert np.abs(phi - expected).max() <= ATOL
 
 
+def test_trees_without_a_split() -> None:
+    """A tree that is one leaf explains nothing: every contribution 0, base its value."""
+    X, _ = bundled("diabetes")
+    estimator = RandomForestRegressor(n_estimators=3, random_state=0).fit(X, np.full(len(X), 2.5))
+    base, contributions = planned(estimator).explain(X[:5])
+    assert np.array_equal(base, [2.5])
+    assert not contributions.any()
+    boosted = HistGradientBoostingRegressor(max_iter=3).fit(X, (X[:, 2] > 0) * 1.0)
+    check_explained(boosted, X)  # stumps: one split per tree
+
+
 # -- plans written before explanations -----------------------------------------------------
 
 
