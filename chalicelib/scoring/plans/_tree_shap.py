@@ -66,10 +66,13 @@ class _Paths:
     base_weight: np.ndarray  # per leaf: cover(leaf) / cover(root)
 
 
-def _leaf_paths(table: NodeTable, covers: np.ndarray, n_features: int) -> _Paths:
+def _leaf_paths(table: NodeTable, covers: np.ndarray, n_features: int, part: slice) -> _Paths:
+    """The paths of the trees whose nodes are `part` (trees are contiguous node ranges)."""
     nodes = np.arange(table.feature.size)
     is_split = table.children[0::2] != nodes
-    split_nodes = np.flatnonzero(is_split)
+    in_part = np.zeros(nodes.size, dtype=bool)
+    in_part[part] = True
+    split_nodes = np.flatnonzero(is_split & in_part)
     if (covers[split_nodes] <= 0).any():
         raise Unexplainable("a split node has no cover (zero sample weight): no explanation")
     parent = np.full(nodes.size, -1, dtype=np.intp)
@@ -79,7 +82,7 @@ def _leaf_paths(table: NodeTable, covers: np.ndarray, n_features: int) -> _Paths
     is_right[table.children[2 * split_nodes + 1]] = True
     position = np.full(nodes.size, -1, dtype=np.intp)
     position[split_nodes] = np.arange(split_nodes.size)
-    leaves = np.flatnonzero(~is_split)
+    leaves = np.flatnonzero(~is_split & in_part)
     leaf_tree = np.searchsorted(table.roots, leaves, side="right") - 1
 
     step_leaf, step_node, step_child = _path_steps(leaves, parent)
@@ -205,6 +208,9 @@ class TreeShap:
     boosting's stages) or (n_nodes, n_outputs) with every tree feeding every column (a
     classification tree's class fractions). Contributions and base are sums over trees in
     tree order, the order the heads sum predictions in; averaging is the head's.
+
+    The trees are taken in parts of at most about `_BLOCK_ENTRIES` (leaf, slot, point)
+    entries, so explaining one row of a large forest does not hold all its entries at once.
     """
 
     def __init__(
@@ -215,12 +221,79 @@ class TreeShap:
         n_features: int,
         n_outputs: int,
     ) -> None:
+        self.n_features = n_features
+        self.n_outputs = n_outputs
+        covers = np.asarray(covers, dtype=np.float64)
+        values = np.asarray(values, dtype=np.float64)
+        self.parts = [
+            _Part(table, covers, values, n_features, n_outputs, part) for part in _tree_parts(table)
+        ]
+
+    def expected_value(self) -> np.ndarray:
+        """Sum over trees of each tree's cover-weighted mean leaf value: shap's
+        `expected_value` (its `compute_expectations` gives the root that mean)."""
+        base = np.zeros(self.n_outputs, dtype=np.float64)
+        for part in self.parts:
+            base += part.expected_value()
+        return base
+
+    def contributions(self, X: np.ndarray) -> np.ndarray:
+        """(rows, n_features, n_outputs) for X as the head routes it (already cast/encoded)."""
+        X = np.ascontiguousarray(X, dtype=np.float64)
+        n_rows = X.shape[0]
+        result = np.zeros((n_rows, self.n_features * self.n_outputs), dtype=np.float64)
+        parts = [part for part in self.parts if part.entries]
+        if parts:
+            per_block = max(1, _BLOCK_ENTRIES // max(part.entries for part in parts))
+            for first in range(0, n_rows, per_block):
+                block = X[first : first + per_block]
+                total = parts[0].block(block)
+                for part in parts[1:]:
+                    total += part.block(block)
+                result[first : first + block.shape[0]] = total.T
+        return result.reshape(n_rows, self.n_features, self.n_outputs)
+
+
+def _tree_parts(table: NodeTable) -> list[slice]:
+    """Consecutive trees, as node ranges, grouped while a bound on their entries (leaves x
+    depth slots x ceil(depth / 2) points) stays within `_BLOCK_ENTRIES`."""
+    n_nodes = table.feature.size
+    ends = np.r_[table.roots[1:], n_nodes]
+    is_leaf = table.children[0::2] == np.arange(n_nodes)
+    leaves_before = np.r_[0, np.cumsum(is_leaf)]
+    per_leaf = max(1, table.depth * ((table.depth + 1) // 2))
+    bound = (leaves_before[ends] - leaves_before[table.roots]) * per_leaf
+    parts, start, size = [], 0, 0
+    for tree, entries in enumerate(bound):
+        if size and size + entries > _BLOCK_ENTRIES:
+            parts.append(slice(int(table.roots[start]), int(table.roots[tree])))
+            start, size = tree, 0
+        size += int(entries)
+    if table.roots.size:
+        parts.append(slice(int(table.roots[start]), n_nodes))
+    return parts
+
+
+class _Part:
+    """The explanation of some consecutive trees: their paths, quadrature entries and the
+    order their slots are added into features."""
+
+    def __init__(
+        self,
+        table: NodeTable,
+        covers: np.ndarray,
+        values: np.ndarray,
+        n_features: int,
+        n_outputs: int,
+        part: slice,
+    ) -> None:
         self.table = table
         self.n_features = n_features
         self.n_outputs = n_outputs
-        self.paths = paths = _leaf_paths(table, np.asarray(covers, np.float64), n_features)
+        self.paths = paths = _leaf_paths(table, covers, n_features, part)
         self.quadrature = _quadrature(paths)
-        leaf_values = np.asarray(values, dtype=np.float64)[paths.leaves]
+        self.entries = int(self.quadrature.entry_slot.size)
+        leaf_values = values[paths.leaves]
         if leaf_values.ndim == 1:
             self.outputs = [(leaf_values, paths.leaf_tree % n_outputs)]
         else:
@@ -240,27 +313,13 @@ class TreeShap:
         return order, leaf_values[paths.slot_leaf[order]], starts, ordered[starts]
 
     def expected_value(self) -> np.ndarray:
-        """Sum over trees of each tree's cover-weighted mean leaf value: shap's
-        `expected_value` (its `compute_expectations` gives the root that mean)."""
         base = np.zeros(self.n_outputs, dtype=np.float64)
         for leaf_values, columns in self.outputs:
             weighted = leaf_values * self.paths.base_weight
             base += np.bincount(columns, weights=weighted, minlength=self.n_outputs)
         return base
 
-    def contributions(self, X: np.ndarray) -> np.ndarray:
-        """(rows, n_features, n_outputs) for X as the head routes it (already cast/encoded)."""
-        X = np.ascontiguousarray(X, dtype=np.float64)
-        n_rows = X.shape[0]
-        result = np.zeros((n_rows, self.n_features * self.n_outputs), dtype=np.float64)
-        if self.paths.zero.size:
-            per_block = max(1, _BLOCK_ENTRIES // self.quadrature.entry_slot.size)
-            for first in range(0, n_rows, per_block):
-                block = X[first : first + per_block]
-                result[first : first + block.shape[0]] = self._block(block).T
-        return result.reshape(n_rows, self.n_features, self.n_outputs)
-
-    def _block(self, X: np.ndarray) -> np.ndarray:
+    def block(self, X: np.ndarray) -> np.ndarray:
         """(n_features * n_outputs, rows): arrays run (slot or entry, row), so every
         reduction is over contiguous runs of whole rows."""
         ones = self._one_fractions(X)

@@ -40,6 +40,7 @@ from sklearn.tree import (
 )
 from threadpoolctl import threadpool_limits
 
+from chalicelib.scoring.plans import _tree_shap
 from chalicelib.scoring.plans._format import PlanReader, PlanWriter, Unexplainable
 from chalicelib.scoring.plans._heads import load_head, plan_head
 from chalicelib.scoring.plans._tree_walk import goes_right_at
@@ -372,6 +373,16 @@ def test_trees_without_a_split() -> None:
     assert not contributions.any()
     boosted = HistGradientBoostingRegressor(max_iter=3).fit(X, (X[:, 2] > 0) * 1.0)
     check_explained(boosted, X)  # stumps: one split per tree
+
+
+def test_large_ensembles_are_explained_in_parts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A small budget splits the trees into parts and the rows into blocks; the values
+    stay shap's."""
+    monkeypatch.setattr(_tree_shap, "_BLOCK_ENTRIES", 300)
+    X, y = bundled("wine")
+    estimator = RandomForestClassifier(n_estimators=12, max_depth=5, random_state=0).fit(X, y)
+    head = check_explained(estimator, X)
+    assert len(head._explainer().parts) > 3
 
 
 # -- plans written before explanations -----------------------------------------------------
