@@ -225,8 +225,11 @@ class TreeShap:
         self.n_outputs = n_outputs
         covers = np.asarray(covers, dtype=np.float64)
         values = np.asarray(values, dtype=np.float64)
+        everything = _leaf_paths(table, covers, n_features, slice(None))
+        parts = _tree_parts(table, everything)
+        known = everything if len(parts) == 1 else None
         self.parts = [
-            _Part(table, covers, values, n_features, n_outputs, part) for part in _tree_parts(table)
+            _Part(table, known, covers, values, n_features, n_outputs, part) for part in parts
         ]
 
     def expected_value(self) -> np.ndarray:
@@ -254,23 +257,20 @@ class TreeShap:
         return result.reshape(n_rows, self.n_features, self.n_outputs)
 
 
-def _tree_parts(table: NodeTable) -> list[slice]:
-    """Consecutive trees, as node ranges, grouped while a bound on their entries (leaves x
-    depth slots x ceil(depth / 2) points) stays within `_BLOCK_ENTRIES`."""
-    n_nodes = table.feature.size
-    ends = np.r_[table.roots[1:], n_nodes]
-    is_leaf = table.children[0::2] == np.arange(n_nodes)
-    leaves_before = np.r_[0, np.cumsum(is_leaf)]
-    per_leaf = max(1, table.depth * ((table.depth + 1) // 2))
-    bound = (leaves_before[ends] - leaves_before[table.roots]) * per_leaf
+def _tree_parts(table: NodeTable, paths: _Paths) -> list[slice]:
+    """Consecutive trees, as node ranges, grouped while their (leaf, slot, point) entries
+    stay within `_BLOCK_ENTRIES` (a tree alone may exceed it)."""
+    width = np.bincount(paths.slot_leaf, minlength=paths.leaves.size)
+    per_tree = np.bincount(
+        paths.leaf_tree, weights=width * ((width + 1) // 2), minlength=table.roots.size
+    )
     parts, start, size = [], 0, 0
-    for tree, entries in enumerate(bound):
+    for tree, entries in enumerate(per_tree.astype(np.int64)):
         if size and size + entries > _BLOCK_ENTRIES:
             parts.append(slice(int(table.roots[start]), int(table.roots[tree])))
             start, size = tree, 0
         size += int(entries)
-    if table.roots.size:
-        parts.append(slice(int(table.roots[start]), n_nodes))
+    parts.append(slice(int(table.roots[start]), table.feature.size))
     return parts
 
 
@@ -281,16 +281,20 @@ class _Part:
     def __init__(
         self,
         table: NodeTable,
+        paths: _Paths | None,
         covers: np.ndarray,
         values: np.ndarray,
         n_features: int,
         n_outputs: int,
         part: slice,
     ) -> None:
+        """`paths` when already computed for exactly these trees."""
         self.table = table
         self.n_features = n_features
         self.n_outputs = n_outputs
-        self.paths = paths = _leaf_paths(table, covers, n_features, part)
+        if paths is None:
+            paths = _leaf_paths(table, covers, n_features, part)
+        self.paths = paths
         self.quadrature = _quadrature(paths)
         self.entries = int(self.quadrature.entry_slot.size)
         leaf_values = values[paths.leaves]
