@@ -1,11 +1,14 @@
 """From the raw predictions of a boosted ensemble to probabilities, as scikit-learn's losses
 do it (sklearn/_loss/loss.py `predict_proba`, sklearn/_loss/link.py, sklearn/utils/extmath.py
-`softmax`), in numpy alone."""
+`softmax`), in numpy alone; and the name of the scale those raw predictions are on."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
+from chalicelib.scoring.plans._format import Spec
 from chalicelib.scoring.plans._special import expit
 
 
@@ -25,3 +28,20 @@ def softmax(raw: np.ndarray) -> np.ndarray:
     np.exp(X, out=X)
     X /= np.sum(X, axis=1).reshape((-1, 1))
     return X
+
+
+def raw_scale(estimator: Any) -> str:
+    """What the raw prediction measures: the log-odds of classes_[1] for the binary log loss,
+    the target itself for squared error, a loss's own scale otherwise."""
+    loss = type(estimator._loss).__name__
+    if loss == "HalfBinomialLoss":
+        return "log-odds"
+    return "value" if loss == "HalfSquaredError" else "raw"
+
+
+def scale_of(spec: Spec) -> str:
+    """The spec's `raw_scale`; a plan written before it has the log-odds where its link is
+    the logistic one and an unnamed scale otherwise."""
+    if "raw_scale" in spec:
+        return str(spec["raw_scale"])
+    return "log-odds" if spec.get("link") == "logit" else "raw"

@@ -14,10 +14,22 @@ from typing import Any
 
 import numpy as np
 
-from chalicelib.scoring.plans._boosting_links import binary_proba, softmax
-from chalicelib.scoring.plans._format import PlanReader, PlanWriter, Spec, Unplannable
+from chalicelib.scoring.plans._boosting_links import binary_proba, raw_scale, scale_of, softmax
+from chalicelib.scoring.plans._format import (
+    PlanReader,
+    PlanWriter,
+    Spec,
+    Unexplainable,
+    Unplannable,
+)
 from chalicelib.scoring.plans._labels import add_classes, load_classes
-from chalicelib.scoring.plans._sklearn_nodes import node_values, read_nodes, write_nodes
+from chalicelib.scoring.plans._sklearn_nodes import (
+    node_values,
+    read_covers,
+    read_nodes,
+    write_nodes,
+)
+from chalicelib.scoring.plans._tree_shap import NO_COVERS, TreeShap
 from chalicelib.scoring.plans._tree_walk import (
     as_float32_values,
     check_width,
@@ -52,6 +64,7 @@ def plan_gradient_boosting(estimator: Any, writer: PlanWriter) -> Spec:
         "nodes": write_nodes(trees, writer),
         "values": writer.add(node_values(trees, classifier=False), "values"),
         "link": link,
+        "raw_scale": raw_scale(estimator),
     }
     if classes is not None:
         spec["classes"] = add_classes(classes, writer)
@@ -98,16 +111,39 @@ class GradientBoostingHead:
         self.scaled = float(spec["learning_rate"]) * reader[spec["values"]].astype(np.float64)
         self.link = str(spec["link"])
         self.classes = load_classes(spec["classes"], reader) if "classes" in spec else None
+        self.covers = read_covers(spec["nodes"], reader)
+        self.raw_scale = scale_of(spec)
+        self._shap: TreeShap | None = None
+
+    def _routed(self, X: np.ndarray) -> np.ndarray:
+        # _gb.py validates X with the default ensure_all_finite=True: NaN is refused.
+        return as_float32_values(check_width(X, self.n_features, self.name), allow_nan=False)
 
     def _raw(self, X: np.ndarray) -> np.ndarray:
-        # _gb.py validates X with the default ensure_all_finite=True: NaN is refused.
-        X = as_float32_values(check_width(X, self.n_features, self.name), allow_nan=False)
+        X = self._routed(X)
         raw = np.tile(self.baseline, (X.shape[0], 1))
         for first, leaves in iter_leaves(self.table, X):
             for offset, tree_leaves in enumerate(leaves):
                 column = (first + offset) % self.per_stage
                 raw[:, column] += np.take(self.scaled, tree_leaves)
         return raw
+
+    def raw_output(self, X: np.ndarray) -> np.ndarray:
+        """The raw prediction before the inverse link, (rows, 1) or (rows, n_classes)."""
+        return self._raw(X)
+
+    def explain(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Path-dependent SHAP values of the raw prediction. As shap's TreeExplainer: base is
+        the init's raw prediction plus each tree's expected value, trees' values scaled by the
+        learning rate (its SingleTree `scaling`)."""
+        if self.covers is None:
+            raise Unexplainable(NO_COVERS)
+        if self._shap is None:
+            self._shap = TreeShap(
+                self.table, self.covers, self.scaled, self.n_features, self.per_stage
+            )
+        contributions = self._shap.contributions(self._routed(X))
+        return self.baseline + self._shap.expected_value(), contributions
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         raw = self._raw(X)

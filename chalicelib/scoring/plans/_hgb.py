@@ -16,17 +16,19 @@ from typing import Any
 
 import numpy as np
 
-from chalicelib.scoring.plans._boosting_links import binary_proba, softmax
+from chalicelib.scoring.plans._boosting_links import binary_proba, raw_scale, scale_of, softmax
 from chalicelib.scoring.plans._format import (
     Loader,
     Planner,
     PlanReader,
     PlanWriter,
     Spec,
+    Unexplainable,
     Unplannable,
 )
 from chalicelib.scoring.plans._hgb_categories import CategoryEncoding, plan_encoding
 from chalicelib.scoring.plans._labels import add_classes, load_classes
+from chalicelib.scoring.plans._tree_shap import NO_COVERS, TreeShap
 from chalicelib.scoring.plans._tree_walk import (
     NodeTable,
     check_width,
@@ -68,6 +70,7 @@ def plan_hgb(estimator: Any, writer: PlanWriter) -> Spec:
         "feature_map": writer.add(feature_map, "feature_map"),
         "encoding": plan_encoding(estimator, writer),
         "link": _link(estimator, name, classes is not None),
+        "raw_scale": raw_scale(estimator),
     }
     if classes is not None:
         spec["classes"] = add_classes(classes, writer)
@@ -109,6 +112,11 @@ def _write_nodes(trees: list[Any], writer: PlanWriter) -> Spec:
     for field in _FIELDS + ("bitset",):
         values = [columns[field] for columns in nodes] or [np.zeros(0)]
         spec[field] = writer.add(np.concatenate(values), field)
+    # Each node's cover for explanations: its training sample count, what shap's
+    # TreeExplainer takes as `node_sample_weight` of a HistGradientBoosting predictor
+    # (shap/explainers/_tree.py, TreeEnsemble: `n[1]`, the record's "count").
+    counts = [np.asarray(tree.nodes["count"], dtype=np.float64) for tree in trees]
+    spec["cover"] = writer.add(np.concatenate(counts or [np.zeros(0)]), "cover")
     spec["left_bitsets"] = writer.add(
         np.concatenate(bitsets) if bitsets else np.zeros((0, 8), np.uint32), "left_bitsets"
     )
@@ -167,11 +175,22 @@ class HistGradientBoostingHead:
         self.encoding = CategoryEncoding(encoding, reader) if encoding else None
         self.link = str(spec["link"])
         self.classes = load_classes(spec["classes"], reader) if "classes" in spec else None
+        cover = spec["nodes"].get("cover")
+        self.covers = reader[cover].astype(np.float64) if cover else None
+        self.raw_scale = scale_of(spec)
+        self._shap: TreeShap | None = None
 
-    def _raw(self, X: np.ndarray) -> np.ndarray:
+    def _routed(self, X: np.ndarray) -> np.ndarray:
+        """X as the trees compare it: checked, categories encoded as the estimator's
+        `_preprocessor` encodes them (so contributions are the input columns' after
+        `explain` maps them back)."""
         X = np.ascontiguousarray(check_width(X, self.n_features, self.name))
         if self.encoding is not None:
             X = self.encoding.transform(X)
+        return X
+
+    def _raw(self, X: np.ndarray) -> np.ndarray:
+        X = self._routed(X)
         raw = np.zeros((X.shape[0], self.per_iteration), dtype=np.float64)
         raw += self.baseline
         for first, leaves in iter_leaves(self.table, X):
@@ -179,6 +198,28 @@ class HistGradientBoostingHead:
                 column = (first + offset) % self.per_iteration
                 raw[:, column] += np.take(self.values, tree_leaves)
         return raw
+
+    def raw_output(self, X: np.ndarray) -> np.ndarray:
+        """`_raw_predict`: baseline plus the trees, before the inverse link, (rows, k)."""
+        return self._raw(X)
+
+    def explain(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Path-dependent SHAP values of the raw prediction; base is the baseline plus each
+        tree's expected value (shap's TreeExplainer: `base_offset` is `_baseline_prediction`).
+        Columns the category encoding moved are put back in the input's order."""
+        if self.covers is None:
+            raise Unexplainable(NO_COVERS)
+        if self._shap is None:
+            self._shap = TreeShap(
+                self.table, self.covers, self.values, self.n_features, self.per_iteration
+            )
+        contributions = self._shap.contributions(self._routed(X))
+        if self.encoding is not None:
+            # Encoded column c is input column order[c].
+            restored = np.empty_like(contributions)
+            restored[:, self.encoding.order] = contributions
+            contributions = restored
+        return self.baseline + self._shap.expected_value(), contributions
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         raw = self._raw(X)

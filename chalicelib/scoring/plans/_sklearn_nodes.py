@@ -34,6 +34,12 @@ def write_nodes(trees: Sequence[Any], writer: PlanWriter) -> Spec:
             np.concatenate([t.tree_.missing_go_to_left for t in trees]).astype(bool), "nan_left"
         ),
         "depth": int(max(t.tree_.max_depth for t in trees)),
+        # Each node's cover for explanations: what shap's TreeExplainer takes as
+        # `node_sample_weight` of a scikit-learn tree (shap/explainers/_tree.py, SingleTree).
+        "cover": writer.add(
+            np.concatenate([t.tree_.weighted_n_node_samples for t in trees]).astype(np.float64),
+            "cover",
+        ),
     }
 
 
@@ -54,6 +60,11 @@ def read_nodes(spec: Spec, reader: PlanReader) -> NodeTable:
         roots=reader[spec["roots"]].astype(np.intp),
         depth=int(spec["depth"]),
     )
+
+
+def read_covers(spec: Spec, reader: PlanReader) -> np.ndarray | None:
+    """The nodes' covers, or None for a plan written before explanations."""
+    return reader[spec["cover"]].astype(np.float64) if "cover" in spec else None
 
 
 def node_values(trees: Sequence[Any], classifier: bool) -> np.ndarray:

@@ -101,6 +101,15 @@ def _descend_one_level(
     table: NodeTable, flat: np.ndarray, starts: np.ndarray, node: np.ndarray, has_nan: bool
 ) -> np.ndarray:
     """Every (row, tree) pair one level down; pairs at a leaf stay there."""
+    goes_right = goes_right_at(table, flat, starts, node, has_nan)
+    return np.take(table.children, 2 * node + goes_right)
+
+
+def goes_right_at(
+    table: NodeTable, flat: np.ndarray, starts: np.ndarray, node: np.ndarray, has_nan: bool
+) -> np.ndarray:
+    """Whether the row starting at `flat[starts]` goes right at `node`, per (row, node) pair:
+    the one routing rule of prediction, which explanations (`_tree_shap`) follow too."""
     x = np.take(flat, starts + np.take(table.feature, node))
     # Same test as sklearn/tree/_tree.pyx (`X[i, feature] <= threshold`) and
     # _hist_gradient_boosting/_predictor.pyx (`data_val <= num_threshold`): NaN fails it.
@@ -111,7 +120,7 @@ def _descend_one_level(
             goes_right[missing] = ~np.take(table.nan_left, np.take(node, missing))
     if table.category_row is not None and table.category_left is not None:
         _route_categories(table, x, node, goes_right)
-    return np.take(table.children, 2 * node + goes_right)
+    return goes_right
 
 
 def _route_categories(

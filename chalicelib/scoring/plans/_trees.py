@@ -19,16 +19,25 @@ from typing import Any
 
 import numpy as np
 
-from chalicelib.scoring.plans._format import Loader, Planner, PlanReader, PlanWriter, Spec
+from chalicelib.scoring.plans._format import (
+    Loader,
+    Planner,
+    PlanReader,
+    PlanWriter,
+    Spec,
+    Unexplainable,
+)
 from chalicelib.scoring.plans._gb_heads import load_gradient_boosting, plan_gradient_boosting
 from chalicelib.scoring.plans._labels import add_classes, load_classes
 from chalicelib.scoring.plans._sklearn_nodes import (
     allows_nan,
     node_values,
+    read_covers,
     read_nodes,
     require_single_output,
     write_nodes,
 )
+from chalicelib.scoring.plans._tree_shap import NO_COVERS, TreeShap
 from chalicelib.scoring.plans._tree_walk import (
     NodeTable,
     as_float32_values,
@@ -81,10 +90,18 @@ class TreesHead:
         self.table: NodeTable = read_nodes(spec["nodes"], reader)
         self.values = reader[spec["values"]]
         self.classes = load_classes(spec["classes"], reader) if "classes" in spec else None
+        self.covers = read_covers(spec["nodes"], reader)
+        self._shap: TreeShap | None = None
+        # Explained: the class fractions (or their forest mean), or the regressed value.
+        self.raw_scale = "value" if self.classes is None else "probability"
+
+    def _routed(self, X: np.ndarray) -> np.ndarray:
+        """X as the trees compare it, checked as the estimator checks it."""
+        return as_float32_values(check_width(X, self.n_features, self.name), self.allow_nan)
 
     def _leaf_outputs(self, X: np.ndarray) -> np.ndarray:
         """The tree's leaf output, or the forest's mean of them, as _forest.py sums it."""
-        X = as_float32_values(check_width(X, self.n_features, self.name), self.allow_nan)
+        X = self._routed(X)
         total = np.zeros((X.shape[0],) + self.values.shape[1:], dtype=np.float64)
         for _, leaves in iter_leaves(self.table, X):
             for tree_leaves in leaves:
@@ -92,6 +109,31 @@ class TreesHead:
         if self.average:
             total /= self.table.roots.size
         return total
+
+    def raw_output(self, X: np.ndarray) -> np.ndarray:
+        """What `explain` explains: the prediction's class fractions or values, (rows, k)."""
+        outputs = self._leaf_outputs(X)
+        return outputs if outputs.ndim == 2 else outputs[:, None]
+
+    def explain(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Path-dependent SHAP values of `raw_output`, as shap's TreeExplainer gives them
+        (its SingleTree scales a forest's trees by 1 / n_trees; here the sum over trees is
+        divided once, as `_leaf_outputs` divides the summed predictions)."""
+        explainer = self._explainer()
+        contributions = explainer.contributions(self._routed(X))
+        base = explainer.expected_value()
+        if self.average:
+            contributions /= self.table.roots.size
+            base /= self.table.roots.size
+        return base, contributions
+
+    def _explainer(self) -> TreeShap:
+        if self.covers is None:
+            raise Unexplainable(NO_COVERS)
+        if self._shap is None:
+            k = 1 if self.values.ndim == 1 else self.values.shape[1]
+            self._shap = TreeShap(self.table, self.covers, self.values, self.n_features, k)
+        return self._shap
 
     def predict(self, X: np.ndarray) -> np.ndarray:
         outputs = self._leaf_outputs(X)

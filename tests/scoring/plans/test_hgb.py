@@ -244,6 +244,7 @@ CHILD = textwrap.dedent(
         head = loaders[spec["kind"]](spec, PlanReader((where / f"{name}.npz").read_bytes()))
         answers[f"{name}.predict"] = head.predict(X)
         answers[f"{name}.predict_proba"] = head.predict_proba(X)
+        answers[f"{name}.base"], answers[f"{name}.contributions"] = head.explain(X)
     np.savez(where / "answers.npz", **answers)
     assert not any(m.split(".")[0] in ("sklearn", "scipy", "pandas") for m in sys.modules)
     """
@@ -270,6 +271,9 @@ def test_heads_evaluate_without_sklearn_scipy_or_pandas(tmp_path: Path) -> None:
         for name, estimator in estimators.items():
             assert np.array_equal(answers[f"{name}.predict"], estimator.predict(finite))
             assert close(answers[f"{name}.predict_proba"], estimator.predict_proba(finite))
+            base, contributions = planned(estimator).explain(finite)
+            assert np.array_equal(answers[f"{name}.base"], base)
+            assert np.array_equal(answers[f"{name}.contributions"], contributions)
 
 
 def test_an_unknown_link_is_refused() -> None:
