@@ -215,3 +215,107 @@ def test_a_model_without_an_exact_explanation_says_so(final: str) -> None:
     assert "linear and logistic models" in recorded["reason"]
     with pytest.raises(Unexplainable, match="tree ensembles"):
         plan.explain(frame[[*numbers, "grade"]].head(2).to_dict("records"))
+
+
+def _tree_final(kind: str) -> Any:
+    from sklearn import ensemble, tree
+
+    return {
+        "decision_tree": lambda: tree.DecisionTreeClassifier(max_depth=5, random_state=0),
+        "random_forest": lambda: ensemble.RandomForestClassifier(
+            n_estimators=20, max_depth=6, random_state=0
+        ),
+        "extra_trees": lambda: ensemble.ExtraTreesRegressor(
+            n_estimators=15, max_depth=6, random_state=0
+        ),
+        "gradient_boosting": lambda: ensemble.GradientBoostingClassifier(
+            n_estimators=30, max_depth=3, random_state=0
+        ),
+        "hist_gradient_boosting": lambda: ensemble.HistGradientBoostingClassifier(
+            max_iter=30, random_state=0
+        ),
+        "hist_gradient_boosting_regressor": lambda: ensemble.HistGradientBoostingRegressor(
+            max_iter=30, random_state=0
+        ),
+    }[kind]()
+
+
+TREE_CASES = [
+    ("breast_cancer", "decision_tree", "probability"),
+    ("wine", "random_forest", "probability"),
+    ("diabetes", "extra_trees", "value"),
+    ("breast_cancer", "gradient_boosting", "log-odds"),
+    ("wine", "hist_gradient_boosting", "raw"),
+    ("diabetes", "hist_gradient_boosting_regressor", "value"),
+]
+
+
+@pytest.mark.parametrize(("dataset", "kind", "scale"), TREE_CASES)
+def test_tree_contributions_equal_shaps_on_the_users_features(
+    dataset: str, kind: str, scale: str
+) -> None:
+    """Whole pipelines (scaled numbers, a one-hot text column) as registered: the plan's
+    contributions per input feature are shap's TreeExplainer values summed over each
+    feature's columns, and add up to the model's raw output."""
+    import shap
+
+    frame, target = _dataset(dataset)
+    numbers = [c for c in frame.columns if c not in (target, "grade")]
+    model = _pipeline(numbers, _tree_final(kind))
+    inputs = frame[[*numbers, "grade"]]
+    model.fit(inputs, frame[target])
+    plan, recorded = _planned(model, frame, target)
+    assert recorded["state"] == "available" and recorded["scale"] == scale
+    explained = plan.explain(inputs.head(30).to_dict("records"))
+    assert explained.scale == scale
+
+    matrix = model[:-1].transform(inputs.head(30))
+    explainer = shap.TreeExplainer(model[-1], feature_perturbation="tree_path_dependent")
+    theirs = np.asarray(explainer.shap_values(matrix, check_additivity=False))
+    if theirs.ndim == 2:
+        theirs = theirs[:, :, None]
+    expected_base = np.reshape(explainer.expected_value, -1)
+    if theirs.shape[2] == 2:  # a binary tree's class fractions: the positive class alone
+        theirs, expected_base = theirs[:, :, 1:], expected_base[1:]
+    n_numbers = len(numbers)
+    folded = np.concatenate(
+        [theirs[:, :n_numbers, :], theirs[:, n_numbers:, :].sum(axis=1, keepdims=True)], axis=1
+    )
+    np.testing.assert_allclose(explained.contributions, folded, rtol=0, atol=ATOL)
+    np.testing.assert_allclose(explained.base, expected_base, rtol=0, atol=ATOL)
+    total = explained.base[None, :] + explained.contributions.sum(axis=1)
+    np.testing.assert_allclose(total, explained.raw, rtol=1e-12, atol=ATOL)
+
+
+@pytest.mark.parametrize("kind", ["logistic", "hist_gradient_boosting"])
+def test_a_plan_written_before_explanations_says_to_register_again(kind: str) -> None:
+    """Plans stored before explanations have no reference mean (linear) or node covers
+    (trees): such a version explains nothing, and says how to get explanations."""
+    import json
+
+    from chalicelib.registry._planning import make_plan
+    from chalicelib.scoring import matrix_order
+    from chalicelib.scoring.plans import Unexplainable, load_plan
+    from chalicelib.scoring.plans._format import REGISTERED_BEFORE_EXPLANATIONS
+    from chalicelib.stats import infer_signature
+
+    frame, target = _dataset("breast_cancer")
+    numbers = [c for c in frame.columns if c not in (target, "grade")]
+    final = _final(kind) if kind == "logistic" else _tree_final(kind)
+    model = _pipeline(numbers, final).fit(frame[[*numbers, "grade"]], frame[target])
+    features = infer_signature(model, frame, target)["features"]
+    with warnings.catch_warnings(), np.errstate(all="ignore"):
+        warnings.simplefilter("ignore")
+        files, _, _ = make_plan(model, frame, features, str(matrix_order(model, frame, features)))
+    spec = json.loads(files["plan.json"])
+    spec.pop("background", None)
+    if "nodes" in spec["head"]:
+        del spec["head"]["nodes"]["cover"]
+    old = load_plan(json.dumps(spec).encode(), files["plan.npz"])
+    assert old.explainable() == REGISTERED_BEFORE_EXPLANATIONS
+    with pytest.raises(Unexplainable, match="register it again"):
+        old.explain(frame[[*numbers, "grade"]].head(1).to_dict("records"))
+    # Its answers are the same as ever.
+    fresh = load_plan(files["plan.json"], files["plan.npz"])
+    rows = frame[[*numbers, "grade"]].head(5).to_dict("records")
+    assert np.array_equal(old.predict_proba(rows), fresh.predict_proba(rows))

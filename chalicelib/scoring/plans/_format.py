@@ -31,6 +31,12 @@ class Unexplainable(Exception):
     exactly; the message says which and why, for a 400 and for `describe`."""
 
 
+# Why a plan written before explanations (no node covers, no reference mean) explains nothing.
+REGISTERED_BEFORE_EXPLANATIONS = (
+    "this version was registered before explanations; register it again to explain it"
+)
+
+
 class Head(Protocol):
     """A planned estimator, evaluated in numpy on the float64 matrix its pipeline gives it.
 

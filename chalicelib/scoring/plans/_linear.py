@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from chalicelib.scoring.plans._format import (
+    REGISTERED_BEFORE_EXPLANATIONS,
     Head,
     Loader,
     Planner,
@@ -161,9 +162,7 @@ class LinearRegressorHead:
 
     def explain(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         if self.background is None:
-            raise Unexplainable(
-                "this version was registered before explanations; register it again"
-            )
+            raise Unexplainable(REGISTERED_BEFORE_EXPLANATIONS)
         check_matrix(X, self._n_features)
         coef = self._coef_T.reshape(self._n_features, -1)  # (features, k)
         base = np.reshape(self.background @ coef + self._intercept, -1)

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import numpy as np
 
 from chalicelib.scoring.plans._format import (
+    REGISTERED_BEFORE_EXPLANATIONS,
     Head,
     PlanReader,
     PlanWriter,
@@ -68,8 +69,11 @@ class ServingPlan:
                 "exact explanations exist for linear and logistic models, decision trees and "
                 "tree ensembles; this model is none of those"
             )
-        if getattr(self._head, "background", False) is None:
-            return "this version was registered before explanations; register it again"
+        # Linear heads need the reference mean, tree heads their node covers: a plan written
+        # before explanations has neither.
+        head = self._head
+        if getattr(head, "background", False) is None or getattr(head, "covers", False) is None:
+            return REGISTERED_BEFORE_EXPLANATIONS
         return None
 
     def explain(self, records: Records) -> PlanExplanation:

@@ -35,17 +35,14 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from chalicelib.scoring.plans._format import Unexplainable
+from chalicelib.scoring.plans._format import REGISTERED_BEFORE_EXPLANATIONS, Unexplainable
 from chalicelib.scoring.plans._tree_walk import NodeTable, goes_right_at
 
 # Rows per block: about a million (row, leaf, slot) entries, so a block's arrays take a few
 # megabytes whatever the ensemble's size.
 _BLOCK_ENTRIES = 1 << 20
 
-NO_COVERS = (
-    "this version was registered before explanations (its plan has no node covers); "
-    "register it again to explain it"
-)
+NO_COVERS = REGISTERED_BEFORE_EXPLANATIONS  # a plan without node covers
 
 
 @dataclass(frozen=True)
