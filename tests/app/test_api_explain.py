@@ -79,3 +79,28 @@ def test_a_model_without_an_exact_explanation_gets_a_400_saying_why(
     assert "linear and logistic models, decision trees and tree ensembles" in body["message"]
     # The same request without the flag is answered.
     assert post(client, "/models/bayes/predict", {"records": [row]}).status_code == 200
+
+
+def test_a_boosted_model_is_explained_over_http_as_its_pipeline_answers(
+    client: Client, registry: Registry
+) -> None:
+    """HistGradientBoosting behind the reference churn preprocessing: each record's base and
+    contributions add up to the log-odds of the probability the API answers, which is the
+    pipeline's own."""
+    from sklambda.sample_data import reference_pipeline
+
+    frame = training_frame()
+    model = reference_pipeline("hgb").fit(frame[FEATURES], frame[TARGET])
+    registry.register("boosted", model, frame, TARGET)
+    registry.promote("boosted", 1)
+    rows = records(4, start=20)
+    body = post(client, "/models/boosted/predict?explain=true", {"records": rows}).json_body
+    expected = model.predict_proba(frame[FEATURES].iloc[20:24])[:, 1]
+    for explanation, proba, wanted in zip(
+        body["explanations"], body["probabilities"], expected, strict=True
+    ):
+        assert explanation["scale"] == "log-odds" and list(explanation["contributions"]) == FEATURES
+        total = explanation["base"] + sum(explanation["contributions"].values())
+        assert math.isclose(total, explanation["value"], rel_tol=1e-12, abs_tol=1e-12)
+        assert math.isclose(1 / (1 + math.exp(-total)), proba["1"], rel_tol=1e-9)
+        assert math.isclose(proba["1"], wanted, rel_tol=1e-9)
