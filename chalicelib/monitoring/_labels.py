@@ -2,7 +2,7 @@
 they name when it lands, and counted in the hour each prediction was made.
 
 A label names a prediction id; a UUIDv7 id says when the prediction was made, so its capture
-is in that delivery hour or the next (`hour_and_next`), or in a batch file scored then. The
+is in the delivery hours around it (`capture_hours`), or in a batch file scored then. The
 label and its prediction go into the version's label partial of the prediction's hour
 (`labels/<hour>`), as sufficient statistics (`stats.QualityTally`) plus the ids counted: a
 prediction is counted once, with the first label that reaches it, however often its feedback
@@ -24,7 +24,7 @@ from typing import Any
 
 from chalicelib.core import NotFoundError, logger
 from chalicelib.monitoring._partials import HourPartial, PartialStore, hour_slice
-from chalicelib.monitoring._sources import MonitorSources, hour_and_next
+from chalicelib.monitoring._sources import MonitorSources, capture_hours
 from chalicelib.registry import Registry
 from chalicelib.stats import QualityTally
 
@@ -158,7 +158,7 @@ class LabelJoiner:
         batch files that can hold it."""
         facts = self.facts(model)
         found: set[str] = set()
-        for hour in sorted({h for at in made.values() for h in hour_and_next(at)}):
+        for hour in sorted({h for at in made.values() for h in capture_hours(at)}):
             for key, _ in self.sources.capture_objects(hour):
                 for record in self.sources.object_records(key):
                     pid = record.get("prediction_id")

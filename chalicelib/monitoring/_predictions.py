@@ -2,7 +2,7 @@
 `sklambda prediction`).
 
 A UUIDv7 prediction id says when the prediction was made, so its capture record is in the
-objects Firehose delivered in that hour or the next (`hour_and_next`, as the label join reads
+objects Firehose delivered in the hours around it (`capture_hours`, as the label join reads
 them). Firehose names each object after the arrival of its oldest record
 (`<stream>-<version>-YYYY-MM-DD-HH-MM-SS-<uuid>`) and fills it for at most its buffer
 interval (15 minutes), so an object named more than that before the prediction was made
@@ -16,18 +16,20 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.core import InvalidInputError, NotFoundError, iso, predicted_at, utc_now
-from chalicelib.monitoring._sources import MonitorSources, delivery_hour, hour_and_next
+from chalicelib.monitoring._sources import (
+    CAPTURE_SPAN,
+    MonitorSources,
+    capture_hours,
+    delivery_hour,
+)
 
 if TYPE_CHECKING:
     from chalicelib.serving import ModelServer
 
-# Firehose's buffer interval is at most 15 minutes: an object holds records that arrived
-# within it of the oldest, whose arrival names the object. A minute more for clocks.
-DELIVERY_SPAN = timedelta(minutes=16)
 _NAMED_TIME = re.compile(r"-(\d{4})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-(\d{2})-")
 ID_FORM = (
     "a prediction id is the UUIDv7 that predict returned in prediction_ids "
@@ -71,12 +73,12 @@ class PredictionLookup:
 
     def objects(self, made: datetime) -> Iterator[str]:
         """Keys of the capture objects that can hold a record made at `made`."""
-        for hour in hour_and_next(made):
+        for hour in capture_hours(made):
             if hour > self.clock():
                 return  # an hour still to come holds nothing yet
             for key, _ in self.sources.capture_objects(hour):
                 at = delivered_at(self.sources.capture_prefix, key)
-                if at is None or at >= made - DELIVERY_SPAN:
+                if at is None or at >= made - CAPTURE_SPAN:
                     yield key
 
     def find(self, model: str, prediction_id: str) -> dict[str, Any] | None:

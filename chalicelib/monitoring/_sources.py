@@ -84,6 +84,24 @@ def hour_and_next(moment: datetime) -> tuple[datetime, datetime]:
     return hour, hour + timedelta(hours=1)
 
 
+# Firehose names a capture object after the arrival of its oldest record and fills it for at
+# most its buffer interval (15 minutes): a record can be in an object named that much earlier.
+# A minute more for clocks.
+CAPTURE_SPAN = timedelta(minutes=16)
+
+
+def capture_hours(moment: datetime) -> list[datetime]:
+    """The delivery hours whose capture objects can hold a record made at `moment`: that of
+    an object opened up to CAPTURE_SPAN before it, its own, and the next (late delivery)."""
+    hour = (moment - CAPTURE_SPAN).replace(minute=0, second=0, microsecond=0)
+    last = moment.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    hours = []
+    while hour <= last:
+        hours.append(hour)
+        hour += timedelta(hours=1)
+    return hours
+
+
 def capture_hour_prefix(capture_prefix: str, hour: datetime) -> str:
     """Firehose's default (UTC) time prefix of objects delivered in that hour."""
     return f"{capture_prefix}{hour:%Y/%m/%d/%H}/"

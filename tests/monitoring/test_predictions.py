@@ -1,5 +1,6 @@
 """How far the lookup of one past prediction reads: the capture objects delivered in the
-prediction's hour and the next, less those Firehose named too long before it was made."""
+hours around the prediction (`capture_hours`: also the previous hour when it was made early
+in its own), less those Firehose named too long before it was made."""
 
 from __future__ import annotations
 
@@ -119,3 +120,20 @@ def test_what_is_no_uuid7_is_refused_before_anything_is_read(sources, bad) -> No
     with pytest.raises(InvalidInputError, match="UUIDv7"):
         lookup.find("churn", bad)
     assert sources.listed == []
+
+
+def test_a_prediction_early_in_its_hour_is_found_in_an_object_named_the_hour_before(
+    sources,
+) -> None:
+    """Firehose names an object after its oldest record: one opened at 09:55 holds a record
+    that arrived at 10:05, under the 09 folder."""
+    made = datetime(2026, 12, 2, 10, 5, tzinfo=UTC)
+    pid = new_prediction_id(int(made.timestamp() * 1000))
+    key = firehose_key(made - timedelta(minutes=10))
+    deliver(sources, key, record(pid, prediction=1))
+    lookup = PredictionLookup(sources, clock=lambda: made + timedelta(hours=3))
+
+    found = lookup.find("churn", pid)
+
+    assert found is not None and found["prediction"] == 1
+    assert sources.listed == [made.replace(hour=9, minute=0)]  # found there, first
