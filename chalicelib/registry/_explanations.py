@@ -33,7 +33,7 @@ def explanation_facts(plan: Any, rows: Sequence[Mapping[str, Any]]) -> Explanati
         explained = plan.explain(sample)
     except (Unexplainable, ValueError) as refused:
         return unavailable(str(refused))
-    off = _off_by(explained)
+    off = _off_by(explained, plan.raw_output(sample))
     if off is not None:
         return unavailable(f"contributions do not add up to the model's output ({off})")
     mean_abs = np.abs(explained.contributions).mean(axis=(0, 2))
@@ -50,10 +50,9 @@ def unavailable(reason: str) -> ExplanationInfo:
     return {"state": "unavailable", "reason": reason}
 
 
-def _off_by(explained: Any) -> str | None:
-    """Why base + contributions is not the raw output, or None when it is."""
+def _off_by(explained: Any, raw: np.ndarray) -> str | None:
+    """Why base + contributions is not the model's raw output, or None when it is."""
     total = explained.base[None, :] + explained.contributions.sum(axis=1)
-    raw = explained.raw
     scale = np.maximum(np.abs(raw), 1.0)
     worst = float(np.max(np.abs(total - raw) / scale)) if raw.size else 0.0
     return None if worst <= _RTOL else f"off by up to {worst:.3g} relative"

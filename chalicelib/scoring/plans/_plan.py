@@ -78,24 +78,40 @@ class ServingPlan:
 
     def explain(self, records: Records) -> PlanExplanation:
         """Each input feature's exact contribution to the raw output of each record; the
-        columns one feature became (a one-hot block) are summed back into it."""
+        columns one feature became (a one-hot block) are summed back into it.
+
+        `raw` is base + contributions (SHAP values add up to the model's raw output: checked
+        against `raw_output` at register), so explaining costs no second prediction."""
         reason = self.explainable()
         if reason is not None:
             raise Unexplainable(reason)
         head: Any = self._head
-        matrix = self.transform(records)
-        base, contributions = head.explain(matrix)
-        raw = head.raw_output(matrix)
-        outputs: list[Any] = [None] * raw.shape[1]
-        if head.classes is not None:
-            classes = head.classes.tolist()
-            outputs = classes[-raw.shape[1] :]  # one output of two classes: the positive
-            if raw.shape[1] == 2 == len(classes):
-                # Class fractions of a binary tree: the positive class's says it all.
-                base, contributions, raw = base[1:], contributions[..., 1:], raw[:, 1:]
-                outputs = outputs[1:]
-        folded = np.einsum("rck,cf->rfk", contributions, self._folding())
+        base, contributions = head.explain(self.transform(records))
+        keep = self._kept_outputs(base.shape[0])
+        base, contributions = base[keep], contributions[..., keep]
+        raw = base[None, :] + contributions.sum(axis=1)
+        # (rows, outputs, columns) @ (columns, features): each feature's columns summed.
+        folded = (contributions.transpose(0, 2, 1) @ self._folding()).transpose(0, 2, 1)
+        outputs = self._output_names(base.shape[0])
         return PlanExplanation(self.feature_names, outputs, head.raw_scale, base, folded, raw)
+
+    def raw_output(self, records: Records) -> np.ndarray:
+        """The raw output `explain` explains, from the head itself, (rows, outputs)."""
+        head: Any = self._head
+        raw = head.raw_output(self.transform(records))
+        return raw[:, self._kept_outputs(raw.shape[1])]
+
+    def _kept_outputs(self, k: int) -> slice:
+        """The head's outputs that are explained: a binary tree's class fractions come as two
+        columns, and the positive class's says it all."""
+        classes = self._head.classes
+        return slice(1, None) if classes is not None and k == 2 == len(classes) else slice(None)
+
+    def _output_names(self, k: int) -> list[Any]:
+        """The classes explained (a binary classifier: its positive class), or [None] * k."""
+        if self._head.classes is None:
+            return [None] * k
+        return self._head.classes.tolist()[-k:]
 
     def _folding(self) -> np.ndarray:
         """(matrix columns, features): 1 where a column is made from a feature."""
