@@ -2,6 +2,8 @@
 `client`, the app behind chalice's test client on moto; `champion`, churn version 1 live."""
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 from chalice.test import Client
@@ -13,7 +15,7 @@ from sklambda.sample_data import TARGET
 from tests.app.production import box
 from tests.models import fitted_logreg, training_frame
 
-__all__ = ["box", "champion", "client"]
+__all__ = ["app_client", "box", "champion", "client"]
 
 
 @pytest.fixture
@@ -23,8 +25,9 @@ def champion(registry: Registry) -> Registry:
     return registry
 
 
-@pytest.fixture
-def client(aws: AwsClients, tmp_path) -> Iterator[Client]:
+@contextmanager
+def app_client(tmp_path: Path) -> Iterator[Client]:
+    """The app behind chalice's test client, built afresh from the environment as it is."""
     import app as app_module
 
     # A project without stage variables: the tests' environment (moto's buckets) applies, not
@@ -37,3 +40,9 @@ def client(aws: AwsClients, tmp_path) -> Iterator[Client]:
         yield test_client
     reset_settings()
     app_module.reset()
+
+
+@pytest.fixture
+def client(aws: AwsClients, tmp_path: Path) -> Iterator[Client]:
+    with app_client(tmp_path) as test_client:
+        yield test_client

@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from chalice.test import Client
 
-from chalicelib.core import new_prediction_id, reset_settings
-from chalicelib.registry import Registry
+from chalicelib.core import new_prediction_id
 from chalicelib.storage import AwsClients
 from sklambda.sample_data import FEATURES, TARGET
+from tests.app.conftest import app_client
 from tests.app.test_api import firehose_to_data_bucket, post, records
 from tests.conftest import DATA_BUCKET
 from tests.models import fitted_logreg, training_frame
@@ -22,28 +22,14 @@ STREAM = "sklambda-capture"
 
 
 @pytest.fixture
-def champion(registry: Registry) -> Registry:
-    registry.register("churn", fitted_logreg(), training_frame(), TARGET)
-    registry.promote("churn", 1)
-    return registry
-
-
-@pytest.fixture
 def client(aws: AwsClients, tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Client]:
     """The API, capturing every request through Firehose into the data bucket."""
-    import app as app_module
 
     firehose_to_data_bucket(aws, STREAM)
     monkeypatch.setenv("SKLAMBDA_CAPTURE_MODE", "firehose")
     monkeypatch.setenv("SKLAMBDA_CAPTURE_STREAM", STREAM)
-    (tmp_path / ".chalice").mkdir()
-    (tmp_path / ".chalice" / "config.json").write_text('{"version": "2.0", "app_name": "t"}')
-    reset_settings()
-    app_module.reset()
-    with Client(app_module.app, project_dir=str(tmp_path)) as test_client:
+    with app_client(tmp_path) as test_client:
         yield test_client
-    reset_settings()
-    app_module.reset()
 
 
 def predicted(client: Client, rows: list[dict[str, Any]], query: str = "") -> dict[str, Any]:

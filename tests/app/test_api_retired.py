@@ -8,28 +8,20 @@ from collections.abc import Iterator
 import pytest
 from chalice.test import Client
 
-from chalicelib.core import reset_settings
 from chalicelib.registry import Registry
 from chalicelib.storage import AwsClients
 from sklambda.sample_data import TARGET
+from tests.app.conftest import app_client
 from tests.app.test_api import post, records
 from tests.models import fitted_logreg, training_frame
 
 
 @pytest.fixture
 def client(aws: AwsClients, tmp_path, monkeypatch) -> Iterator[Client]:
-    import app as app_module
-
-    (tmp_path / ".chalice").mkdir()
-    (tmp_path / ".chalice" / "config.json").write_text('{"version": "2.0", "app_name": "t"}')
     # No alias cache: each request sees the registry as it is (on AWS: within the TTL).
     monkeypatch.setenv("SKLAMBDA_ALIAS_CACHE_TTL_SECONDS", "0")
-    reset_settings()
-    app_module.reset()
-    with Client(app_module.app, project_dir=str(tmp_path)) as test_client:
+    with app_client(tmp_path) as test_client:
         yield test_client
-    reset_settings()
-    app_module.reset()
 
 
 @pytest.fixture
