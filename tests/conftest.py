@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
+from chalice.test import Client
 
-from chalicelib.core import Settings
+from chalicelib.core import Settings, reset_settings
 from chalicelib.registry import ModelCache, Registry, open_registry
 from chalicelib.storage import AwsClients
 
@@ -65,3 +68,20 @@ def registry(aws: AwsClients) -> Registry:
     opened = open_registry(aws)
     opened._cache = ModelCache()
     return opened
+
+
+@contextmanager
+def app_client(tmp_path: Path) -> Iterator[Client]:
+    """The app behind chalice's test client, built afresh from the environment as it is."""
+    import app as app_module
+
+    # A project without stage variables: the tests' environment (moto's buckets) applies, not
+    # the dev stage's bucket names from .chalice/config.json.
+    (tmp_path / ".chalice").mkdir()
+    (tmp_path / ".chalice" / "config.json").write_text('{"version": "2.0", "app_name": "t"}')
+    reset_settings()
+    app_module.reset()
+    with Client(app_module.app, project_dir=str(tmp_path)) as test_client:
+        yield test_client
+    reset_settings()
+    app_module.reset()

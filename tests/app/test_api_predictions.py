@@ -13,9 +13,8 @@ from chalice.test import Client
 from chalicelib.core import new_prediction_id
 from chalicelib.storage import AwsClients
 from sklambda.sample_data import FEATURES, TARGET
-from tests.app.conftest import app_client
 from tests.app.test_api import firehose_to_data_bucket, post, records
-from tests.conftest import DATA_BUCKET
+from tests.conftest import DATA_BUCKET, app_client
 from tests.models import fitted_logreg, training_frame
 
 STREAM = "sklambda-capture"

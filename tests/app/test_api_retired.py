@@ -11,8 +11,8 @@ from chalice.test import Client
 from chalicelib.registry import Registry
 from chalicelib.storage import AwsClients
 from sklambda.sample_data import TARGET
-from tests.app.conftest import app_client
 from tests.app.test_api import post, records
+from tests.conftest import app_client
 from tests.models import fitted_logreg, training_frame
 
 

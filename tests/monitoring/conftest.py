@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from chalicelib.registry import Registry
 from chalicelib.storage import AwsClients
+from tests.conftest import app_client
 from tests.monitoring.world import MODEL, MonitorWorld
 
 
@@ -21,33 +23,6 @@ def world(aws: AwsClients, registry: Registry) -> MonitorWorld:
 
 
 @pytest.fixture
-def api(aws: AwsClients, tmp_path):
-    from chalice.test import Client
-
-    import app as app_module
-    from chalicelib.core import reset_settings
-
-    (tmp_path / ".chalice").mkdir()
-    (tmp_path / ".chalice" / "config.json").write_text('{"version": "2.0", "app_name": "t"}')
-    reset_settings()
-    app_module.reset()
-    with Client(app_module.app, project_dir=str(tmp_path)) as test_client:
+def api(aws: AwsClients, tmp_path: Path) -> Iterator[Any]:
+    with app_client(tmp_path) as test_client:
         yield test_client
-    reset_settings()
-    app_module.reset()
-
-
-@pytest.fixture
-def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Keys of the capture objects read (by the monitor or the aggregating function)."""
-    from chalicelib.monitoring._sources import MonitorSources
-
-    seen: list[str] = []
-    original = MonitorSources.object_records
-
-    def counting(self: MonitorSources, key: str) -> Iterator[dict[str, Any]]:
-        seen.append(key)
-        return original(self, key)
-
-    monkeypatch.setattr(MonitorSources, "object_records", counting)
-    return seen
