@@ -88,7 +88,10 @@ def judge_benchmark(policy: RetrainPolicy, figures: Mapping[str, Any]) -> tuple[
     its single-record p99 latency may be at most `max_latency_ratio` times the champion's."""
     ours, theirs = float(figures["p99_ms"]), float(figures["baseline"]["p99_ms"])
     limit = policy.max_latency_ratio
-    ratio = ours / theirs if theirs else float("inf")
+    # The ratio as measured (the figures' own, from unrounded times), so the reason, the
+    # report and `describe` all show the same number.
+    stored = (figures.get("ratios") or {}).get("p99_ms")
+    ratio = float(stored) if stored is not None else ours / theirs if theirs else float("inf")
     measured = (
         f"benchmark p99 latency {ours:.2f} ms vs {theirs:.2f} ms for the champion "
         f"(version {figures['against_version']}): {ratio:.2f}×"
