@@ -63,9 +63,11 @@ def explanation_columns(explained: Any) -> dict[str, np.ndarray]:
 
 
 def contribution_names(features: Sequence[str], outputs: Sequence[Any]) -> list[str]:
-    """The contribution columns of a scored file, in order (also when no row was scored)."""
+    """The contribution columns of a scored file, in order (also when no row was scored).
+    The base is `contrib_base`, or `contrib__base` where a feature is named "base"."""
+    base = "_base" if "base" in features else "base"
     names = []
     for output in outputs:
         suffix = "" if len(outputs) == 1 else f"_{output}"
-        names += [f"{CONTRIBUTION_PREFIX}{feature}{suffix}" for feature in (*features, "base")]
+        names += [f"{CONTRIBUTION_PREFIX}{feature}{suffix}" for feature in (*features, base)]
     return names

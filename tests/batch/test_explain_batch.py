@@ -67,3 +67,19 @@ def test_a_model_without_exact_explanations_fails_the_file_saying_how_to_score_i
     assert manifest["status"] == "failed"
     assert "explanations are not available for bayes version 1" in manifest["reason"]
     assert "sklambda configure bayes --no-explain-batch" in manifest["reason"]
+
+
+def test_a_feature_named_base_keeps_its_own_column() -> None:
+    from chalicelib.scoring import contribution_names
+
+    assert contribution_names(["base", "age"], [None]) == [
+        "contrib_base",
+        "contrib_age",
+        "contrib__base",
+    ]
+    assert contribution_names(["age"], ["a", "b"]) == [
+        "contrib_age_a",
+        "contrib_base_a",
+        "contrib_age_b",
+        "contrib_base_b",
+    ]
