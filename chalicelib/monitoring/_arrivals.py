@@ -26,9 +26,10 @@ from typing import TYPE_CHECKING, Any, cast
 
 from chalicelib.core import NotFoundError, logger, utc_now
 from chalicelib.monitoring._batch_scan import batch_partial
+from chalicelib.monitoring._hours import delivery_hour
 from chalicelib.monitoring._labels import LabelJoiner
 from chalicelib.monitoring._partials import HourPartial, PartialStore, hour_slice
-from chalicelib.monitoring._sources import MANIFEST_SUFFIX, MonitorSources, delivery_hour
+from chalicelib.monitoring._sources import MANIFEST_SUFFIX, MonitorSources
 from chalicelib.monitoring._window import VersionWindow
 from chalicelib.registry import Registry
 from chalicelib.storage import ObjectMissing

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Protocol
 
+from chalicelib.monitoring._hours import hours_between
 from chalicelib.monitoring._partials import (
     HourPartial,
     PartialStore,
@@ -21,7 +22,7 @@ from chalicelib.monitoring._partials import (
     hour_slice,
 )
 from chalicelib.monitoring._run import MonitorRun
-from chalicelib.monitoring._sources import MonitorSources, hours_between
+from chalicelib.monitoring._sources import MonitorSources
 from chalicelib.monitoring._window import VersionWindow
 
 Slot = tuple[str, int]  # (model, version)

@@ -23,8 +23,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from chalicelib.core import NotFoundError, logger
+from chalicelib.monitoring._hours import capture_hours
 from chalicelib.monitoring._partials import HourPartial, PartialStore, hour_slice
-from chalicelib.monitoring._sources import MonitorSources, capture_hours
+from chalicelib.monitoring._sources import MonitorSources
 from chalicelib.registry import Registry
 from chalicelib.stats import QualityTally
 

@@ -20,12 +20,8 @@ from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from chalicelib.core import InvalidInputError, NotFoundError, iso, predicted_at, utc_now
-from chalicelib.monitoring._sources import (
-    CAPTURE_SPAN,
-    MonitorSources,
-    capture_hours,
-    delivery_hour,
-)
+from chalicelib.monitoring._hours import CAPTURE_SPAN, capture_hours, delivery_hour
+from chalicelib.monitoring._sources import MonitorSources
 
 if TYPE_CHECKING:
     from chalicelib.serving import ModelServer

@@ -24,13 +24,13 @@ if TYPE_CHECKING:  # what lazy_exports loads on first use
         parse_payload,
         read_body,
     )
+    from chalicelib.serving._query import parse_version, query_flag, version_and_alias
     from chalicelib.serving._routing import Route, choose_route, entity_share
     from chalicelib.serving._server import (
         UNKNOWN_MODEL_TTL,
         ModelServer,
         ModelState,
         RequestInfo,
-        query_flag,
     )
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, __file__)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from chalicelib.registry import AliasesDocument, Registry, gone, model_retirement, retired_versions
-from chalicelib.serving._server import parse_version
+from chalicelib.serving._query import parse_version
 from chalicelib.stats import input_json_schema
 
 

@@ -18,7 +18,6 @@ from chalicelib.core import (
     REQUEST_COUNT,
     SHADOW_FAILURES,
     UNKNOWN_CATEGORIES,
-    InvalidInputError,
     NotFoundError,
     SklambdaError,
     logger,
@@ -39,6 +38,7 @@ from chalicelib.scoring import Scorer, Scores, explanation_records
 from chalicelib.serving._capture import Capturer
 from chalicelib.serving._deferred_imports import needs_pandas, pandas_deferred
 from chalicelib.serving._payloads import RequestBody, read_body
+from chalicelib.serving._query import query_flag, version_and_alias
 from chalicelib.serving._routing import Route, choose_route
 
 
@@ -163,7 +163,7 @@ class ModelServer:
     ) -> dict[str, Any]:
         """Score the records in a request body; the response body as a dict."""
         request.model = name
-        version, alias = _version_and_alias(query)
+        version, alias = version_and_alias(query)
         explain = query_flag(query, "explain")
         # The body first: a request refused for its size or record count must not cost an S3
         # read or, on a cold container, a model load.
@@ -345,26 +345,6 @@ class ModelServer:
         return int(not self._capturer.capture(records))
 
 
-def _version_and_alias(query: Mapping[str, str]) -> tuple[int | None, str | None]:
-    raw_version, alias = query.get("version"), query.get("alias")
-    if raw_version is not None and alias is not None:
-        raise InvalidInputError("pass either ?version=N or ?alias=NAME, not both")
-    if raw_version is None:
-        return None, alias or None
-    return parse_version(raw_version), None
-
-
-def parse_version(raw_version: str) -> int:
-    """A ?version= value as a version number; InvalidInputError saying what is expected."""
-    try:
-        version = int(raw_version)
-    except ValueError:
-        raise InvalidInputError(f"version must be a whole number, got {raw_version!r}") from None
-    if version < 1:
-        raise InvalidInputError(f"version must be 1 or more, got {version}")
-    return version
-
-
 def _capture_records(
     name: str,
     version: int,
@@ -402,14 +382,3 @@ def _capture_records(
     for record, explanation in zip(records, explanations or (), strict=False):
         record["explanation"] = explanation
     return records
-
-
-def query_flag(query: Mapping[str, str], name: str) -> bool:
-    """A true/false query parameter (absent: false); anything else is the caller's mistake."""
-    raw = query.get(name)
-    if raw is None:
-        return False
-    value = raw.strip().lower()
-    if value not in ("true", "false", "1", "0"):
-        raise InvalidInputError(f"{name} must be true or false, got {raw!r}")
-    return value in ("true", "1")

@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from chalicelib.monitoring._sources import capture_hour_prefix
+from chalicelib.monitoring._hours import capture_hour_prefix
 from chalicelib.registry import Registry
 from chalicelib.serving import (
     Capturer,
