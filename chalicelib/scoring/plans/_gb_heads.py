@@ -10,12 +10,13 @@ of its own, which this plan does not carry, so it is refused.
 from __future__ import annotations
 
 import warnings
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from chalicelib.scoring.plans._boosting_links import binary_proba, raw_scale, scale_of, softmax
 from chalicelib.scoring.plans._format import (
+    REGISTERED_BEFORE_EXPLANATIONS,
     PlanReader,
     PlanWriter,
     Spec,
@@ -29,12 +30,14 @@ from chalicelib.scoring.plans._sklearn_nodes import (
     read_nodes,
     write_nodes,
 )
-from chalicelib.scoring.plans._tree_shap import NO_COVERS, TreeShap
 from chalicelib.scoring.plans._tree_walk import (
     as_float32_values,
     check_width,
     iter_leaves,
 )
+
+if TYPE_CHECKING:
+    from chalicelib.scoring.plans._tree_shap import TreeShap
 
 KIND = "sklearn_gradient_boosting"
 
@@ -137,8 +140,11 @@ class GradientBoostingHead:
         the init's raw prediction plus each tree's expected value, trees' values scaled by the
         learning rate (its SingleTree `scaling`)."""
         if self.covers is None:
-            raise Unexplainable(NO_COVERS)
+            raise Unexplainable(REGISTERED_BEFORE_EXPLANATIONS)
         if self._shap is None:
+            # Only explaining needs it: loading a plan to answer stays as cheap as before.
+            from chalicelib.scoring.plans._tree_shap import TreeShap
+
             self._shap = TreeShap(
                 self.table, self.covers, self.scaled, self.n_features, self.per_stage
             )

@@ -12,12 +12,13 @@ for an unknown category, the missing side. Then the loss's inverse link.
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from chalicelib.scoring.plans._boosting_links import binary_proba, raw_scale, scale_of, softmax
 from chalicelib.scoring.plans._format import (
+    REGISTERED_BEFORE_EXPLANATIONS,
     Loader,
     Planner,
     PlanReader,
@@ -28,13 +29,15 @@ from chalicelib.scoring.plans._format import (
 )
 from chalicelib.scoring.plans._hgb_categories import CategoryEncoding, plan_encoding
 from chalicelib.scoring.plans._labels import add_classes, load_classes
-from chalicelib.scoring.plans._tree_shap import NO_COVERS, TreeShap
 from chalicelib.scoring.plans._tree_walk import (
     NodeTable,
     check_width,
     iter_leaves,
     leaf_children,
 )
+
+if TYPE_CHECKING:
+    from chalicelib.scoring.plans._tree_shap import TreeShap
 
 _KIND = "hist_gradient_boosting"
 _FIELDS = (
@@ -208,8 +211,11 @@ class HistGradientBoostingHead:
         tree's expected value (shap's TreeExplainer: `base_offset` is `_baseline_prediction`).
         Columns the category encoding moved are put back in the input's order."""
         if self.covers is None:
-            raise Unexplainable(NO_COVERS)
+            raise Unexplainable(REGISTERED_BEFORE_EXPLANATIONS)
         if self._shap is None:
+            # Only explaining needs it: loading a plan to answer stays as cheap as before.
+            from chalicelib.scoring.plans._tree_shap import TreeShap
+
             self._shap = TreeShap(
                 self.table, self.covers, self.values, self.n_features, self.per_iteration
             )

@@ -15,11 +15,12 @@ all trees at once. How leaves combine follows each estimator's own `predict`:
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from chalicelib.scoring.plans._format import (
+    REGISTERED_BEFORE_EXPLANATIONS,
     Loader,
     Planner,
     PlanReader,
@@ -37,13 +38,15 @@ from chalicelib.scoring.plans._sklearn_nodes import (
     require_single_output,
     write_nodes,
 )
-from chalicelib.scoring.plans._tree_shap import NO_COVERS, TreeShap
 from chalicelib.scoring.plans._tree_walk import (
     NodeTable,
     as_float32_values,
     check_width,
     iter_leaves,
 )
+
+if TYPE_CHECKING:
+    from chalicelib.scoring.plans._tree_shap import TreeShap
 
 _KIND = "sklearn_trees"
 
@@ -129,9 +132,12 @@ class TreesHead:
 
     def _explainer(self) -> TreeShap:
         if self.covers is None:
-            raise Unexplainable(NO_COVERS)
+            raise Unexplainable(REGISTERED_BEFORE_EXPLANATIONS)
         if self._shap is None:
             k = 1 if self.values.ndim == 1 else self.values.shape[1]
+            # Only explaining needs it: loading a plan to answer stays as cheap as before.
+            from chalicelib.scoring.plans._tree_shap import TreeShap
+
             self._shap = TreeShap(self.table, self.covers, self.values, self.n_features, k)
         return self._shap
 
